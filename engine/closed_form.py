@@ -1,0 +1,64 @@
+"""Closed-form one-step learners from zero weights (SPEC 3): the algorithms the models are compared with.
+
+All return logits (B, C); y_hat = softmax(logits).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from engine import stable
+from engine.tasks import Contexts
+
+Array = jax.Array
+
+
+def _onehot(ctx: Contexts) -> Array:
+    return jax.nn.one_hot(ctx.ys, ctx.protos.shape[1], dtype=ctx.xs.dtype)
+
+
+def _dots(ctx: Contexts) -> Array:
+    """x_i . x_q, (B, n)."""
+    return jnp.einsum("bnd,bd->bn", ctx.xs, ctx.xq)
+
+
+def label_sums(weights_BxN: Array, ctx: Contexts) -> Array:
+    """sum_i w_i y_i, (B, C): every closed form is a scale times this."""
+    return jnp.einsum("bn,bnc->bc", weights_BxN, _onehot(ctx))
+
+
+def gd_logits(ctx: Contexts, eta: float) -> Array:
+    """Eq. (2): one GD step on linear softmax regression, (eta/n) sum_i y_i (x_i . x_q)."""
+    return eta / ctx.xs.shape[1] * label_sums(_dots(ctx), ctx)
+
+
+def rbf(ctx: Contexts, sigma2: float) -> Array:
+    """k(x_i, x_q) = exp(-|x_i - x_q|^2 / (2 sigma^2)), (B, n)."""
+    sq = jnp.sum((ctx.xs - ctx.xq[:, None]) ** 2, -1)
+    return jnp.exp(-sq / (2 * sigma2))
+
+
+def kernel_gd_logits(ctx: Contexts, eta: float, sigma2: float) -> Array:
+    """Eq. (3): one functional GD step in the RBF kernel's RKHS, (eta/n) sum_i y_i k(x_i, x_q)."""
+    return eta / ctx.xs.shape[1] * label_sums(rbf(ctx, sigma2), ctx)
+
+
+def adaptive_weights(ctx: Contexts, c_sigma: float, self_key: bool = False) -> Array:
+    """softmax_i(c_sigma (x_i . x_q) / sqrt(D)) over the context, (B, n).
+
+    With `self_key` the query's own score c_sigma |x_q|^2 / sqrt(D) joins the denominator, as it
+    does in a softmax layer whose keys include the query token (its value adds no label).
+    """
+    D = ctx.xs.shape[-1] + ctx.protos.shape[1]
+    scale = c_sigma / jnp.sqrt(jnp.asarray(D, ctx.xs.dtype))
+    s_ctx = scale * _dots(ctx)
+    if not self_key:
+        return stable.softmax(s_ctx)
+    s_self = scale * jnp.sum(ctx.xq * ctx.xq, -1, keepdims=True)
+    return stable.softmax(jnp.concatenate([s_ctx, s_self], -1))[:, :-1]
+
+
+def adaptive_logits(ctx: Contexts, c_eta: float, c_sigma: float, self_key: bool = False) -> Array:
+    """Eq. (1): context-adaptive kernel GD, c_eta sum_i y_i softmax_i(c_sigma (x_i . x_q) / sqrt(D))."""
+    return c_eta * label_sums(adaptive_weights(ctx, c_sigma, self_key), ctx)

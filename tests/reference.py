@@ -1,0 +1,112 @@
+"""Independent float64 numpy implementations of SPEC sections 2, 3 and 5, written from the formulas:
+the full (n+1) x D token matrix, full attention, and finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_np(ctx):
+    return {k: np.asarray(v, np.float64 if k in ("xs", "xq", "protos") else np.int64) for k, v in ctx._asdict().items()}
+
+
+def token_matrix(xs, ys, xq, C):
+    """X in R^{(n+1) x D}: context tokens [x_i, y_i], then the query [x_q, 0]."""
+    n, d = xs.shape
+    X = np.zeros((n + 1, d + C))
+    X[:n, :d] = xs
+    X[np.arange(n), d + ys] = 1.0
+    X[n, :d] = xq
+    return X
+
+
+def softmax(v, axis=-1):
+    v = v - v.max(axis=axis, keepdims=True)
+    e = np.exp(v)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def model_logits(params, xs, ys, xq, C, kind, sigma2=1.0, query_in_keys=True):
+    """One context, full attention matrix over all tokens; the query's output row's y-part."""
+    WQ, WK, WV, WO = (np.asarray(params[k], np.float64) for k in ("W_Q", "W_K", "W_V", "W_O"))
+    X = token_matrix(xs, ys, xq, C)
+    n1, D = X.shape
+    Q, K, V = X @ WQ.T, X @ WK.T, X @ WV.T
+    if kind == "linear":
+        att = Q @ K.T
+    elif kind == "kernel":
+        sq = ((Q[:, None, :] - K[None, :, :]) ** 2).sum(-1)
+        att = np.exp(-sq / (2 * sigma2))
+    else:
+        S = Q @ K.T / np.sqrt(D)
+        if not query_in_keys:
+            S[:, -1] = -np.inf
+        att = softmax(S)
+    if not query_in_keys and kind != "softmax":
+        att[:, -1] = 0.0
+    out = att @ V @ WO.T
+    return out[-1, -C:]
+
+
+def gd(xs, ys, xq, C, eta):
+    n = len(xs)
+    Y = np.eye(C)[ys]
+    return eta / n * (Y * (xs @ xq)[:, None]).sum(0)
+
+
+def kernel_gd(xs, ys, xq, C, eta, sigma2):
+    n = len(xs)
+    Y = np.eye(C)[ys]
+    k = np.exp(-((xs - xq) ** 2).sum(-1) / (2 * sigma2))
+    return eta / n * (Y * k[:, None]).sum(0)
+
+
+def adaptive(xs, ys, xq, C, c_eta, c_sigma, self_key=False):
+    D = xs.shape[1] + C
+    Y = np.eye(C)[ys]
+    s = c_sigma * (xs @ xq) / np.sqrt(D)
+    if self_key:
+        s = np.append(s, c_sigma * (xq @ xq) / np.sqrt(D))
+        w = softmax(s)[:-1]
+    else:
+        w = softmax(s)
+    return c_eta * (Y * w[:, None]).sum(0)
+
+
+def log_softmax(v):
+    v = v - v.max()
+    return v - np.log(np.exp(v).sum())
+
+
+def probs_sensitivity_fd(f, xq, h=1e-6, log=False):
+    """d softmax(f(x_q))_j / d x_q by central differences, (C, d); of log softmax with `log`
+    (same direction, and measurable where the probability itself underflows)."""
+    g = log_softmax if log else softmax
+    cols = []
+    for k in range(len(xq)):
+        e = np.zeros_like(xq)
+        e[k] = h
+        cols.append((g(f(xq + e)) - g(f(xq - e))) / (2 * h))
+    return np.stack(cols, -1)
+
+
+def adaptive_jacobian(xs, ys, xq, C, c_eta, c_sigma, self_key=False):
+    """Analytic d logits / d x_q of eq. (1), (C, d): exact in float64 where finite differences see
+    nothing (saturated softmax)."""
+    D = xs.shape[1] + C
+    a = c_sigma / np.sqrt(D)
+    Y = np.eye(C)[ys]
+    s, ds = a * (xs @ xq), a * xs
+    if self_key:
+        s, ds, Y = np.append(s, a * (xq @ xq)), np.vstack([ds, 2 * a * xq]), np.vstack([Y, np.zeros(C)])
+    p = softmax(s)
+    ds = ds - ds[np.argmax(p)]  # the heaviest term cancels exactly: no loss of digits
+    dp = p[:, None] * (ds - p @ ds)
+    return c_eta * Y.T @ dp
+
+
+def sensitivity_from_jacobian(logits, J):
+    """(s, g): d y_hat_j / d x_q = y_j g_j with g_j = J_j - sum_k y_k J_k (SPEC 5 by the chain rule)."""
+    y = softmax(logits)
+    g = J - y @ J
+    return y[:, None] * g, g

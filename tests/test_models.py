@@ -1,0 +1,62 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from engine import models
+from engine.tasks import TaskConfig, sample_contexts
+from tests import reference as ref
+
+TASK = TaskConfig(d=3, C=4, n=8)
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    return sample_contexts(jax.random.key(7), TASK, 5)
+
+
+@pytest.mark.parametrize("kind", models.KINDS)
+@pytest.mark.parametrize("query_in_keys", [True, False])
+def test_logits_match_full_attention_reference(ctx, kind, query_in_keys):
+    params = models.init_params(jax.random.key(1), TASK, scale=0.7)
+    got = np.asarray(models.logits(params, ctx, kind, sigma2=0.8, query_in_keys=query_in_keys))
+    c = ref.as_np(ctx)
+    want = np.stack([
+        ref.model_logits(params, c["xs"][b], c["ys"][b], c["xq"][b], TASK.C, kind, 0.8, query_in_keys)
+        for b in range(ctx.batch)
+    ])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", models.KINDS)
+def test_context_order_carries_no_information(ctx, kind):
+    params = models.init_params(jax.random.key(2), TASK, scale=0.7)
+    perm = np.random.default_rng(0).permutation(TASK.n)
+    shuffled = ctx._replace(xs=ctx.xs[:, perm], ys=ctx.ys[:, perm])
+    np.testing.assert_allclose(models.logits(params, ctx, kind), models.logits(params, shuffled, kind), rtol=1e-12)
+
+
+def test_attention_weights_shape_and_normalisation(ctx):
+    params = models.init_params(jax.random.key(3), TASK, scale=0.7)
+    w = models.attention_weights(params, ctx, "softmax")
+    assert w.shape == (ctx.batch, TASK.n + 1)
+    np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-12)
+    w_nq = models.attention_weights(params, ctx, "softmax", query_in_keys=False)
+    np.testing.assert_array_equal(w_nq[:, -1], 0.0)
+    np.testing.assert_allclose(w_nq.sum(-1), 1.0, rtol=1e-12)
+
+
+def test_products_and_init(key):
+    params = models.init_params(key, TASK)
+    assert set(params) == set(models.MATRICES)
+    assert all(p.shape == (TASK.D, TASK.D) for p in params.values())
+    assert 0.001 < float(jnp.std(params["W_Q"])) < 0.004
+    A, B = models.products(params)
+    P = {k: np.asarray(v) for k, v in params.items()}
+    np.testing.assert_allclose(A, P["W_Q"].T @ P["W_K"], rtol=1e-12)
+    np.testing.assert_allclose(B, P["W_V"].T @ P["W_O"].T, rtol=1e-12)
+
+
+def test_unknown_kind_is_refused(ctx):
+    with pytest.raises(ValueError, match="unknown attention kind"):
+        models.logits(models.init_params(jax.random.key(0), TASK), ctx, "cubic")

@@ -1,0 +1,119 @@
+import jax
+import numpy as np
+import pytest
+from scipy import stats
+
+from engine.tasks import TaskConfig, sample_contexts, sample_contexts_with_stats
+from tests.reference import as_np
+
+
+def _uniform_sphere(rng, m, d):
+    x = rng.normal(size=(m, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def reference_rejection(rng, task, batch):
+    """Straightforward sampler: per context, uniform points in arrival order, the first n/C of each
+    class kept; the query's class uniform, then the first uniform point that falls in it."""
+    out = []
+    for _ in range(batch):
+        z = _uniform_sphere(rng, task.C, task.d)
+        pts = [np.empty((0, task.d))] * task.C
+        while min(len(p) for p in pts) < task.per_class:
+            x = _uniform_sphere(rng, 8 * task.n, task.d)
+            lab = np.argmax(x @ z.T, 1)
+            pts = [np.concatenate([p, x[lab == c]])[: task.per_class] for c, p in enumerate(pts)]
+        yq = int(rng.integers(task.C))
+        xq = None
+        while xq is None:
+            x = _uniform_sphere(rng, 8 * task.C, task.d)
+            hits = x[np.argmax(x @ z.T, 1) == yq]
+            xq = hits[0] if len(hits) else None
+        out.append((z, np.array(pts), xq, yq))
+    return out
+
+
+def sequential_need(rng, task):
+    """Points a sequential rejection sampler draws for one context (and its query's class)."""
+    z = _uniform_sphere(rng, task.C, task.d)
+    quota = np.full(task.C, task.per_class)
+    quota[rng.integers(task.C)] += 1
+    lab = np.argmax(_uniform_sphere(rng, 200 * task.n, task.d) @ z.T, 1)
+    filled = (np.cumsum(np.eye(task.C, dtype=int)[lab], 0) >= quota).all(1)
+    return int(np.argmax(filled)) + 1
+
+
+@pytest.mark.parametrize("d", [2, 3, 10])
+def test_exact_class_counts_labels_and_norms(key, d):
+    task = TaskConfig(d=d, C=5, n=20)
+    c = as_np(sample_contexts(key, task, 256))
+    assert c["xs"].shape == (256, 20, d) and c["protos"].shape == (256, 5, d)
+    np.testing.assert_allclose(np.linalg.norm(c["xs"], axis=-1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(c["xq"], axis=-1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(c["protos"], axis=-1), 1.0, atol=1e-12)
+    nearest = np.argmax(np.einsum("bnd,bcd->bnc", c["xs"], c["protos"]), -1)
+    np.testing.assert_array_equal(nearest, c["ys"])
+    np.testing.assert_array_equal(np.argmax(np.einsum("bd,bcd->bc", c["xq"], c["protos"]), -1), c["yq"])
+    for row in c["ys"]:
+        np.testing.assert_array_equal(np.bincount(row, minlength=5), 4)
+
+
+def test_query_class_is_uniform(key):
+    task = TaskConfig(d=3, C=5, n=10)
+    yq = np.asarray(sample_contexts(key, task, 20000).yq)
+    counts = np.bincount(yq, minlength=5)
+    assert stats.chisquare(counts).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("d", [2, 3, 10])
+def test_within_class_uniform_against_rejection_reference(d):
+    task = TaskConfig(d=d, C=3, n=6)
+    batch = 3000
+    ours = as_np(sample_contexts(jax.random.key(d), task, batch))
+    ref = reference_rejection(np.random.default_rng(d), task, batch)
+    # Statistics of one context point of class 0, and of the query: cosine to the own prototype,
+    # and margin to the nearest other prototype.
+    def stats_of(z, x, c):
+        dots = z @ x
+        other = np.max(np.delete(dots, c))
+        return dots[c], dots[c] - other
+
+    s_ours = np.array([stats_of(z, xs[0], 0) + stats_of(z, xq, yq)
+                       for z, xs, xq, yq in zip(ours["protos"], ours["xs"], ours["xq"], ours["yq"])])
+    s_ref = np.array([stats_of(z, pts[0, 0], 0) + stats_of(z, xq, yq) for z, pts, xq, yq in ref])
+    for k in range(s_ours.shape[1]):
+        assert stats.ks_2samp(s_ours[:, k], s_ref[:, k]).pvalue > 1e-3, k
+
+
+def test_deterministic_for_a_key():
+    task = TaskConfig(d=5, C=5, n=20)
+    a = sample_contexts(jax.random.key(1), task, 64)
+    b = sample_contexts(jax.random.key(1), task, 64)
+    c = sample_contexts(jax.random.key(2), task, 64)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    assert not np.allclose(a.xs, c.xs)
+
+
+def test_draw_count_close_to_sequential_rejection():
+    """Points drawn per context stay within 2x of what a sequential rejection sampler needs."""
+    task = TaskConfig(d=5, C=5, n=50)
+    _, drawn = sample_contexts_with_stats(jax.random.key(3), task, 1024)
+    rng = np.random.default_rng(0)
+    need = [sequential_need(rng, task) for _ in range(300)]
+    assert task.n < int(drawn) < 2 * np.mean(need)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(d=1, C=5, n=100), "d must be at least 2"),
+        (dict(d=3, C=5, n=101), "divisible by C"),
+        (dict(d=3, C=1, n=10), "C must be at least 2"),
+        (dict(d=3, C=5, n=0), "at least C"),
+        (dict(d=3.0, C=5, n=10), "integer"),
+    ],
+)
+def test_task_config_rejects_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TaskConfig(**kwargs)
