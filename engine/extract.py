@@ -1,0 +1,97 @@
+"""Reading a trained softmax layer as eq. (1) (SPEC 7): its constants, its algorithm, and a check.
+
+With q = [x_q, 0] only the x-rows of A reach the scores, and only the last C columns of B reach the
+logits. Within the y-block of B, adding u_k to the whole row k adds h_k u_k to every logit alike,
+which softmax ignores; so c_eta is read after removing each row's mean off-diagonal entry.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from engine import closed_form as cf
+from engine import metrics, models
+from engine.models import Params
+from engine.tasks import Contexts, TaskConfig
+
+CHECK_FACTORS = (0.5, 1.0, 2.0)
+
+
+def _blocks(params: Params, task: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A's x-block (d x d) and B's y-block (C x C), in float64."""
+    A, B = models.products(params)
+    A, B = np.asarray(A, np.float64), np.asarray(B, np.float64)
+    return A[: task.d, : task.d], B[task.d :, task.d :]
+
+
+def effective_constants(params: Params, task: TaskConfig) -> tuple[float, float]:
+    """(c_sigma, c_eta) of eq. (1) read from the weights (SPEC 7).
+
+    c_sigma: mean of the diagonal of A's x-block. c_eta: B's y-block with each row's mean
+    off-diagonal entry subtracted from that row (a softmax-invariant shift), then the mean of the
+    diagonal. Exact for `softmax_construction` weights, whatever the row shifts.
+    """
+    A_xx, B_yy = _blocks(params, task)
+    diag = np.diag(B_yy)
+    off_mean = (B_yy.sum(1) - diag) / (task.C - 1)
+    return float(np.mean(np.diag(A_xx))), float(np.mean(diag - off_mean))
+
+
+def strategy(params: Params, task: TaskConfig) -> tuple[str, float]:
+    """("selection" | "elimination", margin).
+
+    Selection attends to the nearest context points and copies their labels (c_sigma, c_eta > 0);
+    elimination attends to the furthest and subtracts theirs (both < 0). Both constants are put in
+    logit units first: c_sigma / sqrt(D) is the score gained per unit of x_i . x_q, and c_eta the
+    logit gained per unit of attention on a label. The decision is the sign of their sum, so
+    agreeing signs decide directly and disagreeing signs (a layer doing neither cleanly, e.g. early
+    in training) go to the larger of the two. The margin is |c_sigma / sqrt(D) + c_eta|: near 0,
+    the reading is not meaningful. A sum of exactly 0 counts as selection.
+    """
+    c_sigma, c_eta = effective_constants(params, task)
+    score = c_sigma / math.sqrt(task.D) + c_eta
+    return ("selection" if score >= 0 else "elimination"), abs(score)
+
+
+def check_extracted(
+    params: Params,
+    ctx: Contexts,
+    c_sigma: float,
+    c_eta: float,
+    factors: tuple[float, ...] = CHECK_FACTORS,
+    self_key: bool = True,
+    query_in_keys: bool = True,
+) -> list[dict]:
+    """The trained softmax layer against eq. (1) at the extracted constants and at constants moved off
+    them (SPEC 7, Fig. 8): one row per (which, factor), `which` in ("c_sigma", "c_eta") being the
+    constant multiplied by `factor` while the other stays.
+
+    Each row is a plain dict: which, factor, c_sigma, c_eta (the constants used), preds_diff (mean
+    |y_hat^TR - y_hat^eq1|_2), the means of loss, p_correct and entropy for the model (`*_model`)
+    and for eq. (1) (`*_closed_form`), and `per_context`, a dict of (N,) numpy arrays under the same
+    names (for scatter plots). Dropping `per_context` gives a table row.
+    """
+    model_logits = models.logits(params, ctx, "softmax", query_in_keys=query_in_keys)
+    p_model = jax.nn.softmax(model_logits, -1)
+    m_model = metrics.per_context(model_logits, ctx.yq)
+    rows = []
+    for which in ("c_sigma", "c_eta"):
+        for factor in factors:
+            cs = c_sigma * factor if which == "c_sigma" else c_sigma
+            ce = c_eta * factor if which == "c_eta" else c_eta
+            ref_logits = cf.adaptive_logits(ctx, ce, cs, self_key)
+            m_ref = metrics.per_context(ref_logits, ctx.yq)
+            per = {"preds_diff": jnp.linalg.norm(p_model - jax.nn.softmax(ref_logits, -1), axis=-1)}
+            for name in ("loss", "p_correct", "entropy"):
+                per[f"{name}_model"] = m_model[name]
+                per[f"{name}_closed_form"] = m_ref[name]
+            per = {k: np.asarray(v, np.float64) for k, v in per.items()}
+            row = {"which": which, "factor": float(factor), "c_sigma": float(cs), "c_eta": float(ce)}
+            row.update({k: float(v.mean()) for k, v in per.items()})
+            row["per_context"] = per
+            rows.append(row)
+    return rows

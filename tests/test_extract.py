@@ -1,0 +1,118 @@
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from engine import closed_form as cf
+from engine import extract, models
+from engine.constructions import softmax_construction
+from engine.tasks import TaskConfig, sample_contexts
+
+TASK = TaskConfig(d=3, C=5, n=20)
+CONSTANTS = [(4.0, 2.5), (-3.0, -1.5), (0.7, 30.0)]  # (c_eta, c_sigma)
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    return sample_contexts(jax.random.key(21), TASK, 32)
+
+
+def factorised(A, B):
+    """Weights whose products are exactly A and B: W_Q^T W_K = A, W_V^T W_O^T = B."""
+    eye = jnp.eye(A.shape[0], dtype=A.dtype)
+    return {"W_Q": A.T, "W_K": eye, "W_V": eye, "W_O": B.T}
+
+
+def disguised(task, c_eta, c_sigma, seed=0):
+    """The construction's products with every change that cannot reach the prediction: noise in A's
+    y-rows (q has no y-part) and in B's x-columns (only the last C outputs are read), and a constant
+    added to each whole row of B's y-columns (the same shift of every logit)."""
+    A, B = models.products(softmax_construction(task, c_eta, c_sigma))
+    d, D = task.d, task.D
+    rng = np.random.default_rng(seed)
+    A = A.at[d:, :].add(rng.normal(size=(task.C, D)))
+    B = B.at[:, :d].add(rng.normal(size=(D, d)))
+    B = B.at[:, d:].add(rng.normal(size=(D, 1)) * 3.0)
+    return factorised(A, B)
+
+
+def probs(params, ctx, query_in_keys):
+    return np.asarray(jax.nn.softmax(models.logits(params, ctx, "softmax", query_in_keys=query_in_keys), -1))
+
+
+@pytest.mark.parametrize("c_eta, c_sigma", CONSTANTS)
+def test_constants_of_the_construction_are_exact(c_eta, c_sigma):
+    got = extract.effective_constants(softmax_construction(TASK, c_eta, c_sigma), TASK)
+    assert all(isinstance(v, float) for v in got)
+    np.testing.assert_allclose(got, (c_sigma, c_eta), rtol=1e-12)
+
+
+@pytest.mark.parametrize("c_eta, c_sigma", CONSTANTS)
+def test_extraction_ignores_what_the_prediction_ignores(ctx, c_eta, c_sigma):
+    params = disguised(TASK, c_eta, c_sigma)
+    # The disguise really changed the weights and their y-block ...
+    _, B = models.products(params)
+    _, B0 = models.products(softmax_construction(TASK, c_eta, c_sigma))
+    assert np.max(np.abs(np.asarray(B - B0)[TASK.d :, TASK.d :])) > 0.1
+    # ... but neither the constants read from them ...
+    c_sigma_x, c_eta_x = extract.effective_constants(params, TASK)
+    np.testing.assert_allclose((c_sigma_x, c_eta_x), (c_sigma, c_eta), rtol=1e-12)
+    # ... nor the predictions, which the construction rebuilt from the constants reproduces.
+    rebuilt = softmax_construction(TASK, c_eta_x, c_sigma_x)
+    for qk in (True, False):
+        p = probs(params, ctx, qk)
+        np.testing.assert_allclose(p, probs(rebuilt, ctx, qk), rtol=1e-9, atol=1e-13)
+        want = jax.nn.softmax(cf.adaptive_logits(ctx, c_eta, c_sigma, self_key=qk), -1)
+        np.testing.assert_allclose(p, want, rtol=1e-9, atol=1e-13)
+
+
+def test_column_shifts_are_not_ignored(ctx):
+    """Shifting B's y-block by columns (the transposed orientation) moves the predictions: the row
+    rule is the right one for B = W_V^T W_O^T acting on rows."""
+    A, B = models.products(softmax_construction(TASK, 4.0, 2.5))
+    shift = jnp.arange(TASK.C, dtype=B.dtype)[None, :]
+    moved = factorised(A, B.at[TASK.d :, TASK.d :].add(shift))
+    assert np.max(np.abs(probs(moved, ctx, True) - probs(softmax_construction(TASK, 4.0, 2.5), ctx, True))) > 1e-3
+
+
+def test_strategy():
+    for c_eta, c_sigma in [(4.0, 2.5), (0.7, 30.0)]:
+        name, margin = extract.strategy(softmax_construction(TASK, c_eta, c_sigma), TASK)
+        assert name == "selection" and margin == pytest.approx(c_sigma / math.sqrt(TASK.D) + c_eta)
+        name, margin = extract.strategy(disguised(TASK, -c_eta, -c_sigma, seed=4), TASK)
+        assert name == "elimination" and margin == pytest.approx(c_sigma / math.sqrt(TASK.D) + c_eta)
+    # Disagreeing signs: the larger constant in logit units decides.
+    assert extract.strategy(softmax_construction(TASK, -0.1, 30.0), TASK)[0] == "selection"
+    assert extract.strategy(softmax_construction(TASK, -5.0, 3.0), TASK)[0] == "elimination"
+
+
+@pytest.mark.parametrize("query_in_keys", [True, False])
+def test_check_extracted(ctx, query_in_keys):
+    c_eta, c_sigma = 4.0, 2.5
+    params = disguised(TASK, c_eta, c_sigma, seed=1)
+    rows = extract.check_extracted(params, ctx, c_sigma, c_eta, self_key=query_in_keys, query_in_keys=query_in_keys)
+    assert [(r["which"], r["factor"]) for r in rows] == [
+        (w, f) for w in ("c_sigma", "c_eta") for f in extract.CHECK_FACTORS
+    ]
+    for r in rows:
+        assert r["c_sigma"] == c_sigma * (r["factor"] if r["which"] == "c_sigma" else 1.0)
+        assert r["c_eta"] == c_eta * (r["factor"] if r["which"] == "c_eta" else 1.0)
+        per = r.pop("per_context")
+        assert all(isinstance(v, (str, float)) for v in r.values())
+        assert set(per) == {"preds_diff"} | {
+            f"{m}_{s}" for m in ("loss", "p_correct", "entropy") for s in ("model", "closed_form")
+        }
+        assert all(v.shape == (ctx.batch,) for v in per.values())
+        np.testing.assert_allclose(r["loss_model"], per["loss_model"].mean())
+        if r["factor"] == 1.0:
+            assert r["preds_diff"] < 1e-12
+            np.testing.assert_allclose(per["loss_model"], per["loss_closed_form"], rtol=1e-10)
+        else:  # moved off the extracted values, eq. (1) visibly departs from the model
+            assert r["preds_diff"] > 1e-3
+    # The mismatched closed form (query among keys vs not) leaves a gap even at the extracted values.
+    other = extract.check_extracted(
+        params, ctx, c_sigma, c_eta, factors=(1.0,), self_key=not query_in_keys, query_in_keys=query_in_keys
+    )
+    assert other[0]["preds_diff"] > 1e-6
