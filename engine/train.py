@@ -39,7 +39,7 @@ from engine.runs import (
 from engine.tasks import Contexts, TaskConfig, sample_contexts
 
 Array = jax.Array
-SCHEDULES = ("constant", "warmup_cosine")
+SCHEDULES = ("constant", "warmup_cosine", "warmup_plateau_cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +113,7 @@ def _presets() -> dict[str, TrainConfig]:
         # saddle near log C for thousands of steps; a larger initialisation starts off it.
         init = 0.1 if d == 10 else 0.002
         fast = dict(d=d, batch=512, schedule="warmup_cosine", warmup=100, init_scale=init, eval_every=100)
-        out[f"fast-linear-d{d}"] = TrainConfig(kind="linear", lr=1e-2, steps=2000, clip=1.0, **fast)
+        out[f"fast-linear-d{d}"] = TrainConfig(kind="linear", lr=1e-2, steps=3000, clip=1.0, **fast)
         out[f"fast-softmax-d{d}"] = TrainConfig(kind="softmax", lr=1e-2, steps=4000 if d == 10 else 3000,
                                                 clip=1.0, **fast)
     for lr in (5e-5, 1e-4, 8e-4, 3e-3):
@@ -124,11 +124,22 @@ def _presets() -> dict[str, TrainConfig]:
 PRESETS: dict[str, TrainConfig] = _presets()
 
 
+PLATEAU_END = 0.7  # warmup_plateau_cosine holds the peak rate until this fraction of the steps
+
+
 def learning_rate(config: TrainConfig) -> optax.Schedule:
+    """constant; warmup then cosine decay to 1% of lr; or warmup, a plateau at lr, and the cosine
+    decay only over the last 30% (long walks along a flat valley need the high rate for longer)."""
     if config.schedule == "constant":
         return optax.constant_schedule(config.lr)
-    return optax.warmup_cosine_decay_schedule(
-        0.0, config.lr, max(1, min(config.warmup, config.steps - 1)), config.steps, end_value=config.lr * 1e-2
+    warmup = max(1, min(config.warmup, config.steps - 1))
+    if config.schedule == "warmup_cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, config.lr, warmup, config.steps, end_value=config.lr * 1e-2)
+    plateau = max(warmup, int(PLATEAU_END * config.steps))
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, config.lr, warmup), optax.constant_schedule(config.lr),
+         optax.cosine_decay_schedule(config.lr, max(1, config.steps - plateau), alpha=1e-2)],
+        [warmup, plateau],
     )
 
 
@@ -406,8 +417,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.preset not in PRESETS:
         print(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}", file=sys.stderr)
         return 2
+    import logging
+
     from engine.runtime import enable_compilation_cache
 
+    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's per-save notices would break the progress bar
     enable_compilation_cache()
     config = PRESETS[args.preset]
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}

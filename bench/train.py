@@ -1,0 +1,89 @@
+"""Training step cost against its parts, and time to convergence of the shipped runs.
+
+    PYTHONPATH=. .venv/bin/python bench/train.py
+
+1. Steps per second at batch 2048, d = 5, softmax: the full training step (sample + forward/backward
+   + clipped Adam) against sampling alone plus forward/backward alone, each run as a 20-step
+   `lax.scan` in the same process. Goal: the step costs at most 1.3x the sum of its parts.
+2. For each run in pretrained/: steps and wall time to the end and to the first evaluation within 1%
+   of the closed-form optimum, against the paper's step budget for the same setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import numpy as np
+
+from engine import train
+from engine.runs import PRETRAINED_ROOT, list_runs, load_run
+from engine.runtime import enable_compilation_cache
+from engine.tasks import sample_contexts
+
+K = 20
+
+
+def timed(fn, *args, repeats: int = 5) -> float:
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) / K
+
+
+def step_cost() -> None:
+    cfg = dataclasses.replace(train.PRESETS["fast-softmax-d5"], batch=2048)
+    state = train.init_state(cfg)
+    chunk = train.make_chunk(cfg, K)
+
+    @jax.jit
+    def sample_only(key):
+        def body(k, _):
+            k, sub = jax.random.split(k)
+            return k, sample_contexts(sub, cfg.task, cfg.batch).xq.sum()
+        return jax.lax.scan(body, key, length=K)[1]
+
+    ctx = sample_contexts(jax.random.key(1), cfg.task, cfg.batch)
+
+    @jax.jit
+    def grad_only(params):
+        def body(p, _):
+            loss, g = jax.value_and_grad(train.loss_fn)(p, ctx, cfg.kind, cfg.query_in_keys)
+            return jax.tree.map(lambda a, b: a - 1e-9 * b, p, g), loss
+        return jax.lax.scan(body, params, length=K)[1]
+
+    t_step = timed(lambda s: chunk(s)[1], state)
+    t_sample = timed(sample_only, jax.random.key(0))
+    t_grad = timed(grad_only, state["params"])
+    print(f"batch {cfg.batch}, d = {cfg.d}, C = {cfg.C}, n = {cfg.n}, softmax; per step (median of 5 x {K}-step scans)")
+    print(f"  sampling alone         {1e3 * t_sample:8.2f} ms")
+    print(f"  forward/backward alone {1e3 * t_grad:8.2f} ms")
+    print(f"  training step          {1e3 * t_step:8.2f} ms  ({1 / t_step:.1f} steps/s)")
+    print(f"  step / (sampling + forward/backward) = {t_step / (t_sample + t_grad):.2f}  (goal <= 1.3)")
+
+
+def convergence_table() -> None:
+    print("\nshipped runs: time to convergence against the paper's step budget")
+    print(f"{'run':20s} {'steps':>7s} {'wall':>8s} {'first <=1%':>11s} {'at':>8s} {'paper steps':>12s} {'ratio':>7s}")
+    for path in list_runs(PRETRAINED_ROOT):
+        run = load_run(path)
+        evals = run.history["evals"]
+        yard = run.history["yardsticks"][run.config.yardstick]["loss"]
+        first = next((e for e in evals if (e["eval_loss"] - yard) / yard <= 0.01), None)
+        paper = train.PRESETS[f"paper-{run.config.kind}-d{run.config.d}"].steps
+        paper_batch = train.PRESETS[f"paper-{run.config.kind}-d{run.config.d}"].batch
+        first_s = f"{first['step']:>11,d} {first['elapsed_s']:7.0f}s" if first else f"{'never':>11s} {'':>8s}"
+        ratio = paper * paper_batch / (evals[-1]["step"] * run.config.batch)
+        print(f"{run.name:20s} {evals[-1]['step']:7,d} {evals[-1]['elapsed_s']:7.0f}s {first_s} {paper:12,d} "
+              f"{ratio:6.0f}x  (contexts seen, paper / ours)")
+
+
+if __name__ == "__main__":
+    enable_compilation_cache()
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}")
+    step_cost()
+    convergence_table()
