@@ -110,12 +110,16 @@ def _presets() -> dict[str, TrainConfig]:
         out[f"paper-linear-d{d}"] = TrainConfig(kind="linear", lr=5e-5, steps=200_000, clip=1e-3, **common)
         out[f"paper-softmax-d{d}"] = TrainConfig(kind="softmax", lr=paper_lr[d], steps=2_000_000, clip=1.0, **common)
         # Fast: warmup + cosine decay, smaller batches. At d = 10 the 0.002 initialisation sits on a
-        # saddle near log C for thousands of steps; a larger initialisation starts off it.
+        # saddle near log C for thousands of steps; a larger initialisation starts off it, and a
+        # larger batch steadies the long walk along the c_sigma * c_eta valley. At d = 2 c_sigma must
+        # grow to ~300: a higher rate. Linear attention is unnormalised (logits sum over n points),
+        # so Adam's fixed-size steps need a lower rate to settle.
         init = 0.1 if d == 10 else 0.002
-        fast = dict(d=d, batch=512, schedule="warmup_cosine", warmup=100, init_scale=init, eval_every=100)
-        out[f"fast-linear-d{d}"] = TrainConfig(kind="linear", lr=1e-2, steps=3000, clip=1.0, **fast)
-        out[f"fast-softmax-d{d}"] = TrainConfig(kind="softmax", lr=1e-2, steps=4000 if d == 10 else 3000,
-                                                clip=1.0, **fast)
+        fast = dict(d=d, schedule="warmup_cosine", warmup=100, init_scale=init, eval_every=100, clip=1.0)
+        out[f"fast-linear-d{d}"] = TrainConfig(kind="linear", lr=2e-3, steps=6000, batch=512, **fast)
+        softmax = {2: dict(lr=3e-2, steps=10_000, batch=512), 3: dict(lr=1e-2, steps=3000, batch=512),
+                   5: dict(lr=1e-2, steps=6000, batch=512), 10: dict(lr=2e-2, steps=9000, batch=1024)}
+        out[f"fast-softmax-d{d}"] = TrainConfig(kind="softmax", **softmax[d], **fast)
     for lr in (5e-5, 1e-4, 8e-4, 3e-3):
         out[f"paper-softmax-d10-lr{lr:g}"] = dataclasses.replace(out["paper-softmax-d10"], lr=lr)
     return {name: dataclasses.replace(cfg, preset=name) for name, cfg in out.items()}
@@ -259,19 +263,28 @@ def _snapshot(params, step: int) -> dict:
 
 
 def verdict(config: TrainConfig, evals: list[dict], yard_loss: float) -> dict:
-    """SPEC 8: within 1% of (or below) the yardstick on the same contexts, and flat over the last fifth."""
+    """SPEC 8: within 1% of (or below) the yardstick on the same contexts, and flat over the last fifth.
+
+    Flatness is the change of a least-squares line through the evaluations of the last fifth, relative
+    to their mean: two single evaluations differ by the optimiser's noise alone, a trend does not.
+    """
     if not evals:
         return {"converged": False, "within_1pct": False, "flat": False, "message": "no evaluation yet"}
     final = evals[-1]
     gap = (final["eval_loss"] - yard_loss) / yard_loss
-    start = 0.8 * final["step"]
-    ref = next((e for e in evals if e["step"] >= start), final)
-    rel_change = abs(final["eval_loss"] - ref["eval_loss"]) / final["eval_loss"]
-    within, flat = gap <= 0.01, rel_change < 0.002 and ref is not final
+    tail = [e for e in evals if e["step"] >= 0.8 * final["step"]]
+    if len(tail) >= 3:
+        steps = np.array([e["step"] for e in tail], float)
+        losses = np.array([e["eval_loss"] for e in tail], float)
+        slope = np.polyfit(steps, losses, 1)[0]
+        rel_change = float(abs(slope) * (steps[-1] - steps[0]) / losses.mean())
+    else:
+        rel_change = float("inf")
+    within, flat = gap <= 0.01, rel_change < 0.002
     msg = (f"eval loss {final['eval_loss']:.4f} vs closed form {yard_loss:.4f} (gap {100 * gap:+.2f}%, "
-           f"needs <= +1%); change over the last fifth {100 * rel_change:.3f}% (needs < 0.2%)")
+           f"needs <= +1%); trend over the last fifth {100 * rel_change:.3f}% (needs < 0.2%)")
     return {"converged": bool(within and flat), "within_1pct": bool(within), "flat": bool(flat),
-            "gap": float(gap), "rel_change": float(rel_change), "final_eval_loss": float(final["eval_loss"]),
+            "gap": float(gap), "rel_change": rel_change, "final_eval_loss": float(final["eval_loss"]),
             "yardstick_loss": float(yard_loss), "step": int(final["step"]), "message": msg}
 
 
