@@ -1,0 +1,93 @@
+"""Server-side time of the app's interactions, through Streamlit's AppTest (no browser, no network).
+
+    .venv/bin/python bench/app.py [--repeats 5]
+
+Measures, in one fresh process: the cold start to the first chart (app entry + Contexts page: sampling,
+fitting the closed forms, compiling), then warm interactions: moving the query on the circle and on the
+sphere, drawing a new context, switching the model whose attention is shown, and re-rendering the
+Weights page of a run. Client-side interactions (the training-step slider of the A/B heatmaps, rotating
+the sphere) run in the browser's Vega and cost the server nothing; they are listed as such.
+A tiny run is trained into a temporary runs/ folder first so the Weights page has something to show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    from streamlit.testing.v1 import AppTest
+
+    from engine.runtime import enable_compilation_cache
+    from engine.train import TrainConfig, train
+    from ui import loaders
+
+    enable_compilation_cache()
+    imports = time.perf_counter() - t0
+    tmp = Path(tempfile.mkdtemp(prefix="bench-app-"))
+    loaders.PRETRAINED, loaders.USER_RUNS = tmp / "pretrained", tmp / "runs"
+    loaders.PRETRAINED.mkdir()
+
+    app = str(ROOT / "app.py")
+    rows: list[tuple[str, list[float]]] = []
+
+    at = AppTest.from_file(app, default_timeout=600)
+    cold = timed(lambda: at.run()) + timed(lambda: at.switch_page("pages/contexts.py").run())
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.get("vega_lite_chart"), "no chart on the Contexts page"
+    rows.append(("cold start to first chart (Contexts, d=2)", [imports + cold]))
+
+    slider = next(s for s in at.slider if s.label.startswith("query angle"))
+    angles = [(slider.value + 37 * (i + 1)) % 360 for i in range(args.repeats)]
+    rows.append(("move the query (d=2)", [timed(lambda a=a: slider.set_value(a).run()) for a in angles]))
+
+    models = ["GD, eq. 2", "eq. 1", "linear SA", "softmax SA"]
+    rows.append(("show another model's attention", [timed(lambda m=m: at.radio(key="ctx_model").set_value(m).run())
+                                                     for m in (models * args.repeats)[: args.repeats]]))
+
+    def new_context() -> None:
+        next(b for b in at.button if b.label == "New context").click().run()
+
+    new_context()  # the first one compiles nothing new but fills the caches for a new seed
+    rows.append(("new context (resample, d=2)", [timed(new_context) for _ in range(args.repeats)]))
+
+    at.number_input(key="ctx_d").set_value(3).run()
+    lon = next(s for s in at.slider if s.label == "query longitude")
+    rows.append(("move the query (d=3 sphere)", [timed(lambda v=v: lon.set_value(v).run())
+                                                 for v in range(-150, -150 + 40 * args.repeats, 40)]))
+
+    train(TrainConfig(kind="softmax", d=2, C=5, n=100, batch=64, steps=60, eval_every=20, eval_contexts=128,
+                      align_contexts=32, fit_contexts=1000, max_snapshots=8), loaders.USER_RUNS / "bench")
+    at.switch_page("pages/weights.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    rows.append(("Weights page rerun (run loaded, all charts)", [timed(lambda: at.run()) for _ in range(args.repeats)]))
+
+    print(f"\nkernel-icl explorer, server-side time per interaction (AppTest, {args.repeats} repeats)\n")
+    print(f"{'interaction':48s} {'median':>9s} {'min':>9s} {'max':>9s}")
+    for name, ts in rows:
+        print(f"{name:48s} {statistics.median(ts) * 1e3:8.0f}ms {min(ts) * 1e3:8.0f}ms {max(ts) * 1e3:8.0f}ms")
+    print(f"{'training-step slider, sphere rotation':48s} {'client-side (Vega), no server time':>29s}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

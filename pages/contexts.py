@@ -1,0 +1,119 @@
+"""Contexts: one context on the circle / sphere, the query moved by hand, and what each model does with it."""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ui import charts, loaders, widgets
+
+widgets.setup_page("Contexts", "One context: C hidden prototypes, n labelled points, a query. Move the query and "
+                   "watch where each model looks (marker area = attention weight) and what it predicts.")
+
+task, seed = widgets.task_inputs("ctx")
+if task is None:
+    st.stop()
+st.sidebar.button("New context", help="draw the next seed", on_click=lambda: st.session_state.update(
+    ctx_seed=int(st.session_state.get("ctx_seed", seed)) + 1))
+
+arrays = loaders.contexts(task.d, task.C, task.n, seed, 1)
+xs, ys, protos = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0]
+xq0 = arrays["xq"][0]
+tag = f"{task.d}_{task.C}_{task.n}_{seed}"  # a new context starts from its own query
+
+# ---------------------------------------------------------------- the query
+if task.d == 2:
+    angle0 = int(round(np.degrees(np.arctan2(xq0[1], xq0[0])))) % 360
+    angle = st.slider("query angle (degrees)", 0, 359, angle0, key=f"q_angle_{tag}")
+    xq = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))], np.float32)
+elif task.d == 3:
+    lon0, lat0 = charts.lonlat(xq0)
+    c1, c2 = st.columns(2)
+    lon = c1.slider("query longitude", -180, 180, int(round(float(lon0))), key=f"q_lon_{tag}")
+    lat = c2.slider("query latitude", -90, 90, int(round(float(lat0))), key=f"q_lat_{tag}")
+    xq = charts.from_lonlat(lon, lat).astype(np.float32)
+else:
+    draws = st.session_state.setdefault(f"q_draws_{tag}", 0)
+    if st.button("Resample the query", help="a uniform point on the sphere; its class is that of the nearest "
+                 "prototype"):
+        st.session_state[f"q_draws_{tag}"] = draws = draws + 1
+    if draws == 0:
+        xq = xq0
+    else:
+        v = np.random.default_rng([seed, draws]).normal(size=task.d)
+        xq = (v / np.linalg.norm(v)).astype(np.float32)
+yq = int(np.argmax(protos @ xq))
+
+# ---------------------------------------------------------------- the models
+with st.spinner("Fitting the closed forms and loading the models ..."):
+    specs, notes = widgets.standard_models(task)
+for note in notes:
+    st.info(note)
+names = [widgets.short_name(s) for s in specs]
+single = loaders.with_queries(arrays, xq[None])
+results = {name: loaders.evaluate(spec, single) for name, spec in zip(names, specs)}
+probs = {name: r[0][0] for name, r in results.items()}
+attn = {name: r[1][0] for name, r in results.items()}
+
+shown = st.radio("Attention of", names, index=1, horizontal=True, key="ctx_model",
+                 help="marker area is |attention weight| relative to the largest; crosses mark negative weights "
+                      "(linear attention and GD can repel)")
+spec = specs[names.index(shown)]
+grid = {2: "circle", 3: "sphere"}.get(task.d)
+regions = {}
+if grid:
+    with st.spinner("Decision regions ..."):
+        regions = {nm: loaders.decision_map(s.key, s, task.d, task.C, task.n, seed, grid) for nm, s in
+                   zip(names, specs)}
+
+
+def context_chart(name: str, weights: np.ndarray | None, size: int, with_params: bool = True):
+    """The context drawn for the task's d, with `name`'s decision regions where they can be drawn."""
+    title = f"{name}: attention and decision regions" if weights is not None else name
+    if task.d == 2:
+        ring = (charts.circle_grid(), regions[name])
+        return charts.circle_chart(xs, ys, xq, yq, protos, weights, ring, title=title, size=size)
+    if task.d == 3:
+        g = charts.sphere_grid()
+        cells = {"lon": g["lon"], "lat": g["lat"], "class": regions[name], "step": g["step"]}
+        return charts.sphere_chart(xs, ys, xq, yq, protos, weights, cells, title=title, size=size,
+                                   with_params=with_params)
+    return charts.cosine_strip(xs, ys, xq, yq, protos, weights, title=f"{name}: attention (cosines to prototypes)")
+
+
+points = pd.DataFrame({"point": np.arange(task.n), "class": ys + 1,
+                       **{f"x{k + 1}": xs[:, k] for k in range(task.d)},
+                       **{f"attention {nm}": attn[nm] for nm in names}})
+left, right = st.columns([3, 2])
+with left:
+    widgets.show_chart(context_chart(shown, attn[shown], 420), points, "context_points")
+with right:
+    prob_rows = pd.DataFrame([{"model": nm, "class": j + 1, "p": float(p)} for nm in names
+                              for j, p in enumerate(probs[nm])])
+    widgets.show_chart(charts.prob_bars(probs, yq, width=330), prob_rows, "query_probabilities")
+    summary = pd.DataFrame({
+        "model": names, "predicts": [int(np.argmax(probs[nm])) + 1 for nm in names],
+        "P(true class)": [float(probs[nm][yq]) for nm in names], "source": [s.note or s.label for s in specs]})
+    st.dataframe(summary, hide_index=True, width="stretch")
+    st.caption(f"Query class (nearest prototype): **{yq + 1}**. Constants: " +
+               "; ".join(f"{nm}: {', '.join(f'{k}={v:.3g}' for k, v in s.consts) or 'trained weights'}"
+                         for nm, s in zip(names, specs)))
+
+if grid:
+    st.subheader("Decision regions of every model")
+    st.caption("The class each model predicts for a query anywhere on the " +
+               ("circle (outer ring)." if task.d == 2 else "sphere (coloured cells; rotate with the sliders)."))
+    if task.d == 2:
+        row = alt.hconcat(*[context_chart(nm, None, 215) for nm in names]).configure_legend(disable=True)
+    else:
+        lon_q, lat_q = charts.lonlat(xq)
+        row = charts.sphere_row([context_chart(nm, None, 215, with_params=False) for nm in names], lon_q,
+                                lat_q).configure_legend(disable=True)
+    region_rows = pd.DataFrame({"query": np.arange(len(regions[names[0]])),
+                                **{nm: regions[nm] + 1 for nm in names}})
+    widgets.show_chart(row, region_rows, "decision_regions")
+else:
+    st.caption(f"For d = {task.d} the points are shown by their cosine to each prototype; decision regions are "
+               "drawn for d = 2 and d = 3.")

@@ -1,0 +1,48 @@
+"""Home: the claim, the story in order, and what each page shows."""
+
+import streamlit as st
+
+from ui import loaders, widgets
+
+widgets.ensure_navigation()
+st.title("kernel-icl explorer")
+st.markdown(
+    "**The claim.** A one-layer transformer trained to classify points on a sphere from labelled examples in "
+    "its prompt learns a learning algorithm. A trained **linear** attention layer takes one step of gradient "
+    "descent on the context (eq. 2). A trained **softmax** attention layer takes one step of *kernel* gradient "
+    "descent with an RBF kernel and a learning rate that adapts to the context (eq. 1)."
+)
+
+st.subheader("The story, in order")
+st.markdown(
+    """
+1. **Contexts**: C hidden prototypes on the sphere, n labelled points, a query. Move the query and see where
+   each model looks and what it predicts, and the decision regions of every model.
+2. **Compare**: a trained layer against the closed forms, context by context (loss, probability of the
+   correct class, entropy on the line y = x) and by its sensitivities to the query (preds diff, cos sim,
+   model diff).
+3. **Train**: train a layer live, from a preset or your own settings, and watch it reach the closed form's
+   optimum; the run says whether it converged and how it knows.
+4. **Weights**: A = W_Q^T W_K and B = W_V^T W_O^T through training taking the block shape of the construction;
+   c_sigma and c_eta read off the weights; the check that eq. 1 at those values tracks the model.
+5. **Landscapes**: the loss of each closed form over its whole parameter grid, with the optimum and the
+   refined point.
+"""
+)
+
+entries = loaders.run_entries()
+pretrained = [e for e in entries if e.origin == "pretrained"]
+user = [e for e in entries if e.origin == "runs"]
+st.subheader("Runs available")
+if pretrained:
+    st.markdown(f"{len(pretrained)} pretrained run(s) and {len(user)} run(s) of your own.")
+    st.dataframe([{"run": f"{e.origin}/{e.name}", "kind": e.config["kind"], "d": e.config["d"], "C": e.config["C"],
+                   "n": e.config["n"], "status": e.status, "converged": e.converged}
+                  for e in entries if e.config], hide_index=True)
+else:
+    st.info(
+        "No pretrained runs yet: the pages show the constructions at fitted constants instead (they compute the "
+        f"closed forms exactly). {len(user)} run(s) of your own are available; train one on the Train page."
+    )
+st.caption("Notation: C classes, n context points, d dimensions, D = d + C token width. Eq. 1 with the query "
+           "among the keys (self-key) is what a trained softmax layer can represent exactly.")

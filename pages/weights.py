@@ -1,0 +1,137 @@
+"""Weights: inside a run. A and B through training against the construction, the alignment and the
+constants c_sigma, c_eta through training, and the check that eq. 1 at the read-off constants tracks the model."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from engine import constructions, models
+from engine.runs import RunError
+from ui import charts, loaders, widgets
+
+widgets.setup_page("Weights", "What training writes into A = W_Q^T W_K and B = W_V^T W_O^T, and how the constants "
+                   "of eq. 1 are read off them.")
+
+FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def heat_cell(D: int) -> int:
+    return max(12, min(30, 300 // D))
+
+
+def construction_snapshot(kind: str, task, consts: dict[str, float]) -> dict:
+    """A and B of the construction that computes the run's yardstick closed form."""
+    if kind == "linear":
+        params = constructions.linear_construction(task, consts["eta"])
+    else:
+        params = constructions.softmax_construction(task, consts["c_eta"], consts["c_sigma"])
+    A, B = models.products(params)
+    return {"step": 0, "A": np.asarray(A).tolist(), "B": np.asarray(B).tolist()}
+
+
+entries = loaders.run_entries()
+if not entries:
+    st.info("No runs yet in pretrained/ or runs/ (pretrained runs are being produced; train one on the Train page). "
+            "Below: the construction's block pattern at fitted constants, which a trained layer comes to resemble.")
+    task, _ = widgets.task_inputs("w", with_seed=False)
+    if task is None:
+        st.stop()
+    best = loaders.fitted("adaptive_self_key", task.d, task.C, task.n).refined
+    snap = construction_snapshot("softmax", task, best)
+    widgets.show_chart(charts.matrix_heatmaps([snap], task.d, title="softmax construction (eq. 1, self-key)",
+                                              cell=heat_cell(task.D)),
+                       charts.snapshot_frame([snap]), "construction_softmax")
+    st.stop()
+
+softmax_first = sorted(entries, key=lambda e: (not (e.config and e.config["kind"] == "softmax"),
+                                              e.origin != "pretrained"))
+entry = widgets.run_picker("Run", "w_run", softmax_first)
+try:
+    run = loaders.load_run(entry.path)
+except RunError as e:
+    st.error(f"**This run cannot be read.** {e}. Choose another run, or delete the folder and train it again.")
+    st.stop()
+cfg, task = run.config, run.config.task
+if run.status == "diverged":
+    st.error(f"**This run diverged.** {run.message or 'its loss became NaN'} Its last good weights are shown; train "
+             "again with a lower learning rate or clipping threshold.")
+elif run.verdict:
+    (st.success if run.converged else st.warning)(("Converged: " if run.converged else "Not converged: ") +
+                                                  run.verdict.get("message", ""))
+widgets.download_json(cfg.to_dict(), f"config_{entry.name}")
+
+# ---------------------------------------------------------------- A and B through training
+st.subheader("A and B through training")
+snapshots = run.history.get("snapshots", [])
+yard = run.history.get("yardsticks", {}).get(cfg.yardstick, {})
+cell = heat_cell(task.D)
+if not snapshots:
+    st.info("This run has no snapshots of A and B yet.")
+else:
+    st.caption("Drag the slider under the chart to move through training (0 = initialisation). Colours are scaled "
+               "to the largest entry at each step, so the pattern shows while the weights grow; hover for values. "
+               "Dashed lines separate the x-block (first d) from the label block.")
+    placeholder = st.empty()
+    if st.button("Play through training", key="w_play", help="shows every snapshot in turn"):
+        for snap in snapshots:
+            with placeholder.container():
+                widgets.chart_only(charts.matrix_heatmaps([snap], task.d, title=f"{entry.name}", cell=cell))
+            time.sleep(0.25)
+    with placeholder.container():
+        widgets.show_chart(charts.matrix_heatmaps(snapshots, task.d, title=f"{entry.name}", cell=cell),
+                           charts.snapshot_frame(snapshots), f"weights_{entry.name}")
+    if yard.get("best"):
+        snap = construction_snapshot(cfg.kind, task, yard["best"])
+        consts = ", ".join(f"{k}={v:.3g}" for k, v in yard["best"].items())
+        widgets.show_chart(charts.matrix_heatmaps([snap], task.d, title=f"the construction at fitted constants "
+                                                  f"({consts})", cell=cell, param_name="construction"),
+                           charts.snapshot_frame([snap]), f"construction_{entry.name}")
+
+# ---------------------------------------------------------------- alignment through training
+evals = run.history.get("evals", [])
+if evals:
+    st.subheader("Loss and alignment through training")
+    label = loaders.CLOSED_FORMS[cfg.yardstick]
+    widgets.show_chart(charts.loss_curve(evals, yard.get("loss"), f"{label} optimum"), pd.DataFrame(evals),
+                       f"history_{entry.name}")
+    widgets.chart_only(charts.alignment_curves(evals, label))
+
+# ---------------------------------------------------------------- c_sigma and c_eta, several runs
+softmax_runs = [e for e in entries if e.config and e.config["kind"] == "softmax"]
+if softmax_runs:
+    st.subheader("c_sigma and c_eta through training")
+    default = [e.label for e in softmax_runs[:6]]
+    chosen = widgets.run_picker("Runs", "w_multi", softmax_runs, multi=True, default=default)
+    rows = []
+    for e in chosen:
+        try:
+            hist = loaders.read_history(e.path)
+        except RunError as err:
+            st.error(f"{e.name}: {err}")
+            continue
+        tag = f"{e.name} (d={e.config['d']}, lr={e.config['lr']:g})"
+        rows += [{"run": tag, "step": r["step"], "c_sigma": r.get("c_sigma"), "c_eta": r.get("c_eta")}
+                 for r in hist.get("evals", [])]
+    if rows:
+        widgets.show_chart(charts.constants_curves(rows), pd.DataFrame(rows), "constants_through_training")
+
+# ---------------------------------------------------------------- Fig. 8
+if cfg.kind == "softmax":
+    st.subheader("Reading the layer as eq. 1, and checking the reading")
+    spec = loaders.run_spec(entry)
+    with st.spinner("Comparing the layer with eq. 1 at and off the extracted constants ..."):
+        reading = loaders.read_softmax(spec.key, spec, task.d, task.C, task.n, 500, 0, FACTORS)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("c_sigma (extracted)", f"{reading.c_sigma:.4g}")
+    c2.metric("c_eta (extracted)", f"{reading.c_eta:.4g}")
+    c3.metric("algorithm", reading.strategy, help=f"margin {reading.margin:.3g}: selection attends to the nearest "
+              "points and copies their labels; elimination attends to the furthest and subtracts theirs")
+    widgets.show_chart(charts.extracted_check(list(reading.rows)), pd.DataFrame(list(reading.rows)),
+                       f"extracted_check_{entry.name}")
+    st.caption("Eq. 1 with the constants read off the weights should track the trained layer (small preds diff at "
+               "factor 1) and do visibly worse when either constant is moved off (factors 1/4 to 4), on 500 fresh "
+               "contexts.")

@@ -1,0 +1,311 @@
+"""Every page through Streamlit's AppTest: renders on defaults, reacts to its main controls, and reports bad
+input with st.error instead of a traceback. Sizes are kept small: the app's logic is under test here, the
+science in the engine's tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.train import PRESETS, TrainConfig, train
+from ui import jobs, loaders
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 180
+TINY = TrainConfig(kind="softmax", d=2, C=3, n=12, batch=32, steps=20, eval_every=10, eval_contexts=64,
+                   align_contexts=16, fit_contexts=256, max_snapshots=5, schedule="constant", warmup=0, lr=1e-2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def run_roots(tmp_path_factory):
+    """Empty pretrained/ and runs/ folders of the test's own, and small fits for the app's closed forms."""
+    root = tmp_path_factory.mktemp("roots")
+    pre, user = root / "pretrained", root / "runs"
+    pre.mkdir()
+    user.mkdir()
+    mp = pytest.MonkeyPatch()
+    mp.setattr(loaders, "PRETRAINED", pre)
+    mp.setattr(loaders, "USER_RUNS", user)
+    mp.setattr(loaders, "FIT_CONTEXTS", 300)
+    yield pre, user
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def runs(run_roots):
+    """A tiny finished softmax run, a diverged copy of it, and a folder whose config is not JSON."""
+    _, user = run_roots
+    train(TINY, user / "tiny")
+    shutil.copytree(user / "tiny", user / "tiny-diverged")
+    status = json.loads((user / "tiny-diverged" / "status.json").read_text())
+    status.update(status="diverged", message="the loss became NaN between steps 10 and 20.")
+    (user / "tiny-diverged" / "status.json").write_text(json.dumps(status))
+    (user / "zz-broken").mkdir()
+    (user / "zz-broken" / "config.json").write_text("{not json")
+    return {e.name: e for e in loaders.run_entries()}
+
+
+def app(page: str | None = None, **state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts_of(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("vega_lite_chart")]
+
+
+def errors(at: AppTest) -> str:
+    return " ".join(e.value for e in at.error)
+
+
+# ---------------------------------------------------------------- Home
+
+
+def test_home_tells_the_story_and_falls_back() -> None:
+    at = app()
+    text = " ".join(m.value for m in at.markdown)
+    assert "The claim" in text and "Contexts" in text and "Landscapes" in text
+    assert any("constructions at fitted constants" in i.value for i in at.info)
+
+
+# ---------------------------------------------------------------- Contexts
+
+
+def test_contexts_circle_moves_the_query() -> None:
+    at = app("contexts")
+    assert any("construction at fitted constants" in i.value for i in at.info)  # no runs: constructions, said so
+    before = charts_of(at)
+    assert len(before) == 3  # context, probabilities, decision regions of the four models
+    p_before = at.dataframe[0].value["P(true class)"].tolist()
+    slider = next(s for s in at.slider if s.label.startswith("query angle"))
+    slider.set_value((slider.value + 150) % 360).run()
+    assert not at.exception
+    assert charts_of(at)[0] != before[0]
+    assert at.dataframe[0].value["P(true class)"].tolist() != p_before
+    at.radio(key="ctx_model").set_value("GD, eq. 2").run()
+    assert "GD, eq. 2: attention" in json.dumps(charts_of(at)[0])
+
+
+def test_contexts_sphere_and_higher_d() -> None:
+    at = app("contexts")
+    at.number_input(key="ctx_d").set_value(3).run()
+    assert not at.exception
+    spheres = json.dumps(charts_of(at))
+    assert "orthographic" in spheres and "view_lon" in spheres
+    lon = next(s for s in at.slider if s.label == "query longitude")
+    before = charts_of(at)[0]
+    lon.set_value(lon.value + 90 if lon.value < 90 else lon.value - 90).run()
+    assert not at.exception and charts_of(at)[0] != before
+    at.number_input(key="ctx_d").set_value(5).run()
+    assert not at.exception
+    assert "cosine" in json.dumps(charts_of(at)[0])
+    before = charts_of(at)[0]
+    at.button[[b.label for b in at.button].index("Resample the query")].click().run()
+    assert not at.exception and charts_of(at)[0] != before
+
+
+def test_contexts_bad_task_says_what_to_change() -> None:
+    at = app("contexts")
+    at.number_input(key="ctx_n").set_value(101).run()
+    assert not at.exception
+    assert "divisible by C" in errors(at) and "n=100" in errors(at)
+    assert not charts_of(at)
+    at.number_input(key="ctx_n").set_value(100)
+    at.number_input(key="ctx_d").set_value(1).run()
+    assert not at.exception and "d must be at least 2" in errors(at)
+
+
+# ---------------------------------------------------------------- Compare
+
+
+def test_compare_construction_against_closed_forms() -> None:
+    at = app("compare", cmp_N=100)
+    metrics = {m.label: m.value for m in at.metric}
+    assert {"preds diff", "cos sim", "model diff"} <= set(metrics)
+    assert float(metrics["preds diff"]) < 1e-3  # the construction computes its closed form exactly
+    spec = charts_of(at)[0]
+    assert len(spec["hconcat"]) == 3
+    at.selectbox(key="cmp_method").set_value("gd").run()
+    assert not at.exception
+    assert float({m.label: m.value for m in at.metric}["preds diff"]) > 1e-3
+
+
+def test_compare_runs_readable_and_not(runs) -> None:
+    at = app("compare", cmp_N=100)
+    assert at.radio(key="cmp_source").value == "a trained run"
+    at.selectbox(key="cmp_run").set_value(runs["tiny"].label).run()
+    assert not at.exception and not at.error
+    assert len(charts_of(at)) == 1
+    at.selectbox(key="cmp_run").set_value(runs["zz-broken"].label).run()
+    assert not at.exception and "cannot be read" in errors(at)
+    at.selectbox(key="cmp_run").set_value(runs["tiny-diverged"].label).run()
+    assert not at.exception and "diverged" in errors(at)
+
+
+# ---------------------------------------------------------------- Landscapes
+
+
+def test_landscapes_heatmap_then_line() -> None:
+    at = app("landscapes", land_N=500)
+    spec = json.dumps(charts_of(at)[0])
+    assert '"type": "log"' in spec and "c_sigma" in spec and "refined" in spec
+    at.radio(key="land_method").set_value("gd").run()
+    assert not at.exception
+    spec = charts_of(at)[0]
+    assert "eta" in json.dumps(spec) and "c_sigma" not in json.dumps(spec)
+    at.number_input(key="land_C").set_value(7).run()
+    assert not at.exception and "divisible by C" in errors(at)
+
+
+# ---------------------------------------------------------------- Weights
+
+
+def test_weights_of_a_run(runs) -> None:
+    at = app("weights")
+    at.selectbox(key="w_run").set_value(runs["tiny"].label).run()
+    assert not at.exception and not at.error
+    specs = json.dumps(charts_of(at))
+    assert '"name": "snapshot"' in specs  # A and B with the step slider
+    assert "c_sigma" in specs and "factor on the extracted value" in specs
+    labels = {m.label for m in at.metric}
+    assert {"c_sigma (extracted)", "c_eta (extracted)", "algorithm"} <= labels
+    n_charts = len(charts_of(at))
+    at.button(key="w_play").click().run()  # steps through the snapshots, then leaves the slider chart
+    assert not at.exception and len(charts_of(at)) == n_charts
+    at.selectbox(key="w_run").set_value(runs["tiny-diverged"].label).run()
+    assert not at.exception and "diverged" in errors(at)
+    at.selectbox(key="w_run").set_value(runs["zz-broken"].label).run()
+    assert not at.exception and "cannot be read" in errors(at)
+
+
+# ---------------------------------------------------------------- Train
+
+
+def test_train_bad_config_and_name() -> None:
+    at = app("train")
+    preset = at.selectbox(key="train_preset").value
+    at.number_input(key=f"tn_{preset}").set_value(101).run()
+    assert not at.exception and "divisible by C" in errors(at)
+    at.number_input(key=f"tn_{preset}").set_value(100).run()
+    at.text_input(key="train_name").set_value("../escape").run()
+    assert not at.exception and "letters, digits" in errors(at)
+
+
+def test_train_start_progress_verdict(run_roots, runs, monkeypatch) -> None:
+    """Start a run from a preset on the page, watch its progress, read its verdict: the real trainer, tiny sizes."""
+    _, user = run_roots
+    monkeypatch.setitem(PRESETS, "fast-tiny", dataclasses.replace(TINY, preset="fast-tiny"))
+    at = app("train", train_preset="fast-tiny")
+    at.text_input(key="train_name").set_value("ui-test").run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    deadline, seen_progress = time.time() + 240, False
+    while time.time() < deadline:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        seen_progress |= len(at.get("progress")) > 0
+        job = loaders.job_registry().jobs["ui-test"]
+        if not job.active:
+            break
+        time.sleep(1)
+    assert seen_progress
+    assert job.state == "finished", job.message + job.detail
+    at.run()
+    verdicts = [e.value for e in (*at.success, *at.warning)]
+    assert any("onverged" in v for v in verdicts)
+    assert (user / "ui-test" / "status.json").exists()
+    assert any(e.name == "ui-test" for e in loaders.run_entries())
+
+
+# ---------------------------------------------------------------- jobs: the worker thread and the queue
+
+
+def fake_trainer(steps: int = 400, dt: float = 0.002):
+    """Stands in for engine.train.train: reports progress until done or stopped."""
+
+    @dataclasses.dataclass
+    class FakeRun:
+        status: str
+        verdict: dict
+        message: str
+
+    def run(config, path, *, resume=False, on_progress=None, stop_event=None):
+        for step in range(1, steps + 1):
+            if stop_event is not None and stop_event.is_set():
+                return FakeRun("stopped", {}, f"stopped at step {step}")
+            time.sleep(dt)
+            on_progress({"step": step, "steps": steps, "eval": {"step": step, "eval_loss": 1.0 / step},
+                         "verdict": {}, "yardstick_loss": 0.1, "elapsed_s": step * dt})
+        return FakeRun("finished", {"converged": True, "message": "ok"}, "")
+
+    return run
+
+
+def wait_for(cond, timeout: float = 10.0) -> None:
+    deadline = time.time() + timeout
+    while not cond():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_jobs_one_at_a_time_queue_stop_and_cancel(tmp_path) -> None:
+    reg = jobs.JobRegistry(parallel=1, trainer=fake_trainer())
+    cfg = TrainConfig(steps=400)
+    first = reg.submit(cfg, tmp_path / "a")
+    wait_for(lambda: first.state == "running")
+    second = reg.submit(cfg, tmp_path / "b")
+    third = reg.submit(cfg, tmp_path / "c")
+    time.sleep(0.3)
+    assert second.state == "queued" and reg.queue_position(second) == 1 and reg.queue_position(third) == 2
+    with pytest.raises(ValueError, match="already training"):
+        reg.submit(cfg, tmp_path / "a")
+    view = first.view()
+    assert view["step"] > 0 and view["evals"] and view["eta_s"] is not None
+    third.stop.set()  # cancelled while waiting
+    first.stop.set()
+    wait_for(lambda: first.state == "stopped" and third.state == "stopped")
+    assert third.message == "cancelled while queued"
+    wait_for(lambda: second.state in ("running", "finished"))
+    wait_for(lambda: second.state == "finished", timeout=30)
+    assert second.verdict["converged"] and not reg.active()
+
+
+def test_jobs_failure_is_reported_not_raised(tmp_path) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    reg = jobs.JobRegistry(trainer=broken)
+    job = reg.submit(TrainConfig(), tmp_path / "x")
+    wait_for(lambda: job.view()["state"] not in jobs.ACTIVE)
+    view = job.view()
+    assert view["state"] == "failed" and "boom" in view["message"] and "RuntimeError" in view["detail"]
+    assert reg.slots.acquire(timeout=1)  # the slot was given back
+
+
+
+def test_train_stop_button(monkeypatch) -> None:
+    """Stop from the page: the worker honours it and the panel says so (a stand-in trainer keeps it quick)."""
+    monkeypatch.setattr(loaders.job_registry(), "_trainer", fake_trainer(steps=100_000, dt=0.005))
+    at = app("train")
+    at.text_input(key="train_name").set_value("ui-stop").run()
+    at.button(key="train_start").click().run()
+    job = loaders.job_registry().jobs["ui-stop"]
+    wait_for(lambda: job.view()["step"] > 0)
+    at.run()
+    assert len(at.get("progress")) > 0
+    at.button(key="stop_ui-stop").click().run()
+    wait_for(lambda: job.view()["state"] == "stopped")
+    at.run()
+    assert not at.exception and any("Stopped at step" in i.value for i in at.info)

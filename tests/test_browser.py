@@ -1,0 +1,109 @@
+"""Every page in a real browser: the app served by `streamlit run`, opened in headless Chromium.
+
+Catches what AppTest cannot: front-end errors, charts that fail to render, pages that never settle.
+Screenshots land in artifacts/screenshots/ (look at them), the home page also in docs/home.png.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "artifacts" / "screenshots"
+PAGES = ["", "contexts", "compare", "train", "weights", "landscapes"]  # url paths; "" is Home
+VIEWPORT = {"width": 1500, "height": 2600}  # tall: Streamlit scrolls an inner container, full_page misses it
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason=f"{CHROMIUM} is missing: install Debian's chromium to run the browser test")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"streamlit did not answer on port {port} within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_healthy(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def settle(page, timeout_ms: int = 300_000) -> None:
+    """Wait until the script has run to the end and the charts have drawn."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+    page.wait_for_timeout(1500)  # Vega renders after the script state flips
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_renders_without_exception(server: str, browser, path: str) -> None:
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(f"{server}/{path}", wait_until="domcontentloaded")
+        settle(page)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SHOTS / f"{path or 'home'}.png"
+        page.screenshot(path=str(shot))
+        if path == "":
+            docs = ROOT / "docs"
+            docs.mkdir(exist_ok=True)
+            page.set_viewport_size({"width": 1200, "height": 900})
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(docs / "home.png"))
+        errors = page.locator('[data-testid="stException"]')
+        assert errors.count() == 0, f"{path or 'home'}: {errors.first.inner_text()[:2000]}"
+        if path not in ("", "train"):
+            assert page.locator('[data-testid="stVegaLiteChart"]').count() > 0, f"{path}: no chart drawn"
+    finally:
+        page.close()
+

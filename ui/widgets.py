@@ -1,0 +1,165 @@
+"""Page building blocks shared by several pages: task inputs, charts with their data downloads, model
+pickers, error reporting. Kept here so pages stay thin and never copy each other."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from engine.tasks import TaskConfig
+from ui import loaders
+
+MODEL_NAMES = {"linear": "linear SA", "softmax": "softmax SA", "kernel": "kernel SA"}
+
+
+def _disable_page_discovery() -> None:
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the automatic-pages shim
+        return
+    PagesManager.uses_pages_directory = False
+
+
+def mark_entry() -> None:
+    """Called by app.py: this session runs through app.py's `st.navigation`."""
+    _disable_page_discovery()
+    st.session_state["_entry"] = True
+
+
+def ensure_navigation() -> None:
+    """Make a page opened directly run through app.py instead.
+
+    Streamlit decides per process, before any script runs, whether a folder named `pages/` means
+    automatic page discovery; until `st.navigation` has been called once, a page opened by URL in the
+    server's first session runs on its own (no app.py: no page config, the automatic menu). Switching
+    discovery off and rerunning gives that visitor the same app as everyone else."""
+    if not st.session_state.get("_entry"):
+        _disable_page_discovery()
+        st.rerun()
+
+
+def setup_page(title: str, caption: str) -> None:
+    """Title and one-line purpose of a page; JAX's compilation cache on first use."""
+    ensure_navigation()
+    loaders.init_runtime()
+    st.title(title)
+    st.caption(caption)
+
+
+def task_inputs(prefix: str, d: int = 2, C: int = 5, n: int = 100, with_seed: bool = True,
+                container=None) -> tuple[TaskConfig | None, int]:
+    """d, C, n (and seed) inputs; an invalid combination is reported with what to change (no traceback).
+
+    Returns (task or None, seed)."""
+    box = container if container is not None else st.sidebar
+    box.markdown("**Task**")
+
+    def number(label: str, name: str, default: int, lo: int, hi: int, **kw) -> int:
+        key = f"{prefix}_{name}"
+        st.session_state.setdefault(key, default)  # callbacks (New context) set it too: no value= here
+        return int(box.number_input(label, min_value=lo, max_value=hi, step=1, key=key, **kw))
+
+    d_ = number("d (dimension)", "d", d, 1, 20,
+                help="points live on the unit sphere S^(d-1); d = 2 is the circle, d = 3 the sphere")
+    C_ = number("C (classes)", "C", C, 1, 10)
+    n_ = number("n (context points)", "n", n, 1, 1000, help="must be divisible by C: exactly n/C points per class")
+    seed = number("seed", "seed", 0, 0, 10**6) if with_seed else 0
+    try:
+        return TaskConfig(int(d_), int(C_), int(n_)), seed
+    except ValueError as e:
+        st.error(f"**This task cannot be built.** {e}")
+        return None, seed
+
+
+def chart_only(chart: alt.TopLevelMixin, width: str = "content") -> None:
+    """Draw a chart at the size its builder chose.
+
+    Streamlit would otherwise autosize with "fit", squeezing legends and titles into the given size and
+    turning the circle into an ellipse; "pad" keeps the plot area as built. The spec is serialised without
+    Altair's schema validation (the builders are validated in tests/test_charts.py): on a page with five
+    spheres, validation alone took a third of the time of a query move."""
+    spec = chart.to_dict(validate=False)
+    spec.setdefault("autosize", {"type": "pad", "contains": "padding"})
+    st.vega_lite_chart(spec, width=width)
+
+
+def show_chart(chart: alt.TopLevelMixin, data: pd.DataFrame | Mapping | Sequence, name: str,
+               label: str = "Download the data (CSV)", width: str = "content") -> None:
+    """An Altair chart (its action menu saves PNG/SVG) and a download button for the data behind it."""
+    chart_only(chart, width)
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    st.download_button(label, frame.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
+                       key=f"dl_{name}", on_click="ignore")
+
+
+def download_json(obj: object, name: str, label: str = "Download the config (JSON)") -> None:
+    st.download_button(label, json.dumps(obj, indent=2).encode(), file_name=f"{name}.json",
+                       mime="application/json", key=f"dl_{name}", on_click="ignore")
+
+
+CONSTRUCTION = "construction at fitted constants"
+
+
+def attention_model(kind: str, task: TaskConfig, container=None) -> tuple[loaders.ModelSpec, str | None]:
+    """The layer of `kind` shown for this task: a selectbox offers the construction and every matching run,
+    defaulting to the best pretrained or converged run, else the construction. Returns the spec and, when
+    the construction stands in, why."""
+    from engine.runs import RunError
+
+    box = container if container is not None else st.sidebar
+    runs = loaders.matching_runs(kind, task.d, task.C, task.n)
+    default = loaders.pick_run(kind, task.d, task.C, task.n)
+    options = [CONSTRUCTION] + [e.label for e in runs]
+    choice = box.selectbox(f"{MODEL_NAMES[kind]} from", options,
+                           index=options.index(default.label) if default else 0,
+                           key=f"src_{kind}_{task.d}_{task.C}")
+    if choice != CONSTRUCTION:
+        entry = runs[options.index(choice) - 1]
+        try:
+            return loaders.run_spec(entry), None
+        except RunError as e:
+            return loaders.construction_spec(kind, task), f"run {entry.name} is unreadable ({e})"
+    if not runs:
+        return loaders.construction_spec(kind, task), f"no trained {kind} run for d={task.d}, C={task.C}"
+    if default is None:
+        return loaders.construction_spec(kind, task), (f"no pretrained or converged {kind} run for d={task.d}, "
+                                                       f"C={task.C} (others can be picked in the sidebar)")
+    return loaders.construction_spec(kind, task), None
+
+
+def standard_models(task: TaskConfig) -> tuple[list[loaders.ModelSpec], list[str]]:
+    """The four models of the Contexts page: linear SA, softmax SA, GD (eq. 2), eq. 1; and fallback notes."""
+    specs, notes = [], []
+    st.sidebar.markdown("**Models**")
+    for kind in ("linear", "softmax"):
+        spec, why = attention_model(kind, task)
+        specs.append(spec)
+        if why:
+            notes.append(f"{MODEL_NAMES[kind]}: {why}, so its construction at fitted constants is shown.")
+    specs.append(loaders.fitted_closed_form("gd", task))
+    specs.append(loaders.fitted_closed_form("adaptive", task))
+    return specs, notes
+
+
+def short_name(spec: loaders.ModelSpec) -> str:
+    """'linear SA', 'softmax SA', 'GD, eq. 2', ... (legend-sized)."""
+    return MODEL_NAMES.get(spec.kind) or loaders.CLOSED_FORMS[spec.kind]
+
+
+def run_picker(label: str, key: str, entries: Sequence[loaders.RunEntry] | None = None,
+               multi: bool = False, default: Sequence[str] = (), container=None):
+    """Choose among the runs of pretrained/ and runs/ by label; returns entries (or one entry, or None)."""
+    box = container if container is not None else st
+    entries = list(loaders.run_entries() if entries is None else entries)
+    labels = {e.label: e for e in entries}
+    if multi:
+        chosen = box.multiselect(label, list(labels), default=[lb for lb in default if lb in labels], key=key)
+        return [labels[lb] for lb in chosen]
+    if not labels:
+        return None
+    choice = box.selectbox(label, list(labels), key=key)
+    return labels.get(choice)
