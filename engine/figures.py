@@ -1,0 +1,236 @@
+"""Data for the paper's Fig. 10 and Fig. 11, trained as vmapped sweeps (engine.sweep), as CSV files.
+
+    python -m engine.figures fig11 [--out pretrained/sweeps/fig11.csv] [--steps 350] [--seeds 20] [--vary C d n]
+    python -m engine.figures fig10 [--out pretrained/sweeps/fig10.csv] [--steps 200]
+                                   [--fast-run pretrained/fast-softmax-d10] [--fast-steps M]
+
+fig11: the proportion of runs that learn selection (SPEC 7), 20 seeds each, base d = 2, C = 5,
+n = 100, varying C in (2, 3, 5, 8, 10), d in (2, 3, 5, 10) and n in (20, 50, 100, 200) in turn.
+n must be a multiple of C, and 100 is not one of 3 or of 8: for C = 3 and C = 8 the runs use
+n = 120 (the CSV's n column says so). The base shape appears in all three groups; it is trained
+once and its rows repeated. Recipe: warmup-cosine, lr 1e-2, batch 256, initialisation 0.002, clip 1.
+With this initialisation a run first sits on a plateau at chance level (loss log C), where the
+strategy reading flips with noise; the plateau lasts longer as d grows. Seen in short sweeps of 4-6
+seeds: d = 2 leaves it after about 150-200 steps of a 400-step run, d = 3 after 250-330 of 450,
+d = 5 not within 450 and d = 10 not within 1,500 (batch 128). The default 350 steps keep the whole
+figure near 9 minutes on a busy 2-core CPU (d >= 3 costs ~8x d = 2 per step: its sampler rejects);
+`--vary d --steps N` studies the d group longer. The `learned` column marks runs that left the
+plateau (final eval loss below 0.97 log C).
+A companion `<out>_evidence.csv` holds every run's strategy at every evaluation, and the command
+prints how often the strategy at each evaluation already agrees with the final one.
+
+fig10: c_sigma and c_eta through training for d = 10 at learning rates 5e-5, 1e-4, 8e-4, 3e-3 with
+the paper's recipe (batch 2048, constant lr, initialisation 0.002, clip 1; one vmapped sweep over the
+four lrs, seed 0), truncated to --steps of its 2,000,000 (the `recipe_steps` column keeps the full
+count), next to the project's converging recipe `train.PRESETS["fast-softmax-d10"]`, read from its
+saved run (--fast-run) or, when that folder has no history, trained here for --fast-steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from engine import sweep, train
+from engine.runs import RunError, read_json
+from engine.train import TrainConfig
+
+FIG11_BASE = {"d": 2, "C": 5, "n": 100}
+FIG11_VARY = {"C": (2, 3, 5, 8, 10), "d": (2, 3, 5, 10), "n": (20, 50, 100, 200)}
+FIG11_N_FOR_C = {3: 120, 8: 120}  # n = 100 is not a multiple of C: 120 is a multiple of both
+FIG11_COLUMNS = ["vary", "C", "d", "n", "seed", "strategy", "c_sigma", "c_eta", "final_eval_loss", "learned"]
+FIG11_STEPS = 350
+LEARNED = 0.97  # a run has learned something when its eval loss is below 97% of chance level, log C
+FIG10_LRS = (5e-5, 1e-4, 8e-4, 3e-3)
+FIG10_COLUMNS = ["recipe", "lr", "step", "c_sigma", "c_eta", "eval_loss", "recipe_steps"]
+FIG10_STEPS = 200
+
+
+def fig11_shapes() -> list[tuple[str, dict[str, int]]]:
+    """(vary, shape) for every point of Fig. 11, in order."""
+    out = []
+    for vary, values in FIG11_VARY.items():
+        for v in values:
+            shape = {**FIG11_BASE, vary: v}
+            if vary == "C" and shape["n"] % v:
+                shape["n"] = FIG11_N_FOR_C[v]
+            out.append((vary, shape))
+    return out
+
+
+def fig11_config(d: int, C: int, n: int, steps: int = FIG11_STEPS, batch: int = 256) -> TrainConfig:
+    """The fast recipe: warmup-cosine to lr 1e-2, small initialisation as in the paper."""
+    return TrainConfig(kind="softmax", d=d, C=C, n=n, batch=batch, steps=steps, lr=1e-2, schedule="warmup_cosine",
+                       warmup=max(1, min(100, steps // 10)), clip=1.0, init_scale=0.002,
+                       eval_every=max(1, steps // 10), eval_contexts=512)
+
+
+def _printer(label: str, stream=sys.stderr) -> Callable[[dict], None]:
+    def show(info: dict) -> None:
+        frac = info["step"] / info["steps"]
+        eta = info["elapsed_s"] / frac * (1 - frac) if frac > 0 else float("nan")
+        sel = sum(e["strategy"] == "selection" for e in info["evals"])
+        stream.write(f"\r  {label}: step {info['step']}/{info['steps']}, {info['elapsed_s']:.0f} s, ETA {eta:.0f} s, "
+                     f"selection {sel}/{len(info['evals'])}   ")
+        stream.flush()
+    return show
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def fig11(out: Path, steps: int = FIG11_STEPS, seeds: int = 20, batch: int = 256,
+          vary: tuple[str, ...] = tuple(FIG11_VARY)) -> dict:
+    """Train every shape of Fig. 11 (the groups in `vary`) over `seeds` seeds; write the CSV and the
+    evidence CSV. `learned` marks runs whose final eval loss is below LEARNED * log C: a run still on
+    the plateau at chance level has a strategy reading, but it is not yet an algorithm."""
+    t0 = time.time()
+    points = [(v, s) for v, s in fig11_shapes() if v in vary]
+    shapes = list(dict.fromkeys(tuple(s.values()) for _, s in points))  # unique (d, C, n), in order
+    print(f"fig11: {len(shapes)} shapes x {seeds} seeds, {steps} steps each, batch {batch}; "
+          f"C = 3 and C = 8 use n = 120 (n = 100 is not a multiple of C)", file=sys.stderr)
+    results = {}
+    for i, (d, C, n) in enumerate(shapes):
+        label = f"[{i + 1}/{len(shapes)}] d={d} C={C} n={n}"
+        results[(d, C, n)] = sweep.sweep(fig11_config(d, C, n, steps, batch), range(seeds), on_progress=_printer(label))
+        sel = sum(h[-1]["strategy"] == "selection" for h in results[(d, C, n)].histories)
+        print(f"\r  {label}: selection {sel}/{seeds}, {results[(d, C, n)].elapsed_s:.0f} s" + " " * 30,
+              file=sys.stderr)
+
+    rows = []
+    for group_name, s in points:
+        res = results[(s["d"], s["C"], s["n"])]
+        for cfg, h in zip(res.configs, res.histories):
+            e = h[-1]
+            rows.append({"vary": group_name, **s, "seed": cfg.seed, "strategy": e["strategy"], "c_sigma": e["c_sigma"],
+                         "c_eta": e["c_eta"], "final_eval_loss": e["eval_loss"],
+                         "learned": bool(e["eval_loss"] < LEARNED * math.log(s["C"]))})
+    _write_csv(out, FIG11_COLUMNS, rows)
+
+    evidence = []
+    for (d, C, n), res in results.items():
+        for cfg, h in zip(res.configs, res.histories):
+            final, learned = h[-1]["strategy"], bool(h[-1]["eval_loss"] < LEARNED * math.log(C))
+            evidence += [{"d": d, "C": C, "n": n, "seed": cfg.seed, "step": e["step"], "strategy": e["strategy"],
+                          "margin": e["margin"], "c_sigma": e["c_sigma"], "c_eta": e["c_eta"],
+                          "eval_loss": e["eval_loss"], "final_strategy": final, "agrees": e["strategy"] == final,
+                          "learned": learned} for e in h]
+    ev_path = out.with_name(out.stem + "_evidence.csv")
+    _write_csv(ev_path, ["d", "C", "n", "seed", "step", "strategy", "margin", "c_sigma", "c_eta", "eval_loss",
+                         "final_strategy", "agrees", "learned"], evidence)
+
+    print(f"\nproportion of selection over {seeds} seeds after {steps} steps [runs that learned, i.e. eval loss "
+          f"< {LEARNED:g} log C]:")
+    for group_name in dict.fromkeys(v for v, _ in points):
+        cells = []
+        for v in FIG11_VARY[group_name]:
+            group = [r for r in rows if r["vary"] == group_name and r[group_name] == v]
+            n_sel = sum(r["strategy"] == "selection" for r in group)
+            cells.append(f"{group_name}={v}{' (n=120)' if group_name == 'C' and v in FIG11_N_FOR_C else ''}: "
+                         f"{n_sel / len(group):.2f} [{sum(r['learned'] for r in group)}/{len(group)}]")
+        print("  " + ", ".join(cells))
+    agreement = {}
+    for step in sorted({e["step"] for e in evidence}):
+        at = [e for e in evidence if e["step"] == step]
+        at_learned = [e for e in at if e["learned"]]
+        agreement[step] = (sum(e["agrees"] for e in at) / len(at),
+                           sum(e["agrees"] for e in at_learned) / len(at_learned) if at_learned else float("nan"))
+    print("strategy at each evaluation agreeing with the final one, all runs [runs that learned]:")
+    print("  " + ", ".join(f"step {s}: {100 * a:.0f}% [{100 * b:.0f}%]" for s, (a, b) in agreement.items()))
+    print(f"wrote {out} and {ev_path} in {time.time() - t0:.0f} s")
+    return {"rows": rows, "evidence": evidence, "agreement": agreement}
+
+
+def _fast_from_run(path: Path) -> tuple[TrainConfig, list[dict], str]:
+    """The fast recipe's history from a saved run folder (engine.train's run store)."""
+    config = TrainConfig.from_dict(read_json(path / "config.json"))
+    status = read_json(path / "status.json") if (path / "status.json").is_file() else {}
+    evals = read_json(path / "history.json")["evals"]
+    return config, evals, status.get("status", "unknown")
+
+
+def fig10(out: Path, steps: int = FIG10_STEPS, fast_steps: int | None = None, fast_run: Path | None = None,
+          lrs=FIG10_LRS) -> list[dict]:
+    """The paper's d = 10 recipe at four learning rates (one sweep, seed 0 for all), and the converging
+    fast recipe: read from `fast_run` (a run folder of that preset) when it exists, trained otherwise."""
+    t0 = time.time()
+    paper_full = train.PRESETS["paper-softmax-d10"]
+    fast_full = train.PRESETS["fast-softmax-d10"]
+    paper = dataclasses.replace(paper_full, steps=steps, eval_every=max(1, steps // 40), lr=lrs[0])
+    print(f"fig10: paper recipe (batch {paper.batch}, constant lr, init {paper.init_scale}, clip {paper.clip}) at lr "
+          f"{', '.join(f'{lr:g}' for lr in lrs)}: {steps} of {paper_full.steps:,} steps", file=sys.stderr)
+    res_paper = sweep.sweep(paper, [0] * len(lrs), list(lrs), on_progress=_printer("paper"))
+    print(file=sys.stderr)
+    rows = [{"recipe": "paper-softmax-d10", "lr": cfg.lr, "step": e["step"], "c_sigma": e["c_sigma"],
+             "c_eta": e["c_eta"], "eval_loss": e["eval_loss"], "recipe_steps": paper_full.steps}
+            for cfg, h in zip(res_paper.configs, res_paper.histories) for e in h]
+
+    if fast_run is not None and (fast_run / "history.json").is_file():
+        fast, evals, status = _fast_from_run(fast_run)
+        print(f"fast-softmax-d10: read {fast_run} ({status}, {evals[-1]['step']} of {fast.steps} steps)",
+              file=sys.stderr)
+    else:
+        fast = dataclasses.replace(fast_full, steps=fast_steps or fast_full.steps)
+        fast = dataclasses.replace(fast, eval_every=max(1, min(fast.eval_every, fast.steps // 40)))
+        print(f"fast-softmax-d10: training {fast.steps} steps (batch {fast.batch})", file=sys.stderr)
+        evals = sweep.sweep(fast, [fast.seed], on_progress=_printer("fast-softmax-d10")).histories[0]
+        print(file=sys.stderr)
+    rows += [{"recipe": "fast-softmax-d10", "lr": fast.lr, "step": e["step"], "c_sigma": e["c_sigma"],
+              "c_eta": e["c_eta"], "eval_loss": e["eval_loss"], "recipe_steps": fast.steps} for e in evals]
+    _write_csv(out, FIG10_COLUMNS, rows)
+    for recipe in ("paper-softmax-d10", "fast-softmax-d10"):
+        for lr in dict.fromkeys(r["lr"] for r in rows if r["recipe"] == recipe):
+            e = [r for r in rows if r["recipe"] == recipe and r["lr"] == lr][-1]
+            print(f"  {recipe} lr {lr:g}: step {e['step']} of {e['recipe_steps']:,}, c_sigma {e['c_sigma']:.3g}, "
+                  f"c_eta {e['c_eta']:.3g}, eval loss {e['eval_loss']:.4f}")
+    print(f"wrote {out} in {time.time() - t0:.0f} s")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m engine.figures", description="Sweep data for Fig. 10 and Fig. 11.")
+    sub = p.add_subparsers(dest="figure", required=True)
+    p11 = sub.add_parser("fig11", help="proportion of selection over seeds, varying C, d, n")
+    p11.add_argument("--out", default="pretrained/sweeps/fig11.csv")
+    p11.add_argument("--steps", type=int, default=FIG11_STEPS)
+    p11.add_argument("--seeds", type=int, default=20)
+    p11.add_argument("--batch", type=int, default=256)
+    p11.add_argument("--vary", nargs="+", choices=tuple(FIG11_VARY), default=list(FIG11_VARY),
+                     help="which groups to train (default: all three)")
+    p10 = sub.add_parser("fig10", help="c_sigma, c_eta through training for d = 10 at four learning rates")
+    p10.add_argument("--out", default="pretrained/sweeps/fig10.csv")
+    p10.add_argument("--steps", type=int, default=FIG10_STEPS, help="steps of the paper's recipe")
+    p10.add_argument("--fast-run", default="pretrained/fast-softmax-d10",
+                     help="run folder of fast-softmax-d10 to read; trained here when it does not exist")
+    p10.add_argument("--fast-steps", type=int, help="steps when training fast-softmax-d10 (default: the preset's)")
+    args = p.parse_args(argv)
+    from engine.runtime import enable_compilation_cache
+
+    enable_compilation_cache()
+    try:
+        if args.figure == "fig11":
+            fig11(Path(args.out), steps=args.steps, seeds=args.seeds, batch=args.batch, vary=tuple(args.vary))
+        else:
+            fig10(Path(args.out), steps=args.steps, fast_steps=args.fast_steps, fast_run=Path(args.fast_run))
+    except (ValueError, RunError) as e:
+        print(f"\nerror: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
