@@ -96,7 +96,9 @@ def _quota(task: TaskConfig, yq_B: Array) -> Array:
 
 def fast_key(key: Array) -> Array:
     """An RBG key derived from any key: XLA's RngBitGenerator compiles in a fraction of threefry's
-    time at these sizes and draws faster on CPU; streams stay deterministic per backend."""
+    time at these sizes and draws faster on CPU; streams stay deterministic per backend. Under `vmap`
+    JAX batches RBG keys by drawing one block, so a vmapped call gives other (equally valid) numbers
+    than the same keys one at a time: map over keys (`lax.map`) where the two must agree."""
     return jax.random.wrap_key_data(jax.random.bits(key, (4,), jnp.uint32), impl="rbg")
 
 
