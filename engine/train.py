@@ -119,8 +119,9 @@ def _presets() -> dict[str, TrainConfig]:
         init = 0.1 if d == 10 else 0.002
         fast = dict(d=d, schedule="warmup_cosine", warmup=100, init_scale=init, eval_every=100, clip=1.0,
                     eval_contexts=4096)
-        out[f"fast-linear-d{d}"] = TrainConfig(kind="linear", lr=2e-3, steps=6000, batch=512, **fast)
-        softmax = {2: dict(lr=3e-2, steps=10_000, batch=512), 3: dict(lr=1e-2, steps=3000, batch=512),
+        out[f"fast-linear-d{d}"] = TrainConfig(kind="linear", lr=2e-3, steps=9000 if d == 2 else 6000, batch=512,
+                                               **fast)
+        softmax = {2: dict(lr=3e-2, steps=40_000, batch=512), 3: dict(lr=1e-2, steps=6000, batch=512),
                    5: dict(lr=1e-2, steps=6000, batch=512), 10: dict(lr=2e-2, steps=9000, batch=1024)}
         out[f"fast-softmax-d{d}"] = TrainConfig(kind="softmax", **softmax[d], **fast)
     for lr in (5e-5, 1e-4, 8e-4, 3e-3):
