@@ -39,7 +39,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from engine import extract, metrics, models, train
+from engine import extract, models, train
 from engine.tasks import Contexts, sample_contexts
 from engine.train import TrainConfig
 
@@ -196,9 +196,8 @@ def make_sweep_chunk(config: TrainConfig, length: int, mesh: Mesh) -> Callable[[
 
 @functools.lru_cache(maxsize=32)
 def _make_eval(kind: str, query_in_keys: bool, mesh: Mesh) -> Callable:
-    def one(params, ctx: Contexts):  # train._eval, per run
-        m = metrics.per_context(models.logits(params, ctx, kind, query_in_keys=query_in_keys), ctx.yq)
-        return m["loss"].mean(), m["correct"].mean()
+    def one(params, ctx: Contexts):
+        return train._eval(params, ctx, kind, query_in_keys)
 
     return _on_mesh(jax.vmap(one), mesh)
 
@@ -206,8 +205,7 @@ def _make_eval(kind: str, query_in_keys: bool, mesh: Mesh) -> Callable:
 def eval_contexts(config: TrainConfig) -> Contexts:
     """`train.contexts_for(config)["eval"]` (same keys; tests/test_sweep.py checks it) without drawing
     the alignment and fitting sets, whose sampler would compile once more per shape."""
-    k_eval = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1_000_003), 3)[0]
-    return sample_contexts(k_eval, config.task, config.eval_contexts)
+    return sample_contexts(train.context_keys(config)["eval"], config.task, config.eval_contexts)
 
 
 def _read(params: dict[str, np.ndarray], config: TrainConfig) -> dict:

@@ -226,15 +226,17 @@ def alignment_row(params, ctx: Contexts, config: TrainConfig, method: str, const
         return {k: float(v) for k, v in out.items()}
 
 
-def contexts_for(config: TrainConfig) -> dict[str, Contexts]:
-    """Evaluation, alignment and fitting contexts: fixed per seed, disjoint from training draws."""
+def context_keys(config: TrainConfig) -> dict[str, Array]:
+    """Keys of the evaluation, alignment and fitting contexts: fixed per seed, apart from training draws."""
     base = jax.random.fold_in(jax.random.key(config.seed), 1_000_003)
-    k_eval, k_align, k_fit = jax.random.split(base, 3)
-    return {
-        "eval": sample_contexts(k_eval, config.task, config.eval_contexts),
-        "align": sample_contexts(k_align, config.task, config.align_contexts),
-        "fit": sample_contexts(k_fit, config.task, config.fit_contexts),
-    }
+    return dict(zip(("eval", "align", "fit"), jax.random.split(base, 3), strict=True))
+
+
+def contexts_for(config: TrainConfig) -> dict[str, Contexts]:
+    """Evaluation, alignment and fitting contexts of a run."""
+    keys = context_keys(config)
+    sizes = {"eval": config.eval_contexts, "align": config.align_contexts, "fit": config.fit_contexts}
+    return {name: sample_contexts(keys[name], config.task, size) for name, size in sizes.items()}
 
 
 def fit_yardsticks(config: TrainConfig, ctxs: dict[str, Contexts]) -> dict[str, dict]:
