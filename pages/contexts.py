@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -69,18 +68,30 @@ if grid:
                    zip(names, specs)}
 
 
-def context_chart(name: str, weights: np.ndarray | None, size: int, with_params: bool = True):
-    """The context drawn for the task's d, with `name`'s decision regions where they can be drawn."""
-    title = f"{name}: attention and decision regions" if weights is not None else name
+def template(title: str, size: int, sized: bool, prefix: str = "", with_params: bool = True):
+    """The chart's structure for this task's d (data by name); built once per key by `loaders.chart_spec`."""
     if task.d == 2:
-        ring = (charts.circle_grid(), regions[name])
-        return charts.circle_chart(xs, ys, xq, yq, protos, weights, ring, title=title, size=size)
+        return charts.circle_template(task.C, title, size, ring=bool(regions), sized=sized, prefix=prefix)
+    if task.d == 3:
+        return charts.sphere_template(task.C, title, size, cells=bool(regions), sized=sized, with_params=with_params,
+                                      prefix=prefix)
+    return charts.cosine_template(task.C, title, sized=sized, prefix=prefix)
+
+
+def datasets(name: str, weights: np.ndarray | None, prefix: str = "") -> dict[str, pd.DataFrame]:
+    """What `template` draws for the model `name`: the context, the query, its attention and regions."""
+    if task.d == 2:
+        return charts.circle_datasets(xs, ys, xq, yq, protos, weights, (charts.circle_grid(), regions[name]), prefix)
     if task.d == 3:
         g = charts.sphere_grid()
         cells = {"lon": g["lon"], "lat": g["lat"], "class": regions[name], "step": g["step"]}
-        return charts.sphere_chart(xs, ys, xq, yq, protos, weights, cells, title=title, size=size,
-                                   with_params=with_params)
-    return charts.cosine_strip(xs, ys, xq, yq, protos, weights, title=f"{name}: attention (cosines to prototypes)")
+        return charts.sphere_datasets(xs, ys, xq, yq, protos, weights, cells, prefix)
+    return charts.cosine_datasets(xs, ys, xq, yq, protos, weights, prefix)
+
+
+view = charts.rotation_values(*charts.lonlat(xq)) if task.d == 3 else None  # spheres face the query
+title = (f"{shown}: attention and decision regions" if grid else f"{shown}: attention (cosines to prototypes)")
+main = loaders.chart_spec(f"ctx-main|{task.d}|{task.C}|{title}", lambda: template(title, 420, True))
 
 
 points = pd.DataFrame({"point": np.arange(task.n), "class": ys + 1,
@@ -88,7 +99,7 @@ points = pd.DataFrame({"point": np.arange(task.n), "class": ys + 1,
                        **{f"attention {nm}": attn[nm] for nm in names}})
 left, right = st.columns([3, 2])
 with left:
-    widgets.show_chart(context_chart(shown, attn[shown], 420), points, "context_points")
+    widgets.show_chart(charts.fill(main, datasets(shown, attn[shown]), view), points, "context_points")
 with right:
     prob_rows = pd.DataFrame([{"model": nm, "class": j + 1, "p": float(p)} for nm in names
                               for j, p in enumerate(probs[nm])])
@@ -105,15 +116,16 @@ if grid:
     st.subheader("Decision regions of every model")
     st.caption("The class each model predicts for a query anywhere on the " +
                ("circle (outer ring)." if task.d == 2 else "sphere (coloured cells; rotate with the sliders)."))
-    if task.d == 2:
-        row = alt.hconcat(*[context_chart(nm, None, 215) for nm in names]).configure_legend(disable=True)
-    else:
-        lon_q, lat_q = charts.lonlat(xq)
-        row = charts.sphere_row([context_chart(nm, None, 215, with_params=False) for nm in names], lon_q,
-                                lat_q).configure_legend(disable=True)
+    def row_template():
+        parts = [template(nm, 215, False, prefix=f"p{i}_", with_params=False) for i, nm in enumerate(names)]
+        row = charts.hconcat(parts) if task.d == 2 else charts.sphere_row(parts, 0.0, 0.0)
+        return row.configure_legend(disable=True)
+
+    row = loaders.chart_spec(f"ctx-row|{task.d}|{task.C}|{names}", row_template)
+    row_data = {k: v for i, nm in enumerate(names) for k, v in datasets(nm, None, f"p{i}_").items()}
     region_rows = pd.DataFrame({"query": np.arange(len(regions[names[0]])),
                                 **{nm: regions[nm] + 1 for nm in names}})
-    widgets.show_chart(row, region_rows, "decision_regions")
+    widgets.show_chart(charts.fill(row, row_data, view), region_rows, "decision_regions")
 else:
     st.caption(f"For d = {task.d} the points are shown by their cosine to each prototype; decision regions are "
                "drawn for d = 2 and d = 3.")

@@ -63,6 +63,13 @@ elif run.verdict:
     (st.success if run.converged else st.warning)(("Converged: " if run.converged else "Not converged: ") +
                                                   run.verdict.get("message", ""))
 widgets.download_json(cfg.to_dict(), f"config_{entry.name}")
+key = loaders.run_key(entry.path)  # the charts below are built once per run contents
+
+
+def cached(name: str, build):
+    """A chart of this run, serialised once per run contents (`loaders.chart_spec`)."""
+    return loaders.chart_spec(f"weights|{name}|{key}", build)
+
 
 # ---------------------------------------------------------------- A and B through training
 st.subheader("A and B through training")
@@ -79,26 +86,28 @@ else:
     if st.button("Play through training", key="w_play", help="shows every snapshot in turn"):
         for snap in snapshots:
             with placeholder.container():
-                widgets.chart_only(charts.matrix_heatmaps([snap], task.d, title=f"{entry.name}", cell=cell))
+                widgets.chart_only(cached(f"snap{snap['step']}", lambda s=snap: charts.matrix_heatmaps(
+                    [s], task.d, title=f"{entry.name}", cell=cell)))
             time.sleep(0.25)
     with placeholder.container():
-        widgets.show_chart(charts.matrix_heatmaps(snapshots, task.d, title=f"{entry.name}", cell=cell),
-                           charts.snapshot_frame(snapshots), f"weights_{entry.name}")
+        widgets.show_chart(cached("snapshots", lambda: charts.matrix_heatmaps(snapshots, task.d, title=f"{entry.name}",
+                                                                              cell=cell)),
+                           lambda: charts.snapshot_frame(snapshots), f"weights_{entry.name}")
     if yard.get("best"):
         snap = construction_snapshot(cfg.kind, task, yard["best"])
         consts = ", ".join(f"{k}={v:.3g}" for k, v in yard["best"].items())
-        widgets.show_chart(charts.matrix_heatmaps([snap], task.d, title=f"the construction at fitted constants "
-                                                  f"({consts})", cell=cell, param_name="construction"),
-                           charts.snapshot_frame([snap]), f"construction_{entry.name}")
+        widgets.show_chart(cached("construction", lambda: charts.matrix_heatmaps(
+            [snap], task.d, title=f"the construction at fitted constants ({consts})", cell=cell,
+            param_name="construction")), lambda: charts.snapshot_frame([snap]), f"construction_{entry.name}")
 
 # ---------------------------------------------------------------- alignment through training
 evals = run.history.get("evals", [])
 if evals:
     st.subheader("Loss and alignment through training")
     label = loaders.CLOSED_FORMS[cfg.yardstick]
-    widgets.show_chart(charts.loss_curve(evals, yard.get("loss"), f"{label} optimum"), pd.DataFrame(evals),
-                       f"history_{entry.name}")
-    widgets.chart_only(charts.alignment_curves(evals, label))
+    widgets.show_chart(cached("loss", lambda: charts.loss_curve(evals, yard.get("loss"), f"{label} optimum")),
+                       lambda: pd.DataFrame(evals), f"history_{entry.name}")
+    widgets.chart_only(cached("alignment", lambda: charts.alignment_curves(evals, label)))
 
 # ---------------------------------------------------------------- c_sigma and c_eta, several runs
 softmax_runs = [e for e in entries if e.config and e.config["kind"] == "softmax"]
@@ -117,7 +126,9 @@ if softmax_runs:
         rows += [{"run": tag, "step": r["step"], "c_sigma": r.get("c_sigma"), "c_eta": r.get("c_eta")}
                  for r in hist.get("evals", [])]
     if rows:
-        widgets.show_chart(charts.constants_curves(rows), pd.DataFrame(rows), "constants_through_training")
+        keys = "|".join(loaders.run_key(e.path) for e in chosen)
+        widgets.show_chart(loaders.chart_spec(f"constants|{keys}", lambda: charts.constants_curves(rows)),
+                           lambda: pd.DataFrame(rows), "constants_through_training")
 
 # ---------------------------------------------------------------- Fig. 8
 if cfg.kind == "softmax":
@@ -130,8 +141,8 @@ if cfg.kind == "softmax":
     c2.metric("c_eta (extracted)", f"{reading.c_eta:.4g}")
     c3.metric("algorithm", reading.strategy, help=f"margin {reading.margin:.3g}: selection attends to the nearest "
               "points and copies their labels; elimination attends to the furthest and subtracts theirs")
-    widgets.show_chart(charts.extracted_check(list(reading.rows)), pd.DataFrame(list(reading.rows)),
-                       f"extracted_check_{entry.name}")
+    widgets.show_chart(cached("fig8", lambda: charts.extracted_check(list(reading.rows))),
+                       pd.DataFrame(list(reading.rows)), f"extracted_check_{entry.name}")
     st.caption("Eq. 1 with the constants read off the weights should track the trained layer (small preds diff at "
                "factor 1) and do visibly worse when either constant is moved off (factors 1/4 to 4), on 500 fresh "
                "contexts.")

@@ -10,6 +10,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -63,7 +64,14 @@ def app(page: str | None = None, **state) -> AppTest:
 
 
 def charts_of(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("vega_lite_chart")]
+    """Each chart's spec with its datasets (Streamlit ships named datasets beside the spec, as Arrow)."""
+    out = []
+    for el in at.get("vega_lite_chart"):
+        spec = json.loads(el.proto.spec)
+        spec["datasets"] = {ds.name: pa.ipc.open_stream(ds.data.data).read_all().to_pylist()
+                            for ds in el.proto.datasets}
+        out.append(spec)
+    return out
 
 
 def errors(at: AppTest) -> str:

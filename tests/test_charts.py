@@ -213,3 +213,55 @@ def test_landscape_heatmap_log_axes_and_cells() -> None:
     assert all(r["x0"] < r["c_sigma"] < r["x1"] and r["y0"] < r["c_eta"] < r["y1"] for r in cells)
     lo, hi = heat["encoding"]["x"]["scale"]["domain"]
     assert lo < xg[0] and hi > xg[-1]
+
+
+def named_data(s: dict) -> set[str]:
+    """Every dataset name a spec's units read."""
+    out = set()
+    for key in ("layer", "hconcat", "vconcat"):
+        for sub in s.get(key, []):
+            out |= named_data(sub)
+    if isinstance(s.get("data"), dict) and "name" in s["data"]:
+        out.add(s["data"]["name"])
+    return out
+
+
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_templates_read_exactly_the_datasets_given(d: int) -> None:
+    rng = np.random.default_rng(d)
+    xs = rng.normal(size=(8, d))
+    xs /= np.linalg.norm(xs, axis=1, keepdims=True)
+    protos, ys, w = xs[:3], np.arange(8) % 3, rng.normal(size=8)
+    if d == 2:
+        tpl = charts.circle_template(3, ring=True, prefix="p1_")
+        data = charts.circle_datasets(xs, ys, xs[0], 0, protos, w, (charts.circle_grid(12), np.arange(12) % 3), "p1_")
+    elif d == 3:
+        g = charts.sphere_grid(30.0)
+        tpl = charts.sphere_template(3, cells=True, prefix="p1_")
+        data = charts.sphere_datasets(xs, ys, xs[0], 0, protos, w, {**g, "class": np.zeros(len(g["lon"]), int)},
+                                      "p1_")
+    else:
+        tpl = charts.cosine_template(3, prefix="p1_")
+        data = charts.cosine_datasets(xs, ys, xs[0], 0, protos, w, "p1_")
+    spec_tpl = charts.to_spec(tpl)
+    assert named_data(spec_tpl) == set(data)  # every layer's data is given, and nothing else
+    filled = charts.fill(spec_tpl, data, charts.rotation_values(30.0, -10.0) if d == 3 else None)
+    assert "datasets" not in spec_tpl or not set(data) & set(spec_tpl["datasets"])  # the shared template is untouched
+    assert set(data) <= set(filled["datasets"])
+    if d == 3:
+        values = {p["name"]: p["value"] for p in filled["params"]}
+        assert values == {charts.ROT_LON: -30, charts.ROT_LAT: 10}
+        assert {p["name"]: p["value"] for p in spec_tpl["params"]} == {charts.ROT_LON: 0, charts.ROT_LAT: 0}
+    # the self-contained chart validates against the Vega-Lite schema with the same rows
+    whole = charts.with_data(tpl, data).to_dict()
+    assert {k: len(v) for k, v in whole["datasets"].items() if k in data} == {k: len(v) for k, v in data.items()}
+
+
+def test_hconcat_lifts_datasets_to_the_top_level(circle_context) -> None:
+    xs, ys, xq, yq, protos = circle_context
+    parts = [charts.with_data(charts.circle_template(3, prefix=p), charts.circle_datasets(xs, ys, xq, yq, protos,
+                                                                                          prefix=p))
+             for p in ("a_", "b_")]
+    s = spec(charts.hconcat(parts))
+    assert all("datasets" not in sub for sub in s["hconcat"])
+    assert named_data(s) <= set(s["datasets"])

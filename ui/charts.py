@@ -61,6 +61,47 @@ def _point_encoding(C: int, sized: bool, max_size: float = 420) -> dict:
     )
 
 
+# ---------------------------------------------------------------- templates: structure built once, data by name
+#
+# Building and serialising an Altair chart costs tens of milliseconds per layer; the numbers behind a
+# context chart cost microseconds. So each context chart comes in two halves: a *template* whose layers
+# read named datasets (it depends on a few structural arguments only, so the app builds it once per
+# structure), and a function giving its datasets. `fill` joins a serialised template and its data
+# without Altair; `with_data` makes a self-contained Altair chart of the two (tests, saved figures).
+
+
+def to_spec(chart: alt.TopLevelMixin) -> dict:
+    """The Vega-Lite spec without Altair's schema validation (the builders are validated in tests),
+    sized as built ("pad"): Streamlit's default "fit" would squeeze legends and titles into the size."""
+    spec = chart.to_dict(validate=False)
+    spec.setdefault("autosize", {"type": "pad", "contains": "padding"})
+    return spec
+
+
+def fill(spec: dict, datasets: Mapping[str, object], params: Mapping[str, float] | None = None) -> dict:
+    """A shallow copy of a serialised template with its named datasets and the initial values of its
+    bound parameters set; the template itself is left untouched (it is shared between reruns)."""
+    out = {**spec, "datasets": {**spec.get("datasets", {}), **datasets}}
+    if params:
+        out["params"] = [{**p, "value": params[p["name"]]} if p.get("name") in params else p
+                         for p in spec.get("params", [])]
+    return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-ready rows (NaN -> null)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def with_data(template: alt.TopLevelMixin, datasets: Mapping[str, pd.DataFrame]) -> alt.TopLevelMixin:
+    """The template with its datasets inlined: one self-contained chart."""
+    return template.properties(datasets={k: _records(v) for k, v in datasets.items()})
+
+
+def _named(prefix: str, name: str) -> alt.NamedData:
+    return alt.NamedData(name=f"{prefix}{name}")
+
+
 # ---------------------------------------------------------------- contexts: the circle (d = 2)
 
 
@@ -69,59 +110,72 @@ def circle_grid(count: int = 360) -> np.ndarray:
     return np.linspace(0.0, 2 * np.pi, count, endpoint=False)
 
 
-def circle_chart(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos: np.ndarray,
-                 weights: np.ndarray | None = None, ring: tuple[np.ndarray, np.ndarray] | None = None,
-                 title: str = "", size: int = 380) -> alt.LayerChart:
-    """A context on the circle: points by class (area = attention), prototypes as arrows from the origin,
-    the query as a black diamond, and optionally the model's decision regions as an outer ring
-    (`ring` = (query angles, predicted class 0-based))."""
-    C = protos.shape[0]
-    lim = 1.3
-    scale = alt.Scale(domain=[-lim, lim], nice=False)
+def circle_template(C: int, title: str = "", size: int = 380, ring: bool = False, sized: bool = True,
+                    prefix: str = "") -> alt.LayerChart:
+    """A context on the circle: points by class (area = attention when `sized`), prototypes as arrows from
+    the origin, the query as a black diamond, and with `ring` the decision regions as an outer ring.
+    Data by name (`circle_datasets`, same `prefix`)."""
+    scale = alt.Scale(domain=[-1.3, 1.3], nice=False)
     x_enc = alt.X("x1:Q", scale=scale, axis=None)
     y_enc = alt.Y("x2:Q", scale=scale, axis=None)
-    t = np.linspace(0, 2 * np.pi, 181)
-    layers = [
-        alt.Chart(pd.DataFrame({"x1": np.cos(t), "x2": np.sin(t), "o": np.arange(t.size)}))
-        .mark_line(color="#bbbbbb", strokeWidth=1).encode(x_enc, y_enc, order="o:Q")
-    ]
-    if ring is not None:
-        ang, cls = np.asarray(ring[0], float), np.asarray(ring[1], int)
-        ring_df = pd.DataFrame({"x1": 1.1 * np.cos(ang), "x2": 1.1 * np.sin(ang), "e1": 1.24 * np.cos(ang),
-                                "e2": 1.24 * np.sin(ang), "class": cls + 1, "angle_deg": np.degrees(ang)})
-        layers.append(
-            alt.Chart(ring_df).mark_rule(strokeWidth=4, opacity=0.8).encode(
-                x_enc, y_enc, x2="e1:Q", y2="e2:Q",
-                color=alt.Color("class:N", scale=class_scale(C), title="class"),
-                tooltip=[alt.Tooltip("angle_deg:Q", format=".0f", title="query angle"),
-                         alt.Tooltip("class:N", title="predicted")]))
-    theta = np.degrees(np.arctan2(protos[:, 1], protos[:, 0]))
-    proto_df = pd.DataFrame({"x1": protos[:, 0], "x2": protos[:, 1], "o1": 0.0, "o2": 0.0,
-                             "class": np.arange(1, C + 1), "angle": np.mod(90 - theta, 360)})
-    proto_base = alt.Chart(proto_df)
+    color = alt.Color("class:N", scale=class_scale(C), title="class")
+    layers = [alt.Chart(_named(prefix, "outline")).mark_line(color="#bbbbbb", strokeWidth=1).encode(
+        x_enc, y_enc, order="o:Q")]
+    if ring:
+        layers.append(alt.Chart(_named(prefix, "ring")).mark_rule(strokeWidth=4, opacity=0.8).encode(
+            x_enc, y_enc, x2="e1:Q", y2="e2:Q", color=color,
+            tooltip=[alt.Tooltip("angle_deg:Q", format=".0f", title="query angle"),
+                     alt.Tooltip("class:N", title="predicted")]))
+    protos = alt.Chart(_named(prefix, "protos"))
     layers += [
-        proto_base.mark_rule(strokeWidth=2.5).encode(
+        protos.mark_rule(strokeWidth=2.5).encode(
             alt.X("o1:Q", scale=scale, axis=None), alt.Y("o2:Q", scale=scale, axis=None), x2="x1:Q", y2="x2:Q",
-            color=alt.Color("class:N", scale=class_scale(C))),
-        proto_base.mark_point(shape="triangle-up", filled=True, size=140, opacity=1).encode(
-            x_enc, y_enc, angle=alt.Angle("angle:Q", scale=None), color=alt.Color("class:N", scale=class_scale(C)),
+            color=color),
+        protos.mark_point(shape="triangle-up", filled=True, size=140, opacity=1).encode(
+            x_enc, y_enc, angle=alt.Angle("angle:Q", scale=None), color=color,
             tooltip=[alt.Tooltip("class:N", title="prototype of class")]),
+        alt.Chart(_named(prefix, "points")).mark_point(filled=True).encode(x_enc, y_enc, **_point_encoding(C, sized)),
+        *_query_marks(alt.Chart(_named(prefix, "query")), C, dict(x=x_enc, y=y_enc)),
     ]
-    pts = _points_frame(np.asarray(xs), np.asarray(ys), weights)
-    layers.append(alt.Chart(pts).mark_point(filled=True).encode(
-        x_enc, y_enc, **_point_encoding(C, weights is not None)))
-    layers += _query_marks(pd.DataFrame({"x1": [xq[0]], "x2": [xq[1]], "class": [int(yq) + 1]}), C,
-                           dict(x=x_enc, y=y_enc))
     return alt.layer(*layers, title=title).properties(width=size, height=size)
 
 
-def _query_marks(frame: pd.DataFrame, C: int, position: dict) -> list[alt.Chart]:
+def circle_datasets(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos: np.ndarray,
+                    weights: np.ndarray | None = None, ring: tuple[np.ndarray, np.ndarray] | None = None,
+                    prefix: str = "") -> dict[str, pd.DataFrame]:
+    """The data of `circle_template`; `ring` = (query angles, predicted class 0-based)."""
+    C = protos.shape[0]
+    t = np.linspace(0, 2 * np.pi, 181)
+    theta = np.degrees(np.arctan2(protos[:, 1], protos[:, 0]))
+    out = {
+        "outline": pd.DataFrame({"x1": np.cos(t), "x2": np.sin(t), "o": np.arange(t.size)}),
+        "protos": pd.DataFrame({"x1": protos[:, 0], "x2": protos[:, 1], "o1": 0.0, "o2": 0.0,
+                                "class": np.arange(1, C + 1), "angle": np.mod(90 - theta, 360)}),
+        "points": _points_frame(np.asarray(xs), np.asarray(ys), weights),
+        "query": pd.DataFrame({"x1": [float(xq[0])], "x2": [float(xq[1])], "class": [int(yq) + 1]}),
+    }
+    if ring is not None:
+        ang, cls = np.asarray(ring[0], float), np.asarray(ring[1], int)
+        out["ring"] = pd.DataFrame({"x1": 1.1 * np.cos(ang), "x2": 1.1 * np.sin(ang), "e1": 1.24 * np.cos(ang),
+                                    "e2": 1.24 * np.sin(ang), "class": cls + 1, "angle_deg": np.degrees(ang)})
+    return {prefix + k: v for k, v in out.items()}
+
+
+def circle_chart(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos: np.ndarray,
+                 weights: np.ndarray | None = None, ring: tuple[np.ndarray, np.ndarray] | None = None,
+                 title: str = "", size: int = 380) -> alt.LayerChart:
+    """`circle_template` with its data: one self-contained chart."""
+    return with_data(circle_template(protos.shape[0], title, size, ring is not None, weights is not None),
+                     circle_datasets(xs, ys, xq, yq, protos, weights, ring))
+
+
+def _query_marks(base: alt.Chart, C: int, position: dict) -> list[alt.Chart]:
     """The query: a black diamond ringed in its true class's colour, labelled."""
-    diamond = alt.Chart(frame).mark_point(shape="diamond", filled=True, size=260, color=QUERY_COLOR,
-                                          strokeWidth=2.5, opacity=1).encode(
+    diamond = base.mark_point(shape="diamond", filled=True, size=260, color=QUERY_COLOR, strokeWidth=2.5,
+                              opacity=1).encode(
         **position, stroke=alt.Stroke("class:N", scale=class_scale(C), legend=None),
         tooltip=[alt.Tooltip("class:N", title="query (true class)")])
-    label = alt.Chart(frame).mark_text(text="query", dy=-16, fontWeight="bold", color=QUERY_COLOR).encode(**position)
+    label = base.mark_text(text="query", dy=-16, fontWeight="bold", color=QUERY_COLOR).encode(**position)
     return [diamond, label]
 
 
@@ -167,9 +221,10 @@ _CELL_GEOJSON = ("{type: 'Feature', properties: {}, geometry: {type: 'Polygon', 
 
 def rotation_params(lon: float, lat: float) -> tuple[alt.Parameter, alt.Parameter]:
     """Slider-bound view rotation of the sphere; the view is centred on (lon, lat) at first."""
-    rot_lon = alt.param(name=ROT_LON, value=round(-float(lon)),
+    values = rotation_values(lon, lat)
+    rot_lon = alt.param(name=ROT_LON, value=values[ROT_LON],
                         bind=alt.binding_range(min=-180, max=180, step=1, name="rotate (longitude) "))
-    rot_lat = alt.param(name=ROT_LAT, value=round(-float(lat)),
+    rot_lat = alt.param(name=ROT_LAT, value=values[ROT_LAT],
                         bind=alt.binding_range(min=-90, max=90, step=1, name="rotate (latitude) "))
     return rot_lon, rot_lat
 
@@ -185,80 +240,126 @@ def _visible() -> str:
             f"cos((datum.lon + {ROT_LON}) * {r}) > 0")
 
 
+def sphere_template(C: int, title: str = "", size: int = 380, cells: bool = False, sized: bool = True,
+                    with_params: bool = True, prefix: str = "") -> alt.LayerChart:
+    """A context on the sphere S^2, orthographic view that the viewer rotates with two sliders; with
+    `cells` the sphere is coloured by the predicted class. Data by name (`sphere_datasets`). With
+    `with_params=False` the rotation parameters are left for `sphere_row` to attach once; their
+    initial values (the view centre) are set by `fill(..., params=rotation_values(lon, lat))`."""
+    proj = dict(type="orthographic", rotate=alt.expr(f"[{ROT_LON}, {ROT_LAT}, 0]"))
+    pos = dict(longitude="lon:Q", latitude="lat:Q")
+    color = alt.Color("class:N", scale=class_scale(C), title="class")
+    layers = [alt.Chart(alt.sphere()).mark_geoshape(fill="#f3f5f9", stroke="#999999").project(**proj)]
+    if cells:
+        layers.append(alt.Chart(_named(prefix, "cells")).transform_calculate(cell=_CELL_GEOJSON).mark_geoshape(
+            opacity=0.42, strokeWidth=0).encode(
+            shape=alt.Shape("cell:N", type="geojson"), color=color,
+            tooltip=[alt.Tooltip("class:N", title="predicted")]).project(**proj))
+    layers += [
+        alt.Chart(alt.graticule(step=[30, 30])).mark_geoshape(fill=None, stroke="#c8c8c8", strokeWidth=0.6)
+        .project(**proj),
+        alt.Chart(_named(prefix, "protos")).mark_point(shape="triangle-up", filled=True, size=230, stroke="black",
+                                                       strokeWidth=1, opacity=1).encode(
+            **pos, color=color, tooltip=[alt.Tooltip("class:N", title="prototype of class")])
+        .transform_filter(_visible()).project(**proj),
+        alt.Chart(_named(prefix, "points")).mark_point(filled=True, stroke="white", strokeWidth=0.6)
+        .encode(**pos, **_point_encoding(C, sized)).transform_filter(_visible()).project(**proj),
+        *[m.transform_filter(_visible()).project(**proj)
+          for m in _query_marks(alt.Chart(_named(prefix, "query")), C, pos)],
+    ]
+    chart = alt.layer(*layers, title=title).properties(width=size, height=size)
+    return chart.add_params(*rotation_params(0.0, 0.0)) if with_params else chart
+
+
+def sphere_datasets(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos: np.ndarray,
+                    weights: np.ndarray | None = None, cells: Mapping[str, np.ndarray] | None = None,
+                    prefix: str = "") -> dict[str, pd.DataFrame]:
+    """The data of `sphere_template`; `cells` = {"lon", "lat", "class" (0-based), "step"}."""
+    C = protos.shape[0]
+    p_lon, p_lat = lonlat(protos)
+    pts = _points_frame(np.asarray(xs), np.asarray(ys), weights)
+    pts["lon"], pts["lat"] = lonlat(np.asarray(xs))
+    q_lon, q_lat = lonlat(np.asarray(xq))
+    out = {"protos": pd.DataFrame({"lon": p_lon, "lat": p_lat, "class": np.arange(1, C + 1)}), "points": pts,
+           "query": pd.DataFrame({"lon": [float(q_lon)], "lat": [float(q_lat)], "class": [int(yq) + 1]})}
+    if cells is not None:
+        out["cells"] = _cells_frame(cells["lon"], cells["lat"], cells["class"], float(cells["step"]))
+    return {prefix + k: v for k, v in out.items()}
+
+
+def rotation_values(lon: float, lat: float) -> dict[str, int]:
+    """Initial values of the rotation parameters that centre the view on (lon, lat)."""
+    return {ROT_LON: round(-float(lon)), ROT_LAT: round(-float(lat))}
+
+
 def sphere_chart(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos: np.ndarray,
                  weights: np.ndarray | None = None, cells: Mapping[str, np.ndarray] | None = None,
                  title: str = "", size: int = 380, with_params: bool = True) -> alt.LayerChart:
-    """A context on the sphere S^2, orthographic view that the viewer rotates with two sliders.
+    """`sphere_template` with its data, centred on the query: one self-contained chart."""
+    chart = with_data(sphere_template(protos.shape[0], title, size, cells is not None, weights is not None, False),
+                      sphere_datasets(xs, ys, xq, yq, protos, weights, cells))
+    return chart.add_params(*rotation_params(*lonlat(np.asarray(xq)))) if with_params else chart
 
-    `cells` = {"lon", "lat", "class" (0-based), "step"} colours the sphere by the predicted class.
-    With `with_params=False` the rotation parameters are left for `sphere_row` to attach once.
-    """
-    C = protos.shape[0]
-    proj = dict(type="orthographic", rotate=alt.expr(f"[{ROT_LON}, {ROT_LAT}, 0]"))
-    pos = dict(longitude="lon:Q", latitude="lat:Q")
-    layers = [alt.Chart(alt.sphere()).mark_geoshape(fill="#f3f5f9", stroke="#999999").project(**proj)]
-    if cells is not None:
-        frame = _cells_frame(cells["lon"], cells["lat"], cells["class"], float(cells["step"]))
-        layers.append(alt.Chart(frame).transform_calculate(cell=_CELL_GEOJSON).mark_geoshape(
-            opacity=0.42, strokeWidth=0).encode(
-            shape=alt.Shape("cell:N", type="geojson"),
-            color=alt.Color("class:N", scale=class_scale(C), title="class"),
-            tooltip=[alt.Tooltip("class:N", title="predicted")]).project(**proj))
-    layers.append(alt.Chart(alt.graticule(step=[30, 30])).mark_geoshape(
-        fill=None, stroke="#c8c8c8", strokeWidth=0.6).project(**proj))
-    p_lon, p_lat = lonlat(protos)
-    proto_df = pd.DataFrame({"lon": p_lon, "lat": p_lat, "class": np.arange(1, C + 1)})
-    layers.append(alt.Chart(proto_df).mark_point(shape="triangle-up", filled=True, size=230, stroke="black",
-                                                 strokeWidth=1, opacity=1).encode(
-        **pos, color=alt.Color("class:N", scale=class_scale(C)),
-        tooltip=[alt.Tooltip("class:N", title="prototype of class")]).transform_filter(_visible()).project(**proj))
-    pts = _points_frame(np.asarray(xs), np.asarray(ys), weights)
-    pts["lon"], pts["lat"] = lonlat(np.asarray(xs))
-    layers.append(alt.Chart(pts).mark_point(filled=True, stroke="white", strokeWidth=0.6)
-                  .encode(**pos, **_point_encoding(C, weights is not None))
-                  .transform_filter(_visible()).project(**proj))
-    q_lon, q_lat = lonlat(np.asarray(xq))
-    q = pd.DataFrame({"lon": [float(q_lon)], "lat": [float(q_lat)], "class": [int(yq) + 1]})
-    layers += [m.transform_filter(_visible()).project(**proj) for m in _query_marks(q, C, pos)]
-    chart = alt.layer(*layers, title=title).properties(width=size, height=size)
-    if with_params:
-        chart = chart.add_params(*rotation_params(q_lon, q_lat))
-    return chart
+
+def hconcat(charts: Sequence[alt.LayerChart]) -> alt.HConcatChart:
+    """Charts side by side; datasets inlined in the parts (`with_data`) move to the top level, the only
+    place Vega-Lite reads them (parts drawing different data must use different dataset prefixes)."""
+    datasets, parts = {}, []
+    for chart in charts:
+        if isinstance(chart.datasets, dict):
+            datasets.update(chart.datasets)
+            chart = chart.copy(deep=False)
+            chart.datasets = alt.Undefined
+        parts.append(chart)
+    row = alt.hconcat(*parts)
+    return row.properties(datasets=datasets) if datasets else row
 
 
 def sphere_row(charts: Sequence[alt.LayerChart], lon: float, lat: float) -> alt.HConcatChart:
     """Several spheres side by side, turned together by one pair of sliders."""
-    return alt.hconcat(*charts).add_params(*rotation_params(lon, lat))
+    return hconcat(charts).add_params(*rotation_params(lon, lat))
 
 
 # ---------------------------------------------------------------- contexts: d > 3
 
 
-def cosine_strip(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos: np.ndarray,
-                 weights: np.ndarray | None = None, title: str = "", width: int = 420) -> alt.LayerChart:
+def cosine_template(C: int, title: str = "", width: int = 420, sized: bool = True, prefix: str = "") -> alt.LayerChart:
     """For d > 3: one row per prototype z_j, each context point at its cosine z_j . x_i (colour = class,
-    area = attention), the query as a black diamond. A point sits far right in its own class's row."""
+    area = attention), the query as a black diamond. A point sits far right in its own class's row.
+    Data by name (`cosine_datasets`)."""
+    y = alt.Y("prototype:O", title="prototype z_j")
+    x = alt.X("cosine:Q", scale=alt.Scale(domain=[-1, 1]), title="cosine z_j . x")
+    points = alt.Chart(_named(prefix, "points")).mark_point(filled=True).encode(
+        x, y, yOffset=alt.YOffset("jitter:Q", scale=alt.Scale(domain=[-0.6, 0.6])),
+        **_point_encoding(C, sized, max_size=160))
+    query = alt.Chart(_named(prefix, "query")).mark_point(shape="diamond", filled=True, size=300, color=QUERY_COLOR,
+                                                          opacity=1, stroke="white", strokeWidth=1.5).encode(
+        x, y, tooltip=[alt.Tooltip("cosine:Q", format=".3f", title="query cosine")])
+    return alt.layer(points, query, title=title).properties(width=width, height=40 * C + 40)
+
+
+def cosine_datasets(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos: np.ndarray,
+                    weights: np.ndarray | None = None, prefix: str = "") -> dict[str, pd.DataFrame]:
+    """The data of `cosine_template`."""
     xs, protos = np.asarray(xs), np.asarray(protos)
     C, n = protos.shape[0], xs.shape[0]
     cos = xs @ protos.T  # (n, C)
     rel, sign = _size(weights, n)
     jitter = (np.arange(n) * 0.618034) % 1.0 - 0.5
-    frame = pd.DataFrame({
+    points = pd.DataFrame({
         "i": np.repeat(np.arange(n), C), "class": np.repeat(np.asarray(ys, int) + 1, C),
         "prototype": np.tile(np.arange(1, C + 1), n), "cosine": cos.ravel(), "jitter": np.repeat(jitter, C),
         "rel_weight": np.repeat(rel, C), "weight": np.repeat(np.nan if weights is None else weights, C),
         "sign": np.repeat(np.where(sign >= 0, "attracts (w >= 0)", "repels (w < 0)"), C)})
-    y = alt.Y("prototype:O", title="prototype z_j")
-    x = alt.X("cosine:Q", scale=alt.Scale(domain=[-1, 1]), title="cosine z_j . x")
-    points = alt.Chart(frame).mark_point(filled=True).encode(
-        x, y, yOffset=alt.YOffset("jitter:Q", scale=alt.Scale(domain=[-0.6, 0.6])),
-        **_point_encoding(C, weights is not None, max_size=160))
-    q = pd.DataFrame({"cosine": np.asarray(protos) @ np.asarray(xq), "prototype": np.arange(1, C + 1),
-                      "class": int(yq) + 1})
-    query = alt.Chart(q).mark_point(shape="diamond", filled=True, size=300, color=QUERY_COLOR, opacity=1,
-                                    stroke="white", strokeWidth=1.5).encode(
-        x, y, tooltip=[alt.Tooltip("cosine:Q", format=".3f", title="query cosine")])
-    return alt.layer(points, query, title=title).properties(width=width, height=40 * C + 40)
+    query = pd.DataFrame({"cosine": protos @ np.asarray(xq), "prototype": np.arange(1, C + 1), "class": int(yq) + 1})
+    return {prefix + "points": points, prefix + "query": query}
+
+
+def cosine_strip(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos: np.ndarray,
+                 weights: np.ndarray | None = None, title: str = "", width: int = 420) -> alt.LayerChart:
+    """`cosine_template` with its data: one self-contained chart."""
+    return with_data(cosine_template(protos.shape[0], title, width, weights is not None),
+                     cosine_datasets(xs, ys, xq, yq, protos, weights))
 
 
 # ---------------------------------------------------------------- predictions

@@ -51,6 +51,16 @@ def init_runtime() -> str:
     return str(enable_compilation_cache())
 
 
+@st.cache_resource(show_spinner=False, max_entries=256)
+def chart_spec(key: str, _build: Callable[[], object]) -> dict:
+    """The serialised Vega-Lite spec of a chart (`ui.charts.to_spec`), built once per `key`, which must
+    name everything the chart shows: Altair's building and serialising costs far more than the numbers
+    behind a chart. Shared, so treat it as read-only (`ui.charts.fill` copies before adding data)."""
+    from ui import charts
+
+    return charts.to_spec(_build())
+
+
 # ---------------------------------------------------------------- contexts
 
 
@@ -193,11 +203,24 @@ def load_run(path: str):
     return _load_run(str(p), _stamp(p))
 
 
-def read_history(path: str) -> dict:
-    """history.json of a run alone (cheap: no checkpoint restore), for live curves of running jobs."""
+def run_key(path: str) -> str:
+    """Names a run's current contents (folder and last write) for the caches of what is drawn from it."""
+    p = _allowed(path)
+    return f"{p}@{_stamp(p)}"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _history(path: str, stamp: float) -> dict:
     from engine.runs import read_json
 
-    return read_json(_allowed(path) / "history.json")
+    return read_json(Path(path) / "history.json")
+
+
+def read_history(path: str) -> dict:
+    """history.json of a run alone (no checkpoint restore), reread when the run writes: live curves of
+    running jobs, and several runs' curves on one chart."""
+    p = _allowed(path)
+    return _history(str(p), _stamp(p))
 
 
 def matching_runs(kind: str, d: int, C: int, n: int | None = None) -> list[RunEntry]:

@@ -4,14 +4,14 @@ pickers, error reporting. Kept here so pages stay thin and never copy each other
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from engine.tasks import TaskConfig
-from ui import loaders
+from ui import charts, loaders
 
 MODEL_NAMES = {"linear": "linear SA", "softmax": "softmax SA", "kernel": "kernel SA"}
 
@@ -75,25 +75,23 @@ def task_inputs(prefix: str, d: int = 2, C: int = 5, n: int = 100, with_seed: bo
         return None, seed
 
 
-def chart_only(chart: alt.TopLevelMixin, width: str = "content") -> None:
-    """Draw a chart at the size its builder chose.
-
-    Streamlit would otherwise autosize with "fit", squeezing legends and titles into the given size and
-    turning the circle into an ellipse; "pad" keeps the plot area as built. The spec is serialised without
-    Altair's schema validation (the builders are validated in tests/test_charts.py): on a page with five
-    spheres, validation alone took a third of the time of a query move."""
-    spec = chart.to_dict(validate=False)
-    spec.setdefault("autosize", {"type": "pad", "contains": "padding"})
-    st.vega_lite_chart(spec, width=width)
+def chart_only(chart: alt.TopLevelMixin | dict, width: str = "content") -> None:
+    """Draw a chart (an Altair chart or a serialised spec from `loaders.chart_spec` / `charts.fill`) at
+    the size its builder chose; its action menu saves PNG/SVG."""
+    st.vega_lite_chart(chart if isinstance(chart, dict) else charts.to_spec(chart), width=width)
 
 
-def show_chart(chart: alt.TopLevelMixin, data: pd.DataFrame | Mapping | Sequence, name: str,
-               label: str = "Download the data (CSV)", width: str = "content") -> None:
-    """An Altair chart (its action menu saves PNG/SVG) and a download button for the data behind it."""
+def show_chart(chart: alt.TopLevelMixin | dict, data: pd.DataFrame | Mapping | Sequence | Callable[[], pd.DataFrame],
+               name: str, label: str = "Download the data (CSV)", width: str = "content") -> None:
+    """A chart and a download button for the data behind it. The CSV is written when the button is
+    clicked (`data` may be a callable giving the frame), not on every rerun."""
     chart_only(chart, width)
-    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
-    st.download_button(label, frame.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
-                       key=f"dl_{name}", on_click="ignore")
+
+    def csv() -> bytes:
+        frame = data() if callable(data) else data
+        return (frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)).to_csv(index=False).encode()
+
+    st.download_button(label, csv, file_name=f"{name}.csv", mime="text/csv", key=f"dl_{name}", on_click="ignore")
 
 
 def download_json(obj: object, name: str, label: str = "Download the config (JSON)") -> None:
