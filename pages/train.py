@@ -48,6 +48,10 @@ def config_form() -> TrainConfig | None:
         init_scale = c3.number_input("init scale", 1e-6, 10.0, base.init_scale, format="%.0e", key=f"ti_{preset}")
         seed = c4.number_input("seed", 0, 10**6, base.seed, key=f"tseed_{preset}")
         eval_every = c1.number_input("evaluate every", 1, 100_000, base.eval_every, key=f"te_{preset}")
+        qk_decay = c3.number_input("W_Q, W_K weight decay", 0.0, 10.0, float(base.qk_decay), format="%.2f",
+                                   key=f"tqk_{preset}", help="decoupled decay on the query and key matrices only: "
+                                   "pushes c_sigma down the flat c_sigma * c_eta valley where the optimum is the GD "
+                                   "limit (d = 10)")
         query_in_keys = c2.checkbox("query among the keys", base.query_in_keys, key=f"tq_{preset}",
                                     help="the paper's formula: the query attends to itself; decides whether eq. 1 "
                                          "self-key (on) or plain eq. 1 (off) is the yardstick")
@@ -55,7 +59,8 @@ def config_form() -> TrainConfig | None:
         return dataclasses.replace(base, kind=kind, d=int(d), C=int(C), n=int(n), steps=int(steps),
                                    batch=int(batch), lr=float(lr), schedule=schedule, warmup=int(warmup),
                                    clip=float(clip), init_scale=float(init_scale), seed=int(seed),
-                                   eval_every=int(eval_every), query_in_keys=bool(query_in_keys))
+                                   eval_every=int(eval_every), query_in_keys=bool(query_in_keys),
+                                   qk_decay=float(qk_decay))
     except ValueError as e:
         st.error(f"**This config cannot be trained.** {e}")
         return None

@@ -132,3 +132,26 @@ def test_cli_lists_presets_and_refuses_unknown(capsys):
     assert train.main(["--list"]) == 0
     assert "fast-softmax-d10" in capsys.readouterr().out
     assert train.main(["--preset", "nope"]) == 2
+
+
+def test_qk_decay_shrinks_only_queries_and_keys_and_stops():
+    """With zero gradients Adam moves nothing, so each step is the decay alone: W <- W (1 - lr_t * qk_decay)
+    for W_Q and W_K while the decay is on (the first QK_DECAY_END of the steps), and nothing after."""
+    cfg = dataclasses.replace(SMALL, steps=10, warmup=1, schedule="constant", lr=0.1, qk_decay=0.5)
+    opt = train.optimizer(cfg)
+    params = {k: np.ones((2, 2)) for k in ("W_Q", "W_K", "W_V", "W_O")}
+    zeros = {k: np.zeros((2, 2)) for k in params}
+    state = opt.init(params)
+    end = int(train.QK_DECAY_END * cfg.steps)
+    expect = 1.0
+    for step in range(cfg.steps):
+        updates, state = opt.update(zeros, state, params)
+        params = {k: params[k] + np.asarray(updates[k]) for k in params}
+        expect *= (1 - 0.1 * 0.5) if step < end else 1.0
+        np.testing.assert_allclose(params["W_Q"], expect, rtol=1e-6)
+        np.testing.assert_allclose(params["W_K"], expect, rtol=1e-6)
+        np.testing.assert_allclose(params["W_V"], 1.0)
+        np.testing.assert_allclose(params["W_O"], 1.0)
+    assert expect < 0.8  # the decay did act
+    with pytest.raises(ValueError, match="qk_decay"):
+        dataclasses.replace(SMALL, qk_decay=-1.0)
