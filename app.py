@@ -14,6 +14,7 @@ pages = [
     st.Page("pages/compare.py", title="Compare"),
     st.Page("pages/train.py", title="Train"),
     st.Page("pages/weights.py", title="Weights"),
+    st.Page("pages/strategies.py", title="Strategies"),
     st.Page("pages/landscapes.py", title="Landscapes"),
 ]
 st.navigation(pages).run()

@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "artifacts" / "screenshots"
-PAGES = ["", "contexts", "compare", "train", "weights", "landscapes"]  # url paths; "" is Home
+PAGES = ["", "contexts", "compare", "train", "weights", "strategies", "landscapes"]  # url paths; "" is Home
 VIEWPORT = {"width": 1500, "height": 2600}  # tall: Streamlit scrolls an inner container, full_page misses it
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]

@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from engine import closed_form, constructions, metrics, models
@@ -414,3 +415,59 @@ def read_softmax(spec_key: str, _spec: ModelSpec, d: int, C: int, n: int, N: int
                                    query_in_keys=_spec.query_in_keys)
     plain = tuple({k: v for k, v in r.items() if k != "per_context"} for r in rows)
     return Reading(float(c_sigma), float(c_eta), name, float(margin), plain)
+
+
+# ---------------------------------------------------------------- sweep results (Figs 10 and 11) and strategies
+
+FIG11_EVIDENCE_COLUMNS = ["d", "C", "n", "seed", "step", "strategy", "margin", "c_sigma", "c_eta", "eval_loss",
+                          "final_strategy", "agrees", "learned"]  # what engine.figures.fig11 writes beside fig11.csv
+
+
+def sweep_path(name: str) -> Path:
+    """Where a shipped sweep table lives (read at call time: tests point PRETRAINED elsewhere)."""
+    return PRETRAINED / "sweeps" / name
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _sweep_table(path: str, stamp: float, columns: tuple[str, ...], bools: tuple[str, ...]) -> pd.DataFrame:
+    frame = pd.read_csv(path)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{Path(path).name} lacks the column(s) {', '.join(missing)}")
+    if frame.empty:
+        raise ValueError(f"{Path(path).name} has no rows")
+    for c in bools:  # written as True/False; tolerate 1/0 and any case
+        frame[c] = frame[c].astype(str).str.strip().str.lower().isin(("true", "1", "1.0"))
+    return frame
+
+
+def sweep_table(name: str, columns: Sequence[str], bools: Sequence[str] = ()) -> pd.DataFrame:
+    """A CSV of pretrained/sweeps/ as a DataFrame, reread when the file changes (keyed on its mtime).
+
+    Raises FileNotFoundError when it is missing and ValueError when it is not that table (no such
+    column, no rows, not CSV)."""
+    path = sweep_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    try:
+        return _sweep_table(str(path), path.stat().st_mtime, tuple(columns), tuple(bools))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{name} is not a text file ({e.reason})") from e
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _strategy_of(path: str, stamp: float) -> dict:
+    from engine import extract
+
+    run = load_run(path)
+    params = {k: jnp.asarray(v) for k, v in run.params.items()}
+    c_sigma, c_eta = extract.effective_constants(params, run.config.task)
+    name, margin = extract.strategy(params, run.config.task)
+    return {"strategy": name, "margin": float(margin), "c_sigma": float(c_sigma), "c_eta": float(c_eta)}
+
+
+def strategy_of(entry: RunEntry) -> dict:
+    """The algorithm a softmax run learned (SPEC 7): strategy, margin, c_sigma, c_eta.
+    Raises `engine.runs.RunError` when the run cannot be read."""
+    p = _allowed(entry.path)
+    return _strategy_of(str(p), _stamp(p))

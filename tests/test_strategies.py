@@ -1,0 +1,403 @@
+"""The Strategies page: Fig. 11 and its evidence, Fig. 10, the selection/elimination examples and the live sweep.
+
+Chart builders are checked through `.to_dict()` against pandas computed here; the page through AppTest on
+fixture CSVs and run folders written to temporary pretrained/ and runs/ folders (the loaders are pointed at
+them); sweeps and training sharing one slot with stand-in workers. The one real sweep is tiny (2 seeds,
+20 steps, d = 2)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit import dataframe_util
+from streamlit.testing.v1 import AppTest
+
+from engine import constructions, figures, runs, train
+from engine.sweep import SweepResult
+from engine.train import TrainConfig
+from ui import jobs, loaders, sweep_charts
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 180
+BASE = figures.FIG11_BASE
+
+
+# ---------------------------------------------------------------- fixture data
+
+
+def fig11_frame() -> pd.DataFrame:
+    """Four seeds per point; strategies and `learned` chosen so every proportion differs."""
+    rows = []
+    points = [("C", {"d": 2, "C": 2, "n": 100}), ("C", {"d": 2, "C": 3, "n": 120}), ("C", dict(BASE)),
+              ("d", dict(BASE)), ("d", {"d": 3, "C": 5, "n": 100}), ("n", {"d": 2, "C": 5, "n": 20}), ("n", dict(BASE))]
+    for i, (vary, shape) in enumerate(points):
+        for seed in range(4):
+            sel = (seed + i) % 3 != 0
+            rows.append({"vary": vary, **shape, "seed": seed, "strategy": "selection" if sel else "elimination",
+                         "c_sigma": (1 if sel else -1) * (1 + seed), "c_eta": (1 if sel else -1) * (2 + seed),
+                         "final_eval_loss": 0.5, "learned": seed < 1 + i % 4})
+    return pd.DataFrame(rows)[figures.FIG11_COLUMNS]
+
+
+def evidence_frame() -> pd.DataFrame:
+    rows = []
+    for shape in ({"d": 2, "C": 2, "n": 100}, dict(BASE)):
+        for seed in range(3):
+            final = "selection" if seed else "elimination"
+            for k, step in enumerate((0, 10, 20, 30)):
+                strategy = final if k >= seed + (shape["C"] == 2) else "flip"
+                rows.append({**shape, "seed": seed, "step": step, "strategy": strategy, "margin": 0.1, "c_sigma": 1.0,
+                             "c_eta": 1.0, "eval_loss": 1.0, "final_strategy": final, "agrees": strategy == final,
+                             "learned": seed != 1})
+    return pd.DataFrame(rows)[loaders.FIG11_EVIDENCE_COLUMNS]
+
+
+def fig10_frame() -> pd.DataFrame:
+    rows = []
+    for lr in figures.FIG10_LRS:
+        for step in range(0, 201, 50):
+            rows.append({"recipe": "paper-softmax-d10", "lr": lr, "step": step, "c_sigma": lr * step - 1e-6,
+                         "c_eta": 10 * lr * step + 1e-4, "eval_loss": 1.6, "recipe_steps": 2_000_000})
+    for step in range(0, 901, 300):
+        rows.append({"recipe": "fast-softmax-d10", "lr": 0.02, "step": step, "c_sigma": 1 + step / 100,
+                     "c_eta": 2 + step, "eval_loss": 1.0, "recipe_steps": 900})
+    return pd.DataFrame(rows)[figures.FIG10_COLUMNS]
+
+
+def write_sweeps(root: Path) -> Path:
+    sweeps = root / "sweeps"
+    sweeps.mkdir(parents=True, exist_ok=True)
+    fig11_frame().to_csv(sweeps / "fig11.csv", index=False)
+    evidence_frame().to_csv(sweeps / "fig11_evidence.csv", index=False)
+    fig10_frame().to_csv(sweeps / "fig10.csv", index=False)
+    return root
+
+
+def write_construction_run(path: Path, c_sigma: float, c_eta: float, seed: int = 0) -> None:
+    """A finished fig11-* run folder whose weights are the softmax construction at (c_sigma, c_eta): positive
+    constants compute selection, negative ones elimination."""
+    cfg = TrainConfig(kind="softmax", d=2, C=2, n=10, steps=10, eval_every=10, seed=seed, preset="fig11-d2-C2")
+    state = train.init_state(cfg)
+    con = constructions.softmax_construction(cfg.task, c_eta, c_sigma)
+    state["params"] = {k: jnp.asarray(con[k], v.dtype) for k, v in state["params"].items()}
+    runs.save_state(runs.checkpoint_manager(path), cfg.steps, state)
+    runs.write_json(path / "config.json", cfg.to_dict())
+    runs.write_json(path / "history.json", {"evals": []})
+    runs.write_json(path / "status.json", {"status": "finished", "verdict": {}, "message": ""})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def roots(tmp_path_factory):
+    """pretrained/ with the three sweep CSVs, an empty runs/; the loaders read only these."""
+    root = tmp_path_factory.mktemp("strat")
+    pre, user = write_sweeps(root / "pretrained"), root / "runs"
+    user.mkdir()
+    mp = pytest.MonkeyPatch()
+    mp.setattr(loaders, "PRETRAINED", pre)
+    mp.setattr(loaders, "USER_RUNS", user)
+    yield pre, user
+    mp.undo()
+
+
+def app(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page("pages/strategies.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts_of(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("vega_lite_chart")]
+
+
+def records(spec: dict, field: str) -> list[dict]:
+    """Every inline data row of a chart spec that has `field`."""
+    return [r for rows in spec.get("datasets", {}).values() for r in rows if field in r]
+
+
+def shown_rows(at: AppTest, title: str, field: str) -> list[dict]:
+    """The data rows having `field` of the charts drawn on the page whose spec mentions `title` (Streamlit sends
+    a chart's data apart from its spec, as Arrow)."""
+    out = []
+    for el in at.get("vega_lite_chart"):
+        if title in el.proto.spec:
+            for ds in el.proto.datasets:
+                frame = dataframe_util.convert_arrow_bytes_to_pandas_df(ds.data.data)
+                out += frame.to_dict("records") if field in frame else []
+    return out
+
+
+def texts(elements) -> str:
+    return " ".join(e.value for e in elements)
+
+
+# ---------------------------------------------------------------- chart builders
+
+
+def test_fig11_proportions_are_the_groupby() -> None:
+    rows = fig11_frame()
+    summary = sweep_charts.fig11_summary(rows, BASE)
+    spec = sweep_charts.fig11_chart(summary).to_dict()
+    assert len(spec["hconcat"]) == 3
+    drawn = {(r["vary"], r["value"], r["series"]): r["value_y"] for r in records(spec, "series")}
+    for vary in ("C", "d", "n"):
+        g = rows[rows["vary"] == vary].groupby(vary)
+        want = g["strategy"].apply(lambda s: (s == "selection").mean())
+        for value, p in want.items():
+            assert drawn[(vary, value, "all runs")] == pytest.approx(p)
+        learned = rows[(rows["vary"] == vary) & rows["learned"]].groupby(vary)["strategy"]
+        for value, p in learned.apply(lambda s: (s == "selection").mean()).items():
+            assert drawn[(vary, value, "runs that learned")] == pytest.approx(p)
+        counts = g.agg(seeds=("seed", "size"), learned=("learned", "sum"))
+        for value, r in counts.iterrows():
+            row = summary[(summary["vary"] == vary) & (summary["value"] == value)].iloc[0]
+            assert (row["seeds"], row["learned"]) == (r["seeds"], r["learned"])
+            assert row["learned_text"] == f"{r['learned']}/{r['seeds']}"
+    labels = dict(zip(zip(summary["vary"], summary["value"]), summary["label"]))
+    assert labels[("C", 3)] == "3 (n=120)" and labels[("C", 5)] == "5" and labels[("n", 20)] == "20"
+    assert summary["base"].sum() == 3  # the base shape, once per panel
+    assert "learned_text" in json.dumps(spec) and "tooltip" in json.dumps(spec)
+
+
+def test_evidence_agreement_is_the_groupby() -> None:
+    ev = evidence_frame()
+    pooled = sweep_charts.evidence_agreement(ev, per_shape=False)
+    want_all = ev.groupby("step")["agrees"].mean()
+    want_learned = ev[ev["learned"]].groupby("step")["agrees"].mean()
+    got = pooled.set_index(["population", "step"])["fraction"]
+    for step, f in want_all.items():
+        assert got[("all runs", step)] == pytest.approx(f)
+    for step, f in want_learned.items():
+        assert got[("runs that learned", step)] == pytest.approx(f)
+    per = sweep_charts.evidence_agreement(ev, per_shape=True)
+    assert set(per["shape"]) == {"d=2 C=2 n=100", "d=2 C=5 n=100"}
+    sub = ev[(ev["C"] == 2)].groupby("step")["agrees"].mean()
+    got = per[(per["shape"] == "d=2 C=2 n=100") & (per["population"] == "all runs")].set_index("step")["fraction"]
+    assert np.allclose(got.loc[sub.index], sub)
+    spec = sweep_charts.agreement_chart(per).to_dict()
+    assert len(records(spec, "fraction")) == len(per) and spec["layer"][0]["encoding"]["strokeDash"]["field"] == \
+        "population"
+
+
+def test_fig10_lines_and_log_axes() -> None:
+    rows = fig10_frame()
+    spec = sweep_charts.fig10_chart(sweep_charts.fig10_curves(rows), log_step=True).to_dict()
+    panels = spec["hconcat"]
+    assert [p["encoding"]["y"]["scale"].get("type") for p in panels] == ["log", "log", None]
+    assert panels[0]["encoding"]["x"]["scale"]["type"] == "symlog"
+    drawn = records(spec, "quantity")
+    for quantity in ("c_sigma", "c_eta"):
+        values = [r["value"] for r in drawn if r["quantity"] == quantity]
+        assert min(values) > 0  # log axis: only positive values are drawn
+        assert len(values) == int((rows[quantity] > 0).sum())
+    lines = {r["run"] for r in drawn}
+    assert lines == {f"paper-softmax-d10 lr={lr:g}" for lr in figures.FIG10_LRS} | {"fast-softmax-d10 lr=0.02"}
+    assert panels[0]["encoding"]["color"]["scale"]["domain"][-1] == "fast-softmax-d10 lr=0.02"  # paper lrs first
+    linear = sweep_charts.fig10_chart(sweep_charts.fig10_curves(rows), log_step=False).to_dict()
+    assert "type" not in linear["hconcat"][0]["encoding"]["x"].get("scale", {})
+
+
+def test_strategy_scatter_plots_each_seed() -> None:
+    runs_ = [{"seed": 0, "strategy": "selection", "c_sigma": 3.0, "c_eta": 5.0, "eval_loss": 0.2},
+             {"seed": 1, "strategy": "elimination", "c_sigma": -2.0, "c_eta": -4.0, "eval_loss": 0.3}]
+    spec = sweep_charts.strategy_scatter(runs_).to_dict()
+    pts = records(spec, "strategy")
+    assert [(r["seed"], r["c_sigma"], r["c_eta"]) for r in pts] == [(0, 3.0, 5.0), (1, -2.0, -4.0)]
+    enc = spec["layer"][-1]["encoding"]
+    assert enc["color"]["scale"]["domain"][:2] == ["selection", "elimination"]
+    assert enc["x"]["scale"]["type"] == enc["y"]["scale"]["type"] == "symlog"
+
+
+# ---------------------------------------------------------------- jobs: sweeps and training share one slot
+
+
+def fake_sweeper(steps: int = 400, dt: float = 0.002):
+    """Stands in for engine.sweep.sweep: reports after every step until done or stopped."""
+
+    def run(config, seeds, *, on_progress=None, stop_event=None):
+        seeds = list(seeds)
+        configs = [dataclasses.replace(config, seed=s) for s in seeds]
+        hist = [[] for _ in seeds]
+        status = "finished"
+        for step in range(steps + 1):
+            if stop_event is not None and stop_event.is_set():
+                status = "stopped"
+                break
+            time.sleep(dt)
+            for r, h in enumerate(hist):
+                h.append({"step": step, "eval_loss": 0.1, "strategy": "selection" if r % 2 == 0 else "elimination",
+                          "c_sigma": (1 - 2 * (r % 2)) * 2.0, "c_eta": (1 - 2 * (r % 2)) * 3.0, "margin": 1.0})
+            on_progress({"step": step, "steps": steps, "evals": [h[-1] for h in hist], "elapsed_s": step * dt})
+        return SweepResult(configs, hist, [{} for _ in seeds], status, steps * dt, 1, 0)
+
+    return run
+
+
+def fake_trainer():
+    @dataclasses.dataclass
+    class FakeRun:
+        status: str = "finished"
+        verdict: dict = dataclasses.field(default_factory=dict)
+        message: str = ""
+
+    def run(config, path, *, resume=False, on_progress=None, stop_event=None):
+        on_progress({"step": 1, "steps": 1})
+        return FakeRun()
+
+    return run
+
+
+def wait_for(cond, timeout: float = 10.0) -> None:
+    deadline = time.time() + timeout
+    while not cond():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_sweep_and_training_share_one_slot(tmp_path) -> None:
+    reg = jobs.JobRegistry(parallel=1, trainer=fake_trainer(), sweeper=fake_sweeper(steps=100_000))
+    cfg = figures.fig11_config(2, 5, 100, 200)
+    sweep_job = reg.submit_sweep(cfg, range(3), "s")
+    wait_for(lambda: sweep_job.view()["step"] > 0)
+    run_job = reg.submit(TrainConfig(steps=1), tmp_path / "r")
+    time.sleep(0.3)
+    assert run_job.state == "queued" and reg.queue_position(run_job) == 1
+    assert reg.all() == [run_job] and reg.latest_sweep() is sweep_job  # the Train page lists runs only
+    with pytest.raises(ValueError, match="already training"):
+        reg.submit_sweep(cfg, range(3), "s")
+    view = sweep_job.view()
+    assert [r["seed"] for r in view["runs"]] == [0, 1, 2] and view["eta_s"] is not None
+    sweep_job.stop.set()
+    wait_for(lambda: run_job.state == "finished")
+    assert sweep_job.state == "stopped" and not reg.active()
+    assert reg.slots.acquire(timeout=1)
+
+
+def test_sweep_failure_is_reported_and_frees_the_slot() -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    reg = jobs.JobRegistry(sweeper=broken)
+    job = reg.submit_sweep(figures.fig11_config(2, 5, 100, 200), range(2), "x")
+    wait_for(lambda: not job.active)
+    assert job.state == "failed" and "boom" in job.message and "RuntimeError" in job.detail
+    assert reg.slots.acquire(timeout=1)
+
+
+# ---------------------------------------------------------------- the page
+
+
+def test_page_draws_the_shipped_figures() -> None:
+    at = app()
+    specs = json.dumps(charts_of(at))
+    assert "varying C" in specs and "strategy at each evaluation" in specs and "c_eta (log" in specs
+    captions = texts(at.caption)
+    assert "4 seeds per point" in captions and "C = 3 use n = 120" in captions and "d = 2, C = 5, n = 100" in captions
+    assert "truncated prefix" in captions and "2,000,000" in captions
+    assert "python -m engine.train --preset fig11-d2-C2" in texts(at.info)  # no example run: how to make one
+    assert not at.error and not at.warning
+    at.radio(key="strat_ev_split").set_value("one per shape").run()
+    assert not at.exception and "d=2 C=2 n=100" in json.dumps(charts_of(at))
+
+
+def test_page_missing_or_broken_csvs(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(loaders, "PRETRAINED", tmp_path)
+    at = app()
+    assert not at.exception and not charts_of(at)
+    info = texts(at.info)
+    assert "python -m engine.figures fig11" in info and "python -m engine.figures fig10" in info
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "fig11.csv").write_text("vary,C\nC,2\n")
+    (tmp_path / "sweeps" / "fig10.csv").write_bytes(b"\xff\xfe\x00garbage")
+    at = app()
+    assert not at.exception
+    warning = texts(at.warning)
+    assert "lacks the column(s)" in warning and "fig10.csv" in warning and "python -m engine.figures" in warning
+
+
+def test_page_shows_a_selection_and_an_elimination_run(tmp_path, monkeypatch) -> None:
+    pre = tmp_path / "pretrained"
+    write_sweeps(pre)
+    write_construction_run(pre / "strategy-0", c_sigma=8.0, c_eta=6.0)
+    write_construction_run(pre / "strategy-1", c_sigma=-8.0, c_eta=-6.0, seed=1)
+    monkeypatch.setattr(loaders, "PRETRAINED", pre)
+    got = {e.name: loaders.strategy_of(e)["strategy"] for e in loaders.run_entries()}
+    assert got == {"strategy-0": "selection", "strategy-1": "elimination"}
+    at = app()
+    specs = [json.dumps(s) for s in charts_of(at)]
+    assert any("selection: strategy-0" in s for s in specs) and any("elimination: strategy-1" in s for s in specs)
+    captions = texts(at.caption)
+    assert "nearest the query and copies" in captions and "furthest from the query and subtracts" in captions
+    before = [c.value for c in at.caption if "strategy-0" in c.value]  # weighted cosine, P(true class)
+    at.slider(key="strat_q_0").set_value((at.slider(key="strat_q_0").value + 120) % 360).run()
+    assert not at.exception and [c.value for c in at.caption if "strategy-0" in c.value] != before
+
+
+def test_sweep_needs_n_divisible_by_C() -> None:
+    at = app()
+    at.number_input(key="sw_n").set_value(101).run()
+    assert not at.exception and "divisible by C" in texts(at.error) and "n = 100 or 105" in texts(at.error)
+    assert at.button(key="sw_start").disabled
+
+
+def test_live_sweep_runs_to_completion(monkeypatch) -> None:
+    """The real engine.sweep in the worker thread, polled through the page's fragment: d = 2, 2 seeds, 20 steps."""
+    tiny = figures.fig11_config
+
+    def tiny_config(d, C, n, steps):
+        return dataclasses.replace(tiny(d, C, n, 20, batch=32), eval_contexts=64)
+
+    monkeypatch.setattr(figures, "fig11_config", tiny_config)
+    at = app(sw_C=2, sw_n=10, sw_seeds=2)
+    at.button(key="sw_start").click().run()
+    assert not at.exception
+    job = loaders.job_registry().latest_sweep()
+    assert job.seeds == [0, 1] and job.config.steps == 20
+    deadline, seen_progress = time.time() + 240, False
+    while time.time() < deadline:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        seen_progress |= len(at.get("progress")) > 0
+        if not job.active:
+            break
+        time.sleep(0.5)
+    assert seen_progress
+    assert job.state == "finished", job.message + job.detail
+    at.run()
+    metrics = {m.label: m.value for m in at.metric}
+    view = job.view()
+    n_sel = sum(r["strategy"] == "selection" for r in view["runs"])
+    assert metrics["proportion of selection"] == f"{n_sel / 2:.0%}"
+    table = at.dataframe[-1].value
+    assert list(table["seed"]) == [0, 1] and set(table["strategy"]) <= {"selection", "elimination"}
+    assert {"c_sigma", "c_eta", "final_eval_loss"} <= set(table.columns)
+    points = shown_rows(at, "c_sigma and c_eta of each seed", "strategy")
+    assert sorted((r["seed"], r["strategy"]) for r in points) == [(r["seed"], r["strategy"]) for r in view["runs"]]
+
+
+def test_live_sweep_stop_button(monkeypatch) -> None:
+    monkeypatch.setattr(loaders.job_registry(), "_sweeper", fake_sweeper(steps=100_000, dt=0.005))
+    at = app()
+    at.button(key="sw_start").click().run()
+    job = loaders.job_registry().latest_sweep()
+    wait_for(lambda: job.view()["step"] > 0)
+    at.run()
+    assert len(at.get("progress")) > 0
+    at.button(key="sw_stop").click().run()
+    wait_for(lambda: job.view()["state"] == "stopped")
+    at.run()
+    assert not at.exception and any("Stopped at step" in i.value for i in at.info)
+    assert {m.label for m in at.metric} >= {"proportion of selection", "runs that learned"}
+    assert math.isclose(float(at.metric[0].value.rstrip("%")), 100 * 2 / 4)  # fake: seeds 0 and 2 of 4 select
+
