@@ -25,7 +25,10 @@ st.markdown(
    optimum; the run says whether it converged and how it knows.
 4. **Weights**: A = W_Q^T W_K and B = W_V^T W_O^T through training taking the block shape of the construction;
    c_sigma and c_eta read off the weights; the check that eq. 1 at those values tracks the model.
-5. **Landscapes**: the loss of each closed form over its whole parameter grid, with the optimum and the
+5. **Strategies**: the two algorithms a softmax layer learns, *selection* (attend to the nearest points, copy
+   their labels) and *elimination* (attend to the furthest, subtract theirs); how often seeds learn each as C,
+   d and n vary (Fig. 11), c_sigma and c_eta per learning rate at d = 10 (Fig. 10), and a sweep run live.
+6. **Landscapes**: the loss of each closed form over its whole parameter grid, with the optimum and the
    refined point.
 """
 )
