@@ -1,6 +1,6 @@
 """Data for the paper's Fig. 10 and Fig. 11, trained as vmapped sweeps (engine.sweep), as CSV files.
 
-    python -m engine.figures fig11 [--out pretrained/sweeps/fig11.csv] [--steps 350] [--seeds 20] [--vary C d n]
+    python -m engine.figures fig11 [--out pretrained/sweeps/fig11.csv] [--steps N] [--seeds 20] [--vary C d n]
     python -m engine.figures fig10 [--out pretrained/sweeps/fig10.csv] [--steps 200]
                                    [--fast-run pretrained/fast-softmax-d10] [--fast-steps M]
 
@@ -8,13 +8,12 @@ fig11: the proportion of runs that learn selection (SPEC 7), 20 seeds each, base
 n = 100, varying C in (2, 3, 5, 8, 10), d in (2, 3, 5, 10) and n in (20, 50, 100, 200) in turn.
 n must be a multiple of C, and 100 is not one of 3 or of 8: for C = 3 and C = 8 the runs use
 n = 120 (the CSV's n column says so). The base shape appears in all three groups; it is trained
-once and its rows repeated. Recipe: warmup-cosine, lr 1e-2, batch 256, initialisation 0.002, clip 1.
-With this initialisation a run first sits on a plateau at chance level (loss log C), where the
-strategy reading flips with noise; the plateau lasts longer as d grows. Seen in short sweeps of 4-6
-seeds: d = 2 leaves it after about 150-200 steps of a 400-step run, d = 3 after 250-330 of 450,
-d = 5 not within 450 and d = 10 not within 1,500 (batch 128). The default 350 steps keep the whole
-figure near 9 minutes on a busy 2-core CPU (d >= 3 costs ~8x d = 2 per step: its sampler rejects);
-`--vary d --steps N` studies the d group longer. The `learned` column marks runs that left the
+once and its rows repeated. Recipe `train.strategy_recipe`: the paper's initialisation 0.002 (a larger
+one changes the outcome: at d = 2, C = 5 selection won 18/20 seeds from 0.002, 15/20 from 0.01 and
+12/20 from 0.1), warmup-cosine to lr 3e-2, batch 256, clip 1. From this start a run first sits on a
+plateau at chance level (loss log C), longer as d grows: d = 5 leaves it after ~300 steps, d = 10
+after ~400-900. Steps therefore grow with d (FIG11_STEPS: 350 at d = 2, 500 at d = 3, 800 at d = 5,
+1,500 at d = 10); `--steps N` sets one count for all. The `learned` column marks runs that left the
 plateau (final eval loss below 0.97 log C).
 A companion `<out>_evidence.csv` holds every run's strategy at every evaluation, and the command
 prints how often the strategy at each evaluation already agrees with the final one.
@@ -45,7 +44,7 @@ FIG11_BASE = {"d": 2, "C": 5, "n": 100}
 FIG11_VARY = {"C": (2, 3, 5, 8, 10), "d": (2, 3, 5, 10), "n": (20, 50, 100, 200)}
 FIG11_N_FOR_C = {3: 120, 8: 120}  # n = 100 is not a multiple of C: 120 is a multiple of both
 FIG11_COLUMNS = ["vary", "C", "d", "n", "seed", "strategy", "c_sigma", "c_eta", "final_eval_loss", "learned"]
-FIG11_STEPS = 350
+FIG11_STEPS = {2: 350, 3: 500, 5: 800, 10: 1500}  # by d: long enough to leave the chance plateau
 LEARNED = 0.97  # a run has learned something when its eval loss is below 97% of chance level, log C
 FIG10_LRS = (5e-5, 1e-4, 8e-4, 3e-3)
 FIG10_COLUMNS = ["recipe", "lr", "step", "c_sigma", "c_eta", "eval_loss", "recipe_steps"]
@@ -64,11 +63,14 @@ def fig11_shapes() -> list[tuple[str, dict[str, int]]]:
     return out
 
 
-def fig11_config(d: int, C: int, n: int, steps: int = FIG11_STEPS, batch: int = 256) -> TrainConfig:
-    """The fast recipe: warmup-cosine to lr 1e-2, small initialisation as in the paper."""
-    return TrainConfig(kind="softmax", d=d, C=C, n=n, batch=batch, steps=steps, lr=1e-2, schedule="warmup_cosine",
-                       warmup=max(1, min(100, steps // 10)), clip=1.0, init_scale=0.002,
-                       eval_every=max(1, steps // 10), eval_contexts=512)
+def fig11_steps(d: int) -> int:
+    """Steps of a Fig. 11 run at dimension d (the listed d at or above it)."""
+    return FIG11_STEPS[min((k for k in FIG11_STEPS if k >= d), default=max(FIG11_STEPS))]
+
+
+def fig11_config(d: int, C: int, n: int, steps: int | None = None, batch: int = 256) -> TrainConfig:
+    """One point of Fig. 11: `train.strategy_recipe` (its runs are the `fig11-*` presets' runs)."""
+    return train.strategy_recipe(d, C, n, steps or fig11_steps(d), batch)
 
 
 def _printer(label: str, stream=sys.stderr) -> Callable[[dict], None]:
@@ -90,7 +92,7 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def fig11(out: Path, steps: int = FIG11_STEPS, seeds: int = 20, batch: int = 256,
+def fig11(out: Path, steps: int | None = None, seeds: int = 20, batch: int = 256,
           vary: tuple[str, ...] = tuple(FIG11_VARY)) -> dict:
     """Train every shape of Fig. 11 (the groups in `vary`) over `seeds` seeds; write the CSV and the
     evidence CSV. `learned` marks runs whose final eval loss is below LEARNED * log C: a run still on
@@ -98,7 +100,7 @@ def fig11(out: Path, steps: int = FIG11_STEPS, seeds: int = 20, batch: int = 256
     t0 = time.time()
     points = [(v, s) for v, s in fig11_shapes() if v in vary]
     shapes = list(dict.fromkeys(tuple(s.values()) for _, s in points))  # unique (d, C, n), in order
-    print(f"fig11: {len(shapes)} shapes x {seeds} seeds, {steps} steps each, batch {batch}; "
+    print(f"fig11: {len(shapes)} shapes x {seeds} seeds, {steps or 'by d: ' + str(FIG11_STEPS)} steps, batch {batch}; "
           f"C = 3 and C = 8 use n = 120 (n = 100 is not a multiple of C)", file=sys.stderr)
     results = {}
     for i, (d, C, n) in enumerate(shapes):
@@ -130,7 +132,7 @@ def fig11(out: Path, steps: int = FIG11_STEPS, seeds: int = 20, batch: int = 256
     _write_csv(ev_path, ["d", "C", "n", "seed", "step", "strategy", "margin", "c_sigma", "c_eta", "eval_loss",
                          "final_strategy", "agrees", "learned"], evidence)
 
-    print(f"\nproportion of selection over {seeds} seeds after {steps} steps [runs that learned, i.e. eval loss "
+    print(f"\nproportion of selection over {seeds} seeds [runs that learned, i.e. eval loss "
           f"< {LEARNED:g} log C]:")
     for group_name in dict.fromkeys(v for v, _ in points):
         cells = []
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="figure", required=True)
     p11 = sub.add_parser("fig11", help="proportion of selection over seeds, varying C, d, n")
     p11.add_argument("--out", default="pretrained/sweeps/fig11.csv")
-    p11.add_argument("--steps", type=int, default=FIG11_STEPS)
+    p11.add_argument("--steps", type=int, help="steps of every run (default: by d, FIG11_STEPS)")
     p11.add_argument("--seeds", type=int, default=20)
     p11.add_argument("--batch", type=int, default=256)
     p11.add_argument("--vary", nargs="+", choices=tuple(FIG11_VARY), default=list(FIG11_VARY),

@@ -1,6 +1,10 @@
-"""The table of pretrained runs in pretrained/README.md, written from the runs themselves.
+"""The tables of pretrained runs in pretrained/README.md, written from the runs themselves.
 
     python -m engine.report pretrained
+
+Runs of the `fast-*` presets (one per setting, judged by SPEC 8's convergence criterion) and the
+strategy examples of the `fig11-*` presets (short runs of the Fig. 11 sweep; what matters there is
+which algorithm the seed learned, SPEC 7).
 """
 
 from __future__ import annotations
@@ -8,11 +12,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from engine.runs import RunError, list_runs, load_run
+from engine.runs import RunError, list_runs, load_run, read_json
 
 HEADER = (
     "| run | preset | steps | wall time | final eval loss | closed-form optimum | gap | converged | c_sigma | c_eta |\n"
     "|---|---|---|---|---|---|---|---|---|---|"
+)
+EXAMPLES_HEADER = (
+    "| run | preset | seed | steps | final eval loss | strategy | c_sigma | c_eta |\n"
+    "|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -26,15 +34,31 @@ def row(path: Path) -> str:
             f"{'yes' if v['converged'] else 'no'} | {last['c_sigma']:.3g} | {last['c_eta']:.3g} |")
 
 
-def table(root: Path) -> str:
-    lines = [HEADER]
+def example_row(path: Path) -> str:
+    from engine.extract import strategy
+
+    run = load_run(path)
+    last = run.history["evals"][-1]
+    name, _ = strategy(run.params, run.config.task)
+    return (f"| {run.name} | {run.config.preset} | {run.config.seed} | {last['step']:,} | {last['eval_loss']:.4f} | "
+            f"{name} | {last['c_sigma']:.3g} | {last['c_eta']:.3g} |")
+
+
+def table(root: Path, examples: bool = False) -> str:
+    """The settings' table, or with `examples` the strategy examples' table."""
+    lines = [EXAMPLES_HEADER if examples else HEADER]
     for path in list_runs(root):
         try:
-            lines.append(row(path))
+            if str(read_json(path / "config.json").get("preset", "")).startswith("fig11-") != examples:
+                continue
+            lines.append(example_row(path) if examples else row(path))
         except RunError as e:
             lines.append(f"| {path.name} | unreadable: {e} |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(table(Path(sys.argv[1] if len(sys.argv) > 1 else "pretrained")))
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "pretrained")
+    print(table(root))
+    print()
+    print(table(root, examples=True))

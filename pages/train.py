@@ -52,6 +52,9 @@ def config_form() -> TrainConfig | None:
                                    key=f"tqk_{preset}", help="decoupled decay on the query and key matrices only: "
                                    "pushes c_sigma down the flat c_sigma * c_eta valley where the optimum is the GD "
                                    "limit (d = 10)")
+        cosine_power = c4.number_input("cosine power", 0.25, 4.0, float(base.cosine_power), step=0.25,
+                                       key=f"tcp_{preset}", help="the cosine decay factor raised to this power: "
+                                       "2 ends the run at a lower rate, where the optimiser's noise settles")
         query_in_keys = c2.checkbox("query among the keys", base.query_in_keys, key=f"tq_{preset}",
                                     help="the paper's formula: the query attends to itself; decides whether eq. 1 "
                                          "self-key (on) or plain eq. 1 (off) is the yardstick")
@@ -60,7 +63,7 @@ def config_form() -> TrainConfig | None:
                                    batch=int(batch), lr=float(lr), schedule=schedule, warmup=int(warmup),
                                    clip=float(clip), init_scale=float(init_scale), seed=int(seed),
                                    eval_every=int(eval_every), query_in_keys=bool(query_in_keys),
-                                   qk_decay=float(qk_decay))
+                                   qk_decay=float(qk_decay), cosine_power=float(cosine_power))
     except ValueError as e:
         st.error(f"**This config cannot be trained.** {e}")
         return None

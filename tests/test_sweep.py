@@ -125,3 +125,22 @@ def test_bad_arguments_are_refused():
         sweep.run_configs(SMALL, [0], [-1.0])
     for schedule in train.SCHEDULES:  # every schedule scales with its lr, as the per-run lr factor needs
         assert len(sweep.run_configs(dataclasses.replace(SMALL, schedule=schedule), [0, 1], [1e-2, 3e-3])) == 2
+
+
+def test_fig11_shapes_recipe_and_example_preset():
+    from engine import figures
+    from engine.train import PRESETS
+
+    points = figures.fig11_shapes()
+    assert {v for v, _ in points} == {"C", "d", "n"}
+    assert all(s["n"] % s["C"] == 0 for _, s in points)
+    for vary, values in figures.FIG11_VARY.items():  # each group varies one thing around the base
+        group = [s for v, s in points if v == vary]
+        assert [s[vary] for s in group] == list(values)
+        assert any(s == figures.FIG11_BASE for s in group)
+        assert all(s[k] == figures.FIG11_BASE[k] for s in group for k in ("d", "C") if k != vary)
+    steps = [figures.fig11_steps(d) for d in (2, 3, 4, 5, 10, 20)]
+    assert steps == sorted(steps) and figures.fig11_steps(4) == figures.FIG11_STEPS[5]
+    example = PRESETS["fig11-d2-C2"]
+    assert dataclasses.replace(example, preset="") == figures.fig11_config(2, 2, 100)
+    assert example.init_scale == 0.002  # the paper's start: the strategy depends on it

@@ -155,3 +155,14 @@ def test_qk_decay_shrinks_only_queries_and_keys_and_stops():
     assert expect < 0.8  # the decay did act
     with pytest.raises(ValueError, match="qk_decay"):
         dataclasses.replace(SMALL, qk_decay=-1.0)
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_warmup_cosine_schedule_and_its_power(power):
+    cfg = dataclasses.replace(SMALL, steps=1000, warmup=100, lr=0.02, schedule="warmup_cosine", cosine_power=power)
+    f = train.learning_rate(cfg)
+    t = np.arange(100, 1001, 50)
+    cos = 0.5 * (1 + np.cos(np.pi * (t - 100) / 900))
+    expect = 0.02 * (0.01 + 0.99 * cos**power)
+    np.testing.assert_allclose([float(f(int(s))) for s in t], expect, rtol=1e-5)
+    np.testing.assert_allclose(float(f(50)), 0.01, rtol=1e-5)  # halfway through the linear warmup
