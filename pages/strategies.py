@@ -136,12 +136,14 @@ if rows is not None:
     odd_n = sorted({f"C = {r.C}" for r in summary.itertuples() if r.vary == "C" and r.n != BASE["n"]})
     st.caption(
         f"{' to '.join(map(str, seeds[:: max(1, len(seeds) - 1)]))} seeds per point, trained with the Fig. 11 recipe "
-        "(warmup-cosine to lr 1e-2, batch 256, initialisation 0.002). Blue: proportion of selection over all runs; "
-        f"orange: over the runs that learned, i.e. left the chance plateau (final eval loss below "
-        f"{figures.LEARNED:g} log C). Labels: runs that learned / seeds ({int(summary['learned'].sum())} of "
+        "(`engine.train.strategy_recipe`: warmup-cosine to lr 3e-2, batch 256, the paper's initialisation 0.002, "
+        "longer runs for larger d). Blue: proportion of selection over all runs; orange: over the runs that learned "
+        f"an algorithm (final eval loss below {figures.LEARNED:g} log C and a strategy margin |c_sigma / sqrt(D) + "
+        f"c_eta| of at least {figures.DECIDED:g}; at C = 2 about half the runs stop near c_sigma = c_eta = 0, "
+        "where the sign is noise). Labels: runs that learned / seeds ({int(summary['learned'].sum())} of "
         f"{int(summary['seeds'].sum())} in all). Circled: the base shape {BASE_TEXT}, which each panel varies one "
         f"value of. " + (f"{' and '.join(odd_n)} use n = 120 (n = 100 is not a multiple of C). " if odd_n else "") +
-        "A run still on the plateau has a strategy reading but no algorithm yet: read the orange line where it exists.")
+        "A run that learned no algorithm still has a strategy reading: read the orange line.")
     with st.expander("The numbers, and every run"):
         st.dataframe(summary.drop(columns=["learned_text", "base"]), hide_index=True)
         st.dataframe(rows, hide_index=True)
@@ -216,12 +218,13 @@ def sweep_results(view: dict) -> None:
     """Proportion of selection, the per-seed table and the c_sigma-c_eta scatter of a finished (or stopped) sweep."""
     runs = pd.DataFrame(view["runs"])
     S, C_ = len(runs), int(view["config"]["C"])
-    runs["learned"] = runs["eval_loss"] < figures.LEARNED * math.log(C_)
+    runs["learned"] = [figures.learned(loss, margin, C_) for loss, margin in zip(runs["eval_loss"], runs["margin"])]
     sel = int((runs["strategy"] == "selection").sum())
     m = st.columns(3)
     m[0].metric("proportion of selection", f"{sel / S:.0%}", help=f"{sel} of {S} seeds")
     m[1].metric("runs that learned", f"{int(runs['learned'].sum())} / {S}",
-                help=f"final eval loss below {figures.LEARNED:g} log C: the run left the chance plateau")
+                help=f"final eval loss below {figures.LEARNED:g} log C (off the chance plateau) and a strategy "
+                     f"margin |c_sigma / sqrt(D) + c_eta| of at least {figures.DECIDED:g}")
     m[2].metric("time", f"{view['elapsed_s']:.0f} s")
     if not runs["learned"].any():
         st.warning("No run left the chance plateau yet: these strategy readings are still noise. Train more steps "

@@ -144,3 +144,13 @@ def test_fig11_shapes_recipe_and_example_preset():
     example = PRESETS["fig11-d2-C2"]
     assert dataclasses.replace(example, preset="") == figures.fig11_config(2, 2, 100)
     assert example.init_scale == 0.002  # the paper's start: the strategy depends on it
+
+
+def test_learned_needs_both_a_lower_loss_and_a_clear_reading():
+    import math
+
+    from engine import figures
+
+    assert figures.learned(0.15, 6.8, 2)  # elimination at C = 2: low loss, margin |c_sigma/2 + c_eta| ~ 8
+    assert not figures.learned(0.47, 0.05, 2)  # below log 2, but c_sigma ~ c_eta ~ 0: no algorithm to read
+    assert not figures.learned(0.99 * math.log(5), 3.0, 5)  # still on the chance plateau
