@@ -24,7 +24,7 @@ BASE = figures.FIG11_BASE
 BASE_TEXT = ", ".join(f"{k} = {v}" for k, v in BASE.items())
 FIG11_CMD = "python -m engine.figures fig11"
 FIG10_CMD = "python -m engine.figures fig10"
-EXAMPLE_CMD = "python -m engine.train --preset fig11-d2-C2 --seed S --out pretrained/strategy-S"
+EXAMPLE_CMD = "python -m engine.train --preset fig11-d2-C2 --seed S --out runs/fig11-d2-C2-seedS"
 STRATEGIES = ("selection", "elimination")
 LOOKS_AT = {"selection": "attends to the points nearest the query and copies their labels",
             "elimination": "attends to the points furthest from the query and subtracts their labels"}
@@ -140,7 +140,7 @@ if rows is not None:
         "longer runs for larger d). Blue: proportion of selection over all runs; orange: over the runs that learned "
         f"an algorithm (final eval loss below {figures.LEARNED:g} log C and a strategy margin |c_sigma / sqrt(D) + "
         f"c_eta| of at least {figures.DECIDED:g}; at C = 2 about half the runs stop near c_sigma = c_eta = 0, "
-        "where the sign is noise). Labels: runs that learned / seeds ({int(summary['learned'].sum())} of "
+        f"where the sign is noise). Labels: runs that learned / seeds ({int(summary['learned'].sum())} of "
         f"{int(summary['seeds'].sum())} in all). Circled: the base shape {BASE_TEXT}, which each panel varies one "
         f"value of. " + (f"{' and '.join(odd_n)} use n = 120 (n = 100 is not a multiple of C). " if odd_n else "") +
         "A run that learned no algorithm still has a strategy reading: read the orange line.")
@@ -156,14 +156,13 @@ if rows is not None:
         split = st.radio("Curves", ["pooled over shapes", "one per shape"], horizontal=True, key="strat_ev_split")
         agreement = sweep_charts.evidence_agreement(evidence, per_shape=split == "one per shape")
         widgets.show_chart(sweep_charts.agreement_chart(agreement), agreement, "fig11_evidence")
-        pooled = sweep_charts.evidence_agreement(evidence, per_shape=False).set_index(["population", "step"])
-        steps = sorted(evidence["step"].unique())
-        mid = steps[len(steps) // 2]
-        parts = [f"{pooled.loc[(p, mid), 'fraction']:.0%} of {p}" for p in sweep_charts.POPULATIONS
-                 if (p, mid) in pooled.index]
-        st.caption(f"Halfway (step {mid} of {steps[-1]}), {' and '.join(parts)} already have their final strategy. "
-                   "Solid: all runs; dashed: the runs that learned. Early readings sit on the plateau at chance "
-                   "level, where the sign of c_sigma / sqrt(D) + c_eta flips with noise.")
+        pooled = sweep_charts.evidence_agreement(evidence, per_shape=False).set_index(["population", "progress"])
+        parts = [f"{pooled.loc[(p, 0.5), 'fraction']:.0%} of {p}" for p in sweep_charts.POPULATIONS
+                 if (p, 0.5) in pooled.index]
+        if parts:
+            st.caption(f"Halfway through training, {' and '.join(parts)} already have their final strategy. "
+                       "Solid: all runs; dashed: the runs that learned. Early readings sit on the plateau at chance "
+                       "level, where the sign of c_sigma / sqrt(D) + c_eta flips with noise.")
 
 # ---------------------------------------------------------------- Fig. 10
 st.subheader("Fig. 10: c_sigma and c_eta through training, d = 10, per learning rate")

@@ -172,19 +172,22 @@ def test_fig11_proportions_are_the_groupby() -> None:
 
 def test_evidence_agreement_is_the_groupby() -> None:
     ev = evidence_frame()
+    ev = pd.concat([ev, ev[ev["C"] == 2].assign(n=50, step=ev["step"] * 2)], ignore_index=True)  # a longer shape
+    progress = ev["step"] / ev.groupby(["d", "C", "n", "seed"])["step"].transform("max")
     pooled = sweep_charts.evidence_agreement(ev, per_shape=False)
-    want_all = ev.groupby("step")["agrees"].mean()
-    want_learned = ev[ev["learned"]].groupby("step")["agrees"].mean()
-    got = pooled.set_index(["population", "step"])["fraction"]
-    for step, f in want_all.items():
-        assert got[("all runs", step)] == pytest.approx(f)
-    for step, f in want_learned.items():
-        assert got[("runs that learned", step)] == pytest.approx(f)
+    want_all = ev.groupby(progress.round(3))["agrees"].mean()
+    want_learned = ev[ev["learned"]].groupby(progress[ev["learned"]].round(3))["agrees"].mean()
+    got = pooled.set_index(["population", "progress"])["fraction"]
+    for p, f in want_all.items():
+        assert got[("all runs", p)] == pytest.approx(f)
+    for p, f in want_learned.items():
+        assert got[("runs that learned", p)] == pytest.approx(f)
+    assert np.allclose(sorted(set(pooled["progress"])), [0, 0.333, 0.667, 1])  # shapes of different lengths align
     per = sweep_charts.evidence_agreement(ev, per_shape=True)
-    assert set(per["shape"]) == {"d=2 C=2 n=100", "d=2 C=5 n=100"}
-    sub = ev[(ev["C"] == 2)].groupby("step")["agrees"].mean()
-    got = per[(per["shape"] == "d=2 C=2 n=100") & (per["population"] == "all runs")].set_index("step")["fraction"]
-    assert np.allclose(got.loc[sub.index], sub)
+    assert set(per["shape"]) == {"d=2 C=2 n=100", "d=2 C=5 n=100", "d=2 C=2 n=50"}
+    sub = ev[(ev["C"] == 2) & (ev["n"] == 100)].groupby("step")["agrees"].mean()
+    got = per[(per["shape"] == "d=2 C=2 n=100") & (per["population"] == "all runs")]["fraction"].to_numpy()
+    assert np.allclose(got, sub.to_numpy())
     spec = sweep_charts.agreement_chart(per).to_dict()
     assert len(records(spec, "fraction")) == len(per) and spec["layer"][0]["encoding"]["strokeDash"]["field"] == \
         "population"

@@ -77,26 +77,31 @@ def fig11_chart(summary: pd.DataFrame, width: int = 230, height: int = 220) -> a
 
 
 def evidence_agreement(evidence: pd.DataFrame, per_shape: bool) -> pd.DataFrame:
-    """Fraction of runs whose strategy at each evaluation step already equals their final one, over all runs
-    and over the runs that learned; pooled over shapes or one curve per shape."""
+    """Fraction of runs whose strategy at each evaluation already equals their final one, over all runs and
+    over the runs that learned; pooled over shapes or one curve per shape. The x is the fraction of
+    training done (`progress`: step over the run's last step), since shapes train for different lengths."""
+    run = ["d", "C", "n", "seed"]
+    last = evidence.groupby(run)["step"].transform("max").clip(lower=1)
     ev = evidence.assign(shape=[f"d={d} C={c} n={n}" for d, c, n in zip(evidence["d"], evidence["C"], evidence["n"])]
-                         if per_shape else "all shapes", agrees=evidence["agrees"].astype(float))
+                         if per_shape else "all shapes", agrees=evidence["agrees"].astype(float),
+                         progress=(evidence["step"] / last).round(3))
     parts = []
     for population, sub in zip(POPULATIONS, (ev, ev[ev["learned"].astype(bool)])):
         if sub.empty:
             continue
-        g = sub.groupby(["shape", "step"], sort=True)["agrees"].agg(["mean", "size"]).reset_index()
+        g = sub.groupby(["shape", "progress"], sort=True)["agrees"].agg(["mean", "size"]).reset_index()
         parts.append(g.rename(columns={"mean": "fraction", "size": "runs"}).assign(population=population))
-    cols = ["shape", "step", "population", "fraction", "runs"]
+    cols = ["shape", "progress", "population", "fraction", "runs"]
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 def agreement_chart(agreement: pd.DataFrame, width: int = 520, height: int = 240) -> alt.LayerChart:
-    """The evidence that the strategy is decided early: agreement with the final strategy against step.
-    Lines carry the population legend (dashes), points the tooltips."""
+    """The evidence that the strategy is decided early: agreement with the final strategy against the
+    fraction of training done. Lines carry the population legend (dashes), points the tooltips."""
     shapes = list(dict.fromkeys(agreement["shape"]))
     base = alt.Chart(agreement).encode(
-        x=alt.X("step:Q", title="training step"),
+        x=alt.X("progress:Q", title="fraction of training done", axis=alt.Axis(format=".0%"),
+                scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("fraction:Q", title="fraction of runs", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
         color=alt.Color("shape:N", title="shape", sort=shapes,
                         scale=alt.Scale(scheme="category10" if len(shapes) <= 10 else "tableau20")))
@@ -105,7 +110,8 @@ def agreement_chart(agreement: pd.DataFrame, width: int = 520, height: int = 240
                                   legend=alt.Legend(symbolType="stroke", symbolStrokeColor="#444444")))
     points = base.mark_point(size=25, filled=True).encode(
         detail="population:N",
-        tooltip=["shape:N", "population:N", "step:Q", alt.Tooltip("fraction:Q", format=".0%"), "runs:Q"])
+        tooltip=["shape:N", "population:N", alt.Tooltip("progress:Q", format=".0%", title="training done"),
+                 alt.Tooltip("fraction:Q", format=".0%"), "runs:Q"])
     return alt.layer(lines, points, title="strategy at each evaluation = final strategy").properties(
         width=width, height=height)
 
