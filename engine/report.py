@@ -53,7 +53,8 @@ def table(root: Path, examples: bool = False) -> str:
                 continue
             lines.append(example_row(path) if examples else row(path))
         except RunError as e:
-            lines.append(f"| {path.name} | unreadable: {e} |")
+            if not examples:  # listed once, in the settings' table
+                lines.append(f"| {path.name} | unreadable: {e} |")
     return "\n".join(lines)
 
 

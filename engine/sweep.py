@@ -112,8 +112,9 @@ def unstack(tree: Any, count: int) -> list[Any]:
 def scaled_optimizer(config: TrainConfig, lr_ratio: Array) -> optax.GradientTransformation:
     """`train.optimizer(config)` with the step size multiplied by `lr_ratio` (traced, per run).
 
-    The same transformations and state as `optax.chain(clip, optax.adam(schedule))`, so the state made
-    by `train.init_state` fits it; with lr_ratio == 1 every update is bit-identical.
+    The same transformations and state as `train.optimizer` (clip, then Adam, the W_Q/W_K decay when
+    qk_decay > 0, and the scheduled step), so the state made by `train.init_state` fits it; with
+    lr_ratio == 1 every update is bit-identical.
     """
     schedule = train.learning_rate(config)
 
@@ -121,9 +122,10 @@ def scaled_optimizer(config: TrainConfig, lr_ratio: Array) -> optax.GradientTran
         s = -schedule(count)
         return s * jnp.asarray(lr_ratio, jnp.result_type(s))
 
+    decay = [train.qk_decay_transform(config)] if config.qk_decay else []
     return optax.chain(
         optax.clip_by_global_norm(config.clip),
-        optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(step_size)),
+        optax.chain(optax.scale_by_adam(), *decay, optax.scale_by_schedule(step_size)),
     )
 
 

@@ -160,9 +160,9 @@ def learning_rate(config: TrainConfig) -> optax.Schedule:
     """constant; warmup then cosine decay to 1% of lr; or warmup, a plateau at lr, and the cosine
     decay only over the last 30% (long walks along a flat valley need the high rate for longer).
 
-    `cosine_power` raises the cosine factor to a power: 2 keeps the first half nearly as fast but puts
-    the last fifth at ~2% of the peak instead of ~10%, where the optimiser's noise no longer moves the
-    loss (the flatness check reads the last fifth)."""
+    `cosine_power` raises the cosine factor to a power: with 2 the rate is 25% of the peak at mid-run
+    (50% with a plain cosine) and ~2% instead of ~10% in the last fifth, where the optimiser's noise
+    no longer moves the loss (the flatness check reads the last fifth)."""
     if config.schedule == "constant":
         return optax.constant_schedule(config.lr)
     warmup = max(1, min(config.warmup, config.steps - 1))
@@ -192,10 +192,17 @@ def optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """
     if config.qk_decay == 0:  # the plain chain: same optimiser state as runs saved before the option
         return optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(learning_rate(config)))
+    return optax.chain(optax.clip_by_global_norm(config.clip),  # optax.adamw's chain, with the masked decay
+                       optax.chain(optax.scale_by_adam(), qk_decay_transform(config),
+                                   optax.scale_by_learning_rate(learning_rate(config))))
+
+
+def qk_decay_transform(config: TrainConfig) -> optax.GradientTransformation:
+    """Adds qk_decay * W to the Adam direction of W_Q and W_K until QK_DECAY_END of the steps (it is then
+    scaled by the learning rate, as in AdamW)."""
     mask = {name: name in ("W_Q", "W_K") for name in models.MATRICES}
     decay = optax.piecewise_constant_schedule(config.qk_decay, {int(QK_DECAY_END * config.steps): 0.0})
-    return optax.chain(optax.clip_by_global_norm(config.clip),
-                       optax.adamw(learning_rate(config), weight_decay=decay, mask=mask))
+    return optax.add_decayed_weights(decay, mask)
 
 
 def loss_fn(params: models.Params, ctx: Contexts, kind: str, query_in_keys: bool) -> Array:

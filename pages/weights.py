@@ -51,6 +51,7 @@ softmax_first = sorted(entries, key=lambda e: (not (e.config and e.config["kind"
                                               e.origin != "pretrained"))
 entry = widgets.run_picker("Run", "w_run", softmax_first)
 try:
+    key = loaders.run_key(entry.path)  # names the contents read next: the charts below are built once per key
     run = loaders.load_run(entry.path)
 except RunError as e:
     st.error(f"**This run cannot be read.** {e}. Choose another run, or delete the folder and train it again.")
@@ -63,7 +64,6 @@ elif run.verdict:
     (st.success if run.converged else st.warning)(("Converged: " if run.converged else "Not converged: ") +
                                                   run.verdict.get("message", ""))
 widgets.download_json(cfg.to_dict(), f"config_{entry.name}")
-key = loaders.run_key(entry.path)  # the charts below are built once per run contents
 
 
 def cached(name: str, build):
@@ -116,6 +116,7 @@ if softmax_runs:
     default = [e.label for e in softmax_runs[:6]]
     chosen = widgets.run_picker("Runs", "w_multi", softmax_runs, multi=True, default=default)
     rows = []
+    keys = "|".join(loaders.run_key(e.path) for e in chosen)  # before reading: a run may write meanwhile
     for e in chosen:
         try:
             hist = loaders.read_history(e.path)
@@ -126,7 +127,6 @@ if softmax_runs:
         rows += [{"run": tag, "step": r["step"], "c_sigma": r.get("c_sigma"), "c_eta": r.get("c_eta")}
                  for r in hist.get("evals", [])]
     if rows:
-        keys = "|".join(loaders.run_key(e.path) for e in chosen)
         widgets.show_chart(loaders.chart_spec(f"constants|{keys}", lambda: charts.constants_curves(rows)),
                            lambda: pd.DataFrame(rows), "constants_through_training")
 

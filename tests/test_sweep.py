@@ -154,3 +154,14 @@ def test_learned_needs_both_a_lower_loss_and_a_clear_reading():
     assert figures.learned(0.15, 6.8, 2)  # elimination at C = 2: low loss, margin |c_sigma/2 + c_eta| ~ 8
     assert not figures.learned(0.47, 0.05, 2)  # below log 2, but c_sigma ~ c_eta ~ 0: no algorithm to read
     assert not figures.learned(0.99 * math.log(5), 3.0, 5)  # still on the chance plateau
+
+
+def test_sweep_with_qk_decay_and_squared_cosine_equals_separate_runs():
+    """The W_Q/W_K decay and the schedule's power go through the sweep's optimiser too (a longer rate
+    ratio than 1 included)."""
+    cfg = dataclasses.replace(SMALL, qk_decay=0.5, cosine_power=2.0)
+    res = sweep.sweep(cfg, [0, 1], [cfg.lr, cfg.lr])
+    for run_cfg, params in zip(res.configs, res.params):
+        ref_params, _ = reference_run(run_cfg)
+        for k in ref_params:
+            np.testing.assert_allclose(params[k], ref_params[k], **TOL)

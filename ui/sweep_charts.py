@@ -29,7 +29,8 @@ def _label(vary: str, value: int, shape: Mapping[str, int], base: Mapping[str, i
 
 def fig11_summary(rows: pd.DataFrame, base: Mapping[str, int]) -> pd.DataFrame:
     """One row per (vary, value) of fig11.csv: the shape, the seeds, how many learned selection, how many
-    left the chance plateau (`learned`), and the proportions of selection among all runs and among those."""
+    learned an algorithm (`learned`, `engine.figures.learned`), and the proportions of selection among all
+    runs and among those."""
     out = []
     for vary in dict.fromkeys(rows["vary"]):  # groups in file order
         group = rows[rows["vary"] == vary]
