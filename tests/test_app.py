@@ -8,17 +8,15 @@ import dataclasses
 import json
 import shutil
 import time
-from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.train import PRESETS, TrainConfig, train
+from tests.app_support import charts_of, fake_trainer, wait_for
+from tests.app_support import open_app as app
 from ui import jobs, loaders
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 180
 TINY = TrainConfig(kind="softmax", d=2, C=3, n=12, batch=32, steps=20, eval_every=10, eval_contexts=64,
                    align_contexts=16, fit_contexts=256, max_snapshots=5, schedule="constant", warmup=0, lr=1e-2)
 
@@ -50,28 +48,6 @@ def runs(run_roots):
     (user / "zz-broken").mkdir()
     (user / "zz-broken" / "config.json").write_text("{not json")
     return {e.name: e for e in loaders.run_entries()}
-
-
-def app(page: str | None = None, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def charts_of(at: AppTest) -> list[dict]:
-    """Each chart's spec with its datasets (Streamlit ships named datasets beside the spec, as Arrow)."""
-    out = []
-    for el in at.get("vega_lite_chart"):
-        spec = json.loads(el.proto.spec)
-        spec["datasets"] = {ds.name: pa.ipc.open_stream(ds.data.data).read_all().to_pylist()
-                            for ds in el.proto.datasets}
-        out.append(spec)
-    return out
 
 
 def errors(at: AppTest) -> str:
@@ -238,34 +214,6 @@ def test_train_start_progress_verdict(run_roots, runs, monkeypatch) -> None:
 
 
 # ---------------------------------------------------------------- jobs: the worker thread and the queue
-
-
-def fake_trainer(steps: int = 400, dt: float = 0.002):
-    """Stands in for engine.train.train: reports progress until done or stopped."""
-
-    @dataclasses.dataclass
-    class FakeRun:
-        status: str
-        verdict: dict
-        message: str
-
-    def run(config, path, *, resume=False, on_progress=None, stop_event=None):
-        for step in range(1, steps + 1):
-            if stop_event is not None and stop_event.is_set():
-                return FakeRun("stopped", {}, f"stopped at step {step}")
-            time.sleep(dt)
-            on_progress({"step": step, "steps": steps, "eval": {"step": step, "eval_loss": 1.0 / step},
-                         "verdict": {}, "yardstick_loss": 0.1, "elapsed_s": step * dt})
-        return FakeRun("finished", {"converged": True, "message": "ok"}, "")
-
-    return run
-
-
-def wait_for(cond, timeout: float = 10.0) -> None:
-    deadline = time.time() + timeout
-    while not cond():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_jobs_one_at_a_time_queue_stop_and_cancel(tmp_path) -> None:

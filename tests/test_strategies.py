@@ -17,16 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from engine import constructions, figures, runs, train
 from engine.sweep import SweepResult
 from engine.train import TrainConfig
+from tests.app_support import charts_of, fake_trainer, open_app, wait_for
 from ui import jobs, loaders, sweep_charts
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 180
 BASE = figures.FIG11_BASE
 
 
@@ -108,17 +106,7 @@ def roots(tmp_path_factory):
 
 
 def app(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page("pages/strategies.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def charts_of(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("vega_lite_chart")]
+    return open_app("strategies", **state)
 
 
 def records(spec: dict, field: str) -> list[dict]:
@@ -127,15 +115,9 @@ def records(spec: dict, field: str) -> list[dict]:
 
 
 def shown_rows(at: AppTest, title: str, field: str) -> list[dict]:
-    """The data rows having `field` of the charts drawn on the page whose spec mentions `title` (Streamlit sends
-    a chart's data apart from its spec, as Arrow)."""
-    out = []
-    for el in at.get("vega_lite_chart"):
-        if title in el.proto.spec:
-            for ds in el.proto.datasets:
-                frame = dataframe_util.convert_arrow_bytes_to_pandas_df(ds.data.data)
-                out += frame.to_dict("records") if field in frame else []
-    return out
+    """The data rows having `field` of the charts drawn on the page whose spec mentions `title`."""
+    return [r for spec in charts_of(at) if title in json.dumps({k: v for k, v in spec.items() if k != "datasets"})
+            for r in records(spec, field)]
 
 
 def texts(elements) -> str:
@@ -247,29 +229,9 @@ def fake_sweeper(steps: int = 400, dt: float = 0.002):
     return run
 
 
-def fake_trainer():
-    @dataclasses.dataclass
-    class FakeRun:
-        status: str = "finished"
-        verdict: dict = dataclasses.field(default_factory=dict)
-        message: str = ""
-
-    def run(config, path, *, resume=False, on_progress=None, stop_event=None):
-        on_progress({"step": 1, "steps": 1})
-        return FakeRun()
-
-    return run
-
-
-def wait_for(cond, timeout: float = 10.0) -> None:
-    deadline = time.time() + timeout
-    while not cond():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_sweep_and_training_share_one_slot(tmp_path) -> None:
-    reg = jobs.JobRegistry(parallel=1, trainer=fake_trainer(), sweeper=fake_sweeper(steps=100_000))
+    reg = jobs.JobRegistry(parallel=1, trainer=fake_trainer(steps=1, dt=0.0),
+                           sweeper=fake_sweeper(steps=100_000))
     cfg = figures.fig11_config(2, 5, 100, 200)
     sweep_job = reg.submit_sweep(cfg, range(3), "s")
     wait_for(lambda: sweep_job.view()["step"] > 0)

@@ -1,0 +1,66 @@
+"""What the AppTest files share: opening a page from the entry point, reading its charts with their data,
+waiting on a worker thread, and a stand-in for the training function."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import pyarrow as pa
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 180
+
+
+def open_app(page: str | None = None, **state) -> AppTest:
+    """The app from its entry point (session state set first), switched to `pages/<page>.py`."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts_of(at: AppTest) -> list[dict]:
+    """Each chart's spec with its datasets (Streamlit ships named datasets beside the spec, as Arrow)."""
+    out = []
+    for el in at.get("vega_lite_chart"):
+        spec = json.loads(el.proto.spec)
+        spec["datasets"] = {ds.name: pa.ipc.open_stream(ds.data.data).read_all().to_pylist()
+                            for ds in el.proto.datasets}
+        out.append(spec)
+    return out
+
+
+def wait_for(cond, timeout: float = 10.0) -> None:
+    deadline = time.time() + timeout
+    while not cond():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def fake_trainer(steps: int = 400, dt: float = 0.002):
+    """Stands in for engine.train.train: reports progress until done or stopped."""
+
+    @dataclasses.dataclass
+    class FakeRun:
+        status: str
+        verdict: dict
+        message: str
+
+    def run(config, path, *, resume=False, on_progress=None, stop_event=None):
+        for step in range(1, steps + 1):
+            if stop_event is not None and stop_event.is_set():
+                return FakeRun("stopped", {}, f"stopped at step {step}")
+            time.sleep(dt)
+            on_progress({"step": step, "steps": steps, "eval": {"step": step, "eval_loss": 1.0 / step},
+                         "verdict": {}, "yardstick_loss": 0.1, "elapsed_s": step * dt})
+        return FakeRun("finished", {"converged": True, "message": "ok"}, "")
+
+    return run
