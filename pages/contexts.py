@@ -24,9 +24,8 @@ tag = f"{task.d}_{task.C}_{task.n}_{seed}"  # a new context starts from its own 
 
 # ---------------------------------------------------------------- the query
 if task.d == 2:
-    angle0 = int(round(np.degrees(np.arctan2(xq0[1], xq0[0])))) % 360
-    angle = st.slider("query angle (degrees)", 0, 359, angle0, key=f"q_angle_{tag}")
-    xq = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))], np.float32)
+    angle = st.slider("query angle (degrees)", 0, 359, charts.angle_deg(xq0), key=f"q_angle_{tag}")
+    xq = charts.from_angle(angle)
 elif task.d == 3:
     lon0, lat0 = charts.lonlat(xq0)
     c1, c2 = st.columns(2)

@@ -69,17 +69,19 @@ def draw_example(entry: loaders.RunEntry, reading: dict, seed: int, angle: int |
     spec = loaders.run_spec(entry)
     arrays = loaders.contexts(d, C, n, seed, 1)
     xs, ys, protos = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0]
-    xq = arrays["xq"][0] if angle is None or d != 2 else \
-        np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))], np.float32)
+    xq = arrays["xq"][0] if angle is None or d != 2 else charts.from_angle(angle)
     yq = int(np.argmax(protos @ xq))
     probs, attn = loaders.evaluate(spec, loaders.with_queries(arrays, xq[None]))
     w = attn[0]
     title = f"{reading['strategy']}: {entry.name}"
-    if d == 2:
+    if d == 2:  # templates built once (loaders.chart_spec), the data filled per query, as on Contexts
         regions = loaders.decision_map(spec.key, spec, d, C, n, seed, "circle")
-        chart = charts.circle_chart(xs, ys, xq, yq, protos, w, (charts.circle_grid(), regions), title=title, size=330)
+        chart = charts.fill(loaders.chart_spec(f"circle|{C}|{title}|330|ring",
+                                               lambda: charts.circle_template(C, title, 330, ring=True)),
+                            charts.circle_datasets(xs, ys, xq, yq, protos, w, (charts.circle_grid(), regions)))
     else:
-        chart = charts.cosine_strip(xs, ys, xq, yq, protos, w, title=title)
+        chart = charts.fill(loaders.chart_spec(f"cosine|{C}|{title}", lambda: charts.cosine_template(C, title)),
+                            charts.cosine_datasets(xs, ys, xq, yq, protos, w))
     cos = xs @ xq
     points = pd.DataFrame({"point": np.arange(n), "class": ys + 1, **{f"x{k + 1}": xs[:, k] for k in range(d)},
                            "cos_to_query": cos, "attention": w})
@@ -107,7 +109,7 @@ else:
     if any(e.config["d"] == 2 for e in shown):
         first = shown[0].config
         xq0 = loaders.contexts(first["d"], first["C"], first["n"], seed, 1)["xq"][0]
-        angle = c2.slider("query angle (degrees)", 0, 359, int(round(np.degrees(np.arctan2(xq0[1], xq0[0])))) % 360,
+        angle = c2.slider("query angle (degrees)", 0, 359, charts.angle_deg(xq0),
                           key=f"strat_q_{seed}", help="the same query for both runs (d = 2)")
     st.caption("Marker area: the run's attention on each context point for this query; outer ring: the class it "
                "predicts for a query at that angle; arrows: the prototypes.")

@@ -265,3 +265,11 @@ def test_hconcat_lifts_datasets_to_the_top_level(circle_context) -> None:
     s = spec(charts.hconcat(parts))
     assert all("datasets" not in sub for sub in s["hconcat"])
     assert named_data(s) <= set(s["datasets"])
+
+
+def test_query_angle_round_trip() -> None:
+    for deg in (0, 1, 90, 181, 359):
+        xy = charts.from_angle(deg)
+        assert xy.dtype == np.float32 and abs(float(np.linalg.norm(xy)) - 1) < 1e-6
+        assert charts.angle_deg(xy) == deg
+    assert charts.angle_deg(np.array([1.0, -1e-3])) == 0  # -0.06 degrees rounds to 0, not 360

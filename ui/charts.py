@@ -110,6 +110,16 @@ def circle_grid(count: int = 360) -> np.ndarray:
     return np.linspace(0.0, 2 * np.pi, count, endpoint=False)
 
 
+def angle_deg(xy: np.ndarray) -> int:
+    """The whole-degree angle (0-359) of a point on the circle: the query slider's value."""
+    return int(round(float(np.degrees(np.arctan2(xy[1], xy[0]))))) % 360
+
+
+def from_angle(deg: float) -> np.ndarray:
+    """The point of the circle at `deg` degrees (float32, as the models take it)."""
+    return np.array([np.cos(np.radians(deg)), np.sin(np.radians(deg))], np.float32)
+
+
 def circle_template(C: int, title: str = "", size: int = 380, ring: bool = False, sized: bool = True,
                     prefix: str = "") -> alt.LayerChart:
     """A context on the circle: points by class (area = attention when `sized`), prototypes as arrows from
