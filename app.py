@@ -1,8 +1,12 @@
 """kernel-icl explorer: entry point (`streamlit run app.py`). Declares the pages in story order."""
 
-import streamlit as st
+import os
 
-from ui import loaders, widgets
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # on a GPU, take memory as needed, not 75% at start
+
+import streamlit as st  # noqa: E402
+
+from ui import loaders, widgets  # noqa: E402
 
 widgets.mark_entry()
 st.set_page_config(page_title="kernel-icl explorer", layout="wide")
@@ -16,5 +20,6 @@ pages = [
     st.Page("pages/weights.py", title="Weights"),
     st.Page("pages/strategies.py", title="Strategies"),
     st.Page("pages/landscapes.py", title="Landscapes"),
+    st.Page("pages/science.py", title="Science"),
 ]
 st.navigation(pages).run()

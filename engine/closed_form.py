@@ -13,6 +13,27 @@ from engine.tasks import Contexts
 
 Array = jax.Array
 
+METHODS = ("gd", "kernel_gd", "adaptive", "adaptive_self_key")
+# One name per closed form, everywhere the app, the README and the tables show one.
+NAMES = {
+    "gd": "GD (eq. 2)",
+    "kernel_gd": "kernel GD (eq. 3)",
+    "adaptive": "eq. 1",
+    "adaptive_self_key": "eq. 1 self-key",
+}
+
+
+def represented_by(kind: str, query_in_keys: bool = False) -> str:
+    """The closed form an attention layer of `kind` represents exactly (docs/science.md section 4): its
+    yardstick. A softmax layer whose keys include the query represents eq. 1's self-key variant."""
+    if kind == "linear":
+        return "gd"
+    if kind == "kernel":
+        return "kernel_gd"
+    if kind == "softmax":
+        return "adaptive_self_key" if query_in_keys else "adaptive"
+    raise ValueError(f"unknown attention kind {kind!r}")
+
 
 def _onehot(ctx: Contexts) -> Array:
     return jax.nn.one_hot(ctx.ys, ctx.protos.shape[1], dtype=ctx.xs.dtype)

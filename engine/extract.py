@@ -7,6 +7,7 @@ which softmax ignores; so c_eta is read after removing each row's mean off-diago
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -19,6 +20,10 @@ from engine.models import Params
 from engine.tasks import Contexts, TaskConfig
 
 CHECK_FACTORS = (0.5, 1.0, 2.0)
+PAGE_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+# The paper's Fig. 8 (d = 3, C = 5, n = 100): its extracted constants and the pair moved off them.
+PAPER_EXTRACTED = (31.07, 7.15)  # (c_sigma, c_eta)
+PAPER_MOVED_OFF = (25.0, 5.0)
 
 
 def _blocks(params: Params, task: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -63,8 +68,8 @@ def check_extracted(
     c_sigma: float,
     c_eta: float,
     factors: tuple[float, ...] = CHECK_FACTORS,
-    self_key: bool = True,
-    query_in_keys: bool = True,
+    self_key: bool = False,
+    query_in_keys: bool = False,
 ) -> list[dict]:
     """The trained softmax layer against eq. (1) at the extracted constants and at constants moved off
     them (SPEC 7, Fig. 8): one row per (which, factor), `which` in ("c_sigma", "c_eta") being the
@@ -95,3 +100,43 @@ def check_extracted(
             row["per_context"] = per
             rows.append(row)
     return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """eq. 1 read off a softmax layer and checked: at and off the extracted constants (`rows`, one per
+    constant moved and factor) and at given (c_sigma, c_eta) pairs (`pairs`, e.g. the paper's)."""
+
+    c_sigma: float
+    c_eta: float
+    strategy: str
+    margin: float
+    rows: tuple[dict, ...]
+    pairs: tuple[dict, ...]
+
+
+def reading(
+    params: Params,
+    ctx: Contexts,
+    query_in_keys: bool,
+    checks: tuple[tuple[float, float], ...] = (),
+    factors: tuple[float, ...] = PAGE_FACTORS,
+) -> Reading:
+    """The whole reading of a softmax layer against the eq. 1 variant it represents (self-key when the query
+    is among its keys): constants, algorithm, the check off the extracted constants, and the check at
+    each (c_sigma, c_eta) of `checks`. Rows are plain dicts (no per-context arrays)."""
+    params = {k: jnp.asarray(v) for k, v in params.items()}
+    task = ctx.task
+    c_sigma, c_eta = effective_constants(params, task)
+    name, margin = strategy(params, task)
+
+    def table(rows: list[dict]) -> tuple[dict, ...]:
+        return tuple({k: v for k, v in r.items() if k != "per_context"} for r in rows)
+
+    rows = check_extracted(params, ctx, c_sigma, c_eta, factors, self_key=query_in_keys, query_in_keys=query_in_keys)
+    pairs = []
+    for cs, ce in checks:
+        row = table(check_extracted(params, ctx, cs, ce, (1.0,), self_key=query_in_keys,
+                                    query_in_keys=query_in_keys)[:1])[0]
+        pairs.append({**row, "which": "given"})
+    return Reading(float(c_sigma), float(c_eta), name, float(margin), table(rows), tuple(pairs))

@@ -30,7 +30,7 @@ from engine.tasks import Contexts
 Array = jax.Array
 LogitsFn = Callable[[Contexts], Array]
 
-METHODS = ("gd", "kernel_gd", "adaptive", "adaptive_self_key")
+METHODS = cf.METHODS
 # Parameter names per method, in the order of the loss grid's axes: the kernel width (which sets
 # h) first, the scale second.
 PARAM_NAMES: dict[str, tuple[str, ...]] = {
@@ -61,6 +61,19 @@ class FitResult:
     refined: dict[str, float]  # after Newton refinement from `best` (equal to it if that did not help)
     refined_loss: float  # <= loss
     method: str  # one of METHODS
+
+    @property
+    def on_edge(self) -> tuple[str, ...]:
+        """Parameters whose grid optimum is the first or last grid value, or whose refined value left the
+        grid: the true optimum may lie outside the grid, so the constant is a bound, not a fit."""
+        flat = np.where(np.isnan(self.losses), np.inf, self.losses)
+        idx = np.unravel_index(int(np.argmin(flat)), flat.shape)
+        out = []
+        for (name, axis), i in zip(self.axes.items(), idx):
+            lo, hi = min(axis[0], axis[-1]), max(axis[0], axis[-1])
+            if i in (0, len(axis) - 1) or not lo <= self.refined[name] <= hi:
+                out.append(name)
+        return tuple(out)
 
 
 def _check_method(method: str) -> None:
@@ -307,6 +320,11 @@ def fit(ctx: Contexts, method: str, axes: dict[str, np.ndarray]) -> FitResult:
     loss = float(losses[idx])
     refined, refined_loss = refine(ctx, method, best, loss)
     return FitResult(best, loss, axes, losses, refined, float(refined_loss), method)
+
+
+def fit_method(ctx: Contexts, method: str) -> FitResult:
+    """`method` fitted on its default grid for the contexts' d."""
+    return fit(ctx, method, default_grid(method, ctx.task.d))
 
 
 def fit_gd(ctx: Contexts, etas: np.ndarray | None = None) -> FitResult:

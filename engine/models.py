@@ -64,7 +64,7 @@ def _scores(params: Params, X: Array, q: Array, kind: Kind, sigma2: float) -> tu
 
 
 def attention_weights(
-    params: Params, ctx: Contexts, kind: Kind, *, sigma2: float = DEFAULT_SIGMA2, query_in_keys: bool = True
+    params: Params, ctx: Contexts, kind: Kind, *, sigma2: float = DEFAULT_SIGMA2, query_in_keys: bool = False
 ) -> Array:
     """The query's attention over all n + 1 tokens (context first, query last), (B, n+1).
 
@@ -88,7 +88,7 @@ def attention_weights(
 
 
 def logits(
-    params: Params, ctx: Contexts, kind: Kind, *, sigma2: float = DEFAULT_SIGMA2, query_in_keys: bool = True
+    params: Params, ctx: Contexts, kind: Kind, *, sigma2: float = DEFAULT_SIGMA2, query_in_keys: bool = False
 ) -> Array:
     """The y-part of the query token's output, (B, C); y_hat = softmax of it."""
     w = attention_weights(params, ctx, kind, sigma2=sigma2, query_in_keys=query_in_keys)

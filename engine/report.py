@@ -59,7 +59,6 @@ def table(root: Path, examples: bool = False) -> str:
 
 
 if __name__ == "__main__":
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "pretrained")
-    print(table(root))
-    print()
-    print(table(root, examples=True))
+    from engine.cli import report_main
+
+    sys.exit(report_main())

@@ -22,6 +22,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from engine.config import TrainConfig
+from engine.state import state_template
+
 PRETRAINED_ROOT = Path(__file__).resolve().parent.parent / "pretrained"
 USER_ROOT = Path(__file__).resolve().parent.parent / "runs"
 
@@ -33,7 +36,7 @@ class RunError(Exception):
 @dataclasses.dataclass
 class Run:
     path: Path
-    config: Any  # engine.train.TrainConfig (imported lazily to keep this module light)
+    config: TrainConfig
     params: dict[str, np.ndarray]
     history: dict
     verdict: dict
@@ -107,10 +110,16 @@ def list_runs(root: Path | str) -> list[Path]:
     return sorted(p for p in root.iterdir() if (p / "config.json").is_file())
 
 
+def upgrade_history(history: dict) -> dict:
+    """Older runs named the alignment against their second closed form `*_plain`; now `*_other`."""
+    for row in history.get("evals", []):
+        for key in [k for k in row if k.endswith("_plain")]:
+            row[key[: -len("_plain")] + "_other"] = row.pop(key)
+    return history
+
+
 def load_run(path: Path | str) -> Run:
     """Config, history, status and final weights of a run; `RunError` says what is wrong."""
-    from engine.train import TrainConfig, state_template
-
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"{path.name}: no such run folder")
@@ -118,7 +127,7 @@ def load_run(path: Path | str) -> Run:
         config = TrainConfig.from_dict(read_json(path / "config.json"))
     except (TypeError, ValueError) as e:
         raise RunError(f"{path.name}: config.json is not a valid training config ({e})") from e
-    history = read_json(path / "history.json")
+    history = upgrade_history(read_json(path / "history.json"))
     status = read_json(path / "status.json") if (path / "status.json").is_file() else {"status": "unknown"}
     _, state = restore_state(path, state_template(config))
     params = {k: np.asarray(v) for k, v in state["params"].items()}

@@ -21,3 +21,10 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return cache
+
+
+def device_summary() -> str:
+    """Where JAX runs, in words: platform, device kind and count (said by the app, the CLIs and benches)."""
+    devices = jax.devices()
+    kinds = sorted({d.device_kind for d in devices})
+    return f"{devices[0].platform} ({len(devices)} x {', '.join(kinds)}; JAX {jax.__version__})"

@@ -1,6 +1,6 @@
 """Many training runs in one program: seeds (and learning rates) as a leading run axis.
 
-Run r starts from exactly `train.init_state(config with seed_r)`; the S states are stacked along a
+Run r starts from exactly `engine.state.init_state(config with seed_r)`; the S states are stacked along a
 new axis 0, and one jitted chunk advances them all with `jax.vmap` of the training step. The run axis
 is split across devices by `shard_map` over a 1-D mesh named "runs": each device runs the same
 per-run program on its own block of runs and nothing crosses devices, so a multi-GPU host runs a
@@ -15,10 +15,10 @@ after 200 steps in tests/test_sweep.py), not bit for bit. (On x86 with `--xla_cp
 no FMA, a one-device sweep of two or more runs at config.lr is bit-identical to the separate runs.)
 
 Per-run learning rates. Adam's direction does not depend on the learning rate, and every schedule of
-`train.learning_rate` is its peak lr times a shape that does not depend on lr (constant; warmup from
+`optim.learning_rate` is its peak lr times a shape that does not depend on lr (constant; warmup from
 0, optionally a plateau, then cosine down to lr/100; `run_configs` checks this), so run r's step
 size is the base schedule of `config` times lr_r / config.lr. For lr_r == config.lr the factor is
-exactly 1 and the optimizer is bit-identical to `train.optimizer(config)`; for another lr it is
+exactly 1 and the optimizer is bit-identical to `optim.optimizer(config)`; for another lr it is
 `optax.adam(schedule with lr_r)` up to one rounding of the step size.
 """
 
@@ -39,9 +39,10 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from engine import extract, models, train
+from engine import extract, models, optim, train
+from engine.config import TrainConfig
+from engine.state import init_state
 from engine.tasks import Contexts, sample_contexts
-from engine.train import TrainConfig
 
 Array = jax.Array
 RUNS = "runs"
@@ -87,10 +88,10 @@ def run_configs(config: TrainConfig, seeds: Sequence[int], lrs: Sequence[float] 
     if len(lrs) != len(seeds):
         raise ValueError(f"give one learning rate per seed: {len(seeds)} seeds, {len(lrs)} learning rates")
     configs = [dataclasses.replace(config, seed=s, lr=float(lr)) for s, lr in zip(seeds, lrs)]
-    base = train.learning_rate(config)
+    base = optim.learning_rate(config)
     counts = sorted({0, 1, config.warmup, config.steps // 2, int(0.9 * config.steps), config.steps - 1})
     for lr in sorted({c.lr for c in configs} - {config.lr}):
-        own = train.learning_rate(dataclasses.replace(config, lr=lr))
+        own = optim.learning_rate(dataclasses.replace(config, lr=lr))
         if not all(math.isclose(float(own(t)), float(base(t)) * lr / config.lr, rel_tol=1e-5, abs_tol=1e-12)
                    for t in counts):
             raise ValueError(f"the {config.schedule!r} schedule is not proportional to its learning rate; "
@@ -110,19 +111,19 @@ def unstack(tree: Any, count: int) -> list[Any]:
 
 
 def scaled_optimizer(config: TrainConfig, lr_ratio: Array) -> optax.GradientTransformation:
-    """`train.optimizer(config)` with the step size multiplied by `lr_ratio` (traced, per run).
+    """`optim.optimizer(config)` with the step size multiplied by `lr_ratio` (traced, per run).
 
-    The same transformations and state as `train.optimizer` (clip, then Adam, the W_Q/W_K decay when
-    qk_decay > 0, and the scheduled step), so the state made by `train.init_state` fits it; with
+    The same transformations and state as `optim.optimizer` (clip, then Adam, the W_Q/W_K decay when
+    qk_decay > 0, and the scheduled step), so the state made by `init_state` fits it; with
     lr_ratio == 1 every update is bit-identical.
     """
-    schedule = train.learning_rate(config)
+    schedule = optim.learning_rate(config)
 
     def step_size(count: Array) -> Array:
         s = -schedule(count)
         return s * jnp.asarray(lr_ratio, jnp.result_type(s))
 
-    decay = [train.qk_decay_transform(config)] if config.qk_decay else []
+    decay = [optim.qk_decay_transform(config)] if config.qk_decay else []
     return optax.chain(
         optax.clip_by_global_norm(config.clip),
         optax.chain(optax.scale_by_adam(), *decay, optax.scale_by_schedule(step_size)),
@@ -199,7 +200,7 @@ def make_sweep_chunk(config: TrainConfig, length: int, mesh: Mesh) -> Callable[[
 @functools.lru_cache(maxsize=32)
 def _make_eval(kind: str, query_in_keys: bool, mesh: Mesh) -> Callable:
     def one(params, ctx: Contexts):
-        return train._eval(params, ctx, kind, query_in_keys)
+        return train.evaluate(params, ctx, kind, query_in_keys)
 
     return _on_mesh(jax.vmap(one), mesh)
 
@@ -245,11 +246,11 @@ def sweep(
     padded = -S % n_dev
     padded_cfgs = configs + [configs[-1]] * padded
     spec = NamedSharding(mesh, P(RUNS))
-    state = jax.device_put(stack([train.init_state(c) for c in padded_cfgs]), spec)
+    state = jax.device_put(stack([init_state(c) for c in padded_cfgs]), spec)
     ratios = jax.device_put(np.asarray([c.lr / config.lr for c in padded_cfgs], state["params"]["W_Q"].dtype), spec)
     ctx = jax.device_put(stack([eval_contexts(c) for c in padded_cfgs]), spec)
     evaluate = _make_eval(config.kind, config.query_in_keys, mesh)
-    schedule = train.learning_rate(config)
+    schedule = optim.learning_rate(config)
     chunk_len = int(config.eval_every if steps_per_chunk is None else steps_per_chunk)
     if chunk_len < 1:
         raise ValueError(f"steps_per_chunk must be a positive integer, got {steps_per_chunk!r}")

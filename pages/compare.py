@@ -9,29 +9,31 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from engine.closed_form import METHODS, NAMES, represented_by
 from engine.runs import RunError
-from ui import charts, loaders, widgets
+from ui import loaders, run_charts, run_index, widgets
 
 widgets.setup_page("Compare", "A trained layer (or a construction) against a closed form with fitted constants: "
                    "each dot is one context, the model on x and the closed form on y.")
 
 SIZES = [100, 200, 500, 1000, 2000, 5000]
-CONSTRUCTIONS = {"softmax SA, query among keys": ("softmax", True), "softmax SA, query not among keys":
-                 ("softmax", False), "linear SA": ("linear", True), "kernel SA": ("kernel", True)}
+CONSTRUCTIONS = {"softmax SA": ("softmax", False), "softmax SA, query among keys": ("softmax", True),
+                 "linear SA": ("linear", False), "kernel SA": ("kernel", False)}
 
 side = st.sidebar
 side.markdown("**Model**")
-entries = [e for e in loaders.run_entries() if e.config is not None or e.error]
+entries = [e for e in run_index.entries() if e.config is not None or e.error]
 source = side.radio("Model from", ["a trained run", "a construction"], index=0 if entries else 1, key="cmp_source",
-                    help="constructions are the weights that compute a closed form exactly (SPEC 4)")
-spec, task, config = None, None, None
+                    help="constructions are the weights that compute a closed form exactly (docs/science.md, 4)")
+learner, task, config, entry = None, None, None, None
 if source == "a trained run":
-    entry = widgets.run_picker("Run", "cmp_run", entries, container=side) if entries else None
+    entry = widgets.run_picker("Run", "cmp_run", entries, default="pretrained/fast-softmax-d3", container=side) \
+        if entries else None
     if entry is None:
         st.info("No runs yet in pretrained/ or runs/: choose a construction, or train one on the Train page.")
         st.stop()
     try:
-        spec = loaders.run_spec(entry)
+        learner = loaders.run_learner(entry)
         run = loaders.load_run(entry.path)
     except RunError as e:
         st.error(f"**This run cannot be read.** {e}. Choose another run, or delete the folder and train it again.")
@@ -41,36 +43,38 @@ if source == "a trained run":
                  "compared below; train again with a lower learning rate.")
     config = run.config
     task = config.task
+    default, model_id = config.yardstick, widgets.run_id(entry)
 else:
     which = side.selectbox("Construction", list(CONSTRUCTIONS), key="cmp_con")
     task, _ = widgets.task_inputs("cmp", with_seed=False)
     if task is None:
         st.stop()
+    default, model_id = represented_by(*CONSTRUCTIONS[which]), which
 
 side.markdown("**Closed form**")
-if config is not None:
-    default = config.yardstick
-else:
-    kind, qik = CONSTRUCTIONS[which]
-    default = {"linear": "gd", "kernel": "kernel_gd"}.get(kind, "adaptive_self_key" if qik else "adaptive")
-methods = list(loaders.CLOSED_FORMS)
-method = side.selectbox("Against", methods, index=methods.index(default), key="cmp_method",
-                        format_func=loaders.CLOSED_FORMS.get)
+# keyed by the model: choosing another run starts again from the closed form that run represents
+method = side.selectbox("Against", METHODS, index=METHODS.index(default), key=f"cmp_method|{model_id}",
+                        format_func=NAMES.get)
 N = side.select_slider("Contexts N", SIZES, value=500, key="cmp_N")
 seed = int(side.number_input("seed", 0, 10**6, 0, key="cmp_seed"))
 
 with st.spinner("Fitting the closed form ..."):
-    if spec is None:
-        kind, qik = CONSTRUCTIONS[which]
-        spec = loaders.construction_spec(kind, task, query_in_keys=qik)
+    if learner is None:
+        learner = loaders.construction(*CONSTRUCTIONS[which], task)
     ref = loaders.fitted_closed_form(method, task)
-st.markdown(f"**{spec.label}** vs **{ref.label}** on {N} fresh contexts of d={task.d}, C={task.C}, n={task.n}. "
-            f"{spec.note}; closed form {ref.note}.")
+st.markdown(f"**{learner.label}** vs **{ref.label}** on {N} fresh contexts of d={task.d}, C={task.C}, n={task.n}. "
+            f"{learner.note}; closed form {ref.note}.")
+fit = loaders.fit(method, task.d, task.C, task.n)
+if fit.on_edge or fit.valley:
+    st.caption(f"{fit.name}: {fit.constants_text()}")
+if method != learner.represents:
+    st.warning(f"This model represents **{NAMES[learner.represents]}**, not {NAMES[method]}: differences below are "
+               "partly the closed forms' own.")
 
 with st.spinner(f"Evaluating both on {N} contexts ..."):
-    m = loaders.per_context(spec.key, spec, task.d, task.C, task.n, N, seed)
-    r = loaders.per_context(ref.key, ref, task.d, task.C, task.n, N, seed)
-    al = loaders.alignment(spec.key, spec, ref.key, ref, task.d, task.C, task.n, N, seed)
+    m = loaders.per_context(learner, task.d, task.C, task.n, N, seed)
+    r = loaders.per_context(ref, task.d, task.C, task.n, N, seed)
+    al = loaders.alignment(learner, ref, task.d, task.C, task.n, N, seed)
 
 cols = st.columns(5)
 cols[0].metric("preds diff", f"{al['preds_diff']:.4f}", help="mean |y_hat model - y_hat closed form|_2")
@@ -82,14 +86,28 @@ cols[4].metric("loss: closed form", f"{r['loss'].mean():.4f}", delta=f"{r['loss'
 
 panels = [("loss", "cross-entropy", None), ("p_correct", "P(correct class)", (0.0, 1.0)),
           ("entropy", "entropy of y_hat", (0.0, math.log(task.C) * 1.02))]
-short = widgets.short_name(spec)
-chart = alt.hconcat(*[charts.identity_scatter(m[k], r[k], f"{short}: {label}", f"{loaders.CLOSED_FORMS[method]}: "
-                                              f"{label}", title=label, domain=dom, size=265)
+chart = alt.hconcat(*[run_charts.identity_scatter(m[k], r[k], f"{learner.short_name}: {label}",
+                                                  f"{NAMES[method]}: {label}", title=label, domain=dom, size=250)
                       for k, label, dom in panels])
 table = pd.DataFrame({"context": np.arange(N), **{f"{k}_model": m[k] for k, _, _ in panels},
                       **{f"{k}_closed_form": r[k] for k, _, _ in panels}})
 widgets.show_chart(chart, table, "compare_per_context")
 st.caption("Dashed: y = x (the closed form predicts exactly as the model). Red cross: the means. Points above "
            "the line in the loss panel are contexts where the closed form does worse than the model.")
+
+if learner.kind == "softmax":
+    st.subheader("The two variants of eq. 1")
+    rows = []
+    for variant in ("adaptive", "adaptive_self_key"):
+        other = loaders.fitted_closed_form(variant, task)
+        f = loaders.fit(variant, task.d, task.C, task.n)
+        a = loaders.alignment(learner, other, task.d, task.C, task.n, N, seed)
+        rows.append({"closed form": NAMES[variant], "represented by this layer": variant == learner.represents,
+                     "constants": f.constants_text(), "closed-form loss": float(loaders.per_context(
+                         other, task.d, task.C, task.n, N, seed)["loss"].mean()), **a})
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption("A softmax layer whose query is not among its keys represents eq. 1 exactly; with the query among "
+               "its keys, the query's own score joins the softmax's denominator and it represents eq. 1 self-key "
+               "(docs/science.md, sections 2-4).")
 if config is not None:
     widgets.download_json(config.to_dict(), f"config_{entry.name}")

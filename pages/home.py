@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import loaders, widgets
+from ui import loaders, run_index, widgets
 
 widgets.ensure_navigation()
 st.title("kernel-icl explorer")
@@ -33,13 +33,13 @@ st.markdown(
 """
 )
 
-entries = loaders.run_entries()
+entries = run_index.entries()
 pretrained = [e for e in entries if e.origin == "pretrained"]
 user = [e for e in entries if e.origin == "runs"]
 st.subheader("Runs available")
 if pretrained:
     st.markdown(f"{len(pretrained)} pretrained run(s) and {len(user)} run(s) of your own.")
-    st.dataframe([{"run": f"{e.origin}/{e.name}", "kind": e.config["kind"], "d": e.config["d"], "C": e.config["C"],
+    st.dataframe([{"run": f"{e.origin}/{e.name}", "model": e.variant, "d": e.config["d"], "C": e.config["C"],
                    "n": e.config["n"], "status": e.status, "converged": e.converged}
                   for e in entries if e.config], hide_index=True)
 else:
@@ -47,5 +47,7 @@ else:
         "No pretrained runs yet: the pages show the constructions at fitted constants instead (they compute the "
         f"closed forms exactly). {len(user)} run(s) of your own are available; train one on the Train page."
     )
-st.caption("Notation: C classes, n context points, d dimensions, D = d + C token width. Eq. 1 with the query "
-           "among the keys (self-key) is what a trained softmax layer can represent exactly.")
+st.caption("Notation: C classes, n context points, d dimensions, D = d + C token width. A softmax layer whose query "
+           "attends to the context only (the paper's model, the default) represents eq. 1 exactly; with the query "
+           "among its keys it represents eq. 1 self-key. The science in full: the Science page (docs/science.md).")
+st.caption(f"JAX runs on: {loaders.init_runtime()}.")

@@ -4,16 +4,15 @@ through training per learning rate (Fig. 10), and a small sweep run live."""
 
 from __future__ import annotations
 
-import math
 import time
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
-from engine import figures
+from engine import figure_data as figures
 from engine.runs import RunError
-from ui import charts, loaders, sweep_charts, widgets
+from ui import geometry, loaders, sweep_charts, widgets
+from ui.job_status import job_status
+from ui.strategy_panels import STRATEGIES, draw_example, example_runs, shipped_table, sweep_results
 
 widgets.setup_page("Strategies", "A trained softmax layer runs one of two algorithms: selection (attend to the "
                    "context points nearest the query and copy their labels) or elimination (attend to the furthest "
@@ -22,75 +21,12 @@ widgets.setup_page("Strategies", "A trained softmax layer runs one of two algori
 registry = loaders.job_registry()
 BASE = figures.FIG11_BASE
 BASE_TEXT = ", ".join(f"{k} = {v}" for k, v in BASE.items())
-FIG11_CMD = "python -m engine.figures fig11"
-FIG10_CMD = "python -m engine.figures fig10"
+FIG11_CMD = "python -m engine.figure_data fig11"
+FIG10_CMD = "python -m engine.figure_data fig10"
 EXAMPLE_CMD = "python -m engine.train --preset fig11-d2-C2 --seed S --out runs/fig11-d2-C2-seedS"
-STRATEGIES = ("selection", "elimination")
-LOOKS_AT = {"selection": "attends to the points nearest the query and copies their labels",
-            "elimination": "attends to the points furthest from the query and subtracts their labels"}
-
-
-def shipped_table(name: str, columns: list[str], command: str, bools: tuple[str, ...] = ()) -> pd.DataFrame | None:
-    """A CSV of pretrained/sweeps/, or None with a note saying how to regenerate it (never a traceback)."""
-    try:
-        return loaders.sweep_table(name, columns, bools)
-    except FileNotFoundError:
-        st.info(f"No `pretrained/sweeps/{name}` here yet. Make it with `{command}`.")
-    except (OSError, ValueError) as e:
-        st.warning(f"`pretrained/sweeps/{name}` cannot be read ({e}). Regenerate it with `{command}`.")
-    return None
 
 
 # ---------------------------------------------------------------- the two algorithms on one context
-
-
-def example_runs() -> tuple[dict[str, list[tuple[loaders.RunEntry, dict]]], list[str]]:
-    """Finished or stopped softmax runs of a fig11-* preset (pretrained first), classified by their weights."""
-    found: dict[str, list] = {s: [] for s in STRATEGIES}
-    problems = []
-    for e in loaders.run_entries():
-        c = e.config or {}
-        if not (str(c.get("preset", "")).startswith("fig11-") and c.get("kind") == "softmax"
-                and e.status in ("finished", "stopped")):
-            continue
-        try:
-            reading = loaders.strategy_of(e)
-        except RunError as err:
-            problems.append(f"{e.origin}/{e.name}: {err}")
-            continue
-        if reading["margin"] >= figures.DECIDED:  # a clear reading: runs stopped near c_sigma = c_eta = 0 are not
-            found[reading["strategy"]].append((e, reading))  # examples of either algorithm
-    return found, problems
-
-
-def draw_example(entry: loaders.RunEntry, reading: dict, seed: int, angle: int | None) -> None:
-    """The run's attention on one context (marker area) and its decision regions (outer ring, d = 2)."""
-    d, C, n = (int(entry.config[k]) for k in ("d", "C", "n"))
-    spec = loaders.run_spec(entry)
-    arrays = loaders.contexts(d, C, n, seed, 1)
-    xs, ys, protos = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0]
-    xq = arrays["xq"][0] if angle is None or d != 2 else charts.from_angle(angle)
-    yq = int(np.argmax(protos @ xq))
-    probs, attn = loaders.evaluate(spec, loaders.with_queries(arrays, xq[None]))
-    w = attn[0]
-    title = f"{reading['strategy']}: {entry.name}"
-    if d == 2:  # templates built once (loaders.chart_spec), the data filled per query, as on Contexts
-        regions = loaders.decision_map(spec.key, spec, d, C, n, seed, "circle")
-        chart = charts.fill(loaders.chart_spec(f"circle|{C}|{title}|330|ring",
-                                               lambda: charts.circle_template(C, title, 330, ring=True)),
-                            charts.circle_datasets(xs, ys, xq, yq, protos, w, (charts.circle_grid(), regions)))
-    else:
-        chart = charts.fill(loaders.chart_spec(f"cosine|{C}|{title}", lambda: charts.cosine_template(C, title)),
-                            charts.cosine_datasets(xs, ys, xq, yq, protos, w))
-    cos = xs @ xq
-    points = pd.DataFrame({"point": np.arange(n), "class": ys + 1, **{f"x{k + 1}": xs[:, k] for k in range(d)},
-                           "cos_to_query": cos, "attention": w})
-    widgets.show_chart(chart, points, f"example_{reading['strategy']}")
-    st.caption(f"`{entry.origin}/{entry.name}` (d = {d}, C = {C}, n = {n}, seed {entry.config.get('seed')}): "
-               f"c_sigma = {reading['c_sigma']:.3g}, c_eta = {reading['c_eta']:.3g}; it "
-               f"{LOOKS_AT[reading['strategy']]}. Attention-weighted mean cosine to the query "
-               f"{float(w @ cos / w.sum()):.2f} (unweighted {float(cos.mean()):.2f}); P(true class {yq + 1}) = "
-               f"{float(probs[0][yq]):.2f}.")
 
 
 st.subheader("Selection and elimination on one context")
@@ -106,10 +42,10 @@ else:
     c1, c2 = st.columns([1, 3])
     seed = int(c1.number_input("context seed", 0, 10**6, 0, key="strat_ctx_seed"))
     angle = None
-    if any(e.config["d"] == 2 for e in shown):
+    if any(geometry.view_for(e.config["d"]) == "circle" for e in shown):
         first = shown[0].config
         xq0 = loaders.contexts(first["d"], first["C"], first["n"], seed, 1)["xq"][0]
-        angle = c2.slider("query angle (degrees)", 0, 359, charts.angle_deg(xq0),
+        angle = c2.slider("query angle (degrees)", 0, 359, geometry.angle_deg(xq0),
                           key=f"strat_q_{seed}", help="the same query for both runs (d = 2)")
     st.caption("Marker area: the run's attention on each context point for this query; outer ring: the class it "
                "predicts for a query at that angle; arrows: the prototypes.")
@@ -138,7 +74,7 @@ if rows is not None:
     odd_n = sorted({f"C = {r.C}" for r in summary.itertuples() if r.vary == "C" and r.n != BASE["n"]})
     st.caption(
         f"{' to '.join(map(str, seeds[:: max(1, len(seeds) - 1)]))} seeds per point, trained with the Fig. 11 recipe "
-        "(`engine.train.strategy_recipe`: warmup-cosine to lr 3e-2, batch 256, the paper's initialisation 0.002, "
+        "(`engine.config.strategy_recipe`: warmup-cosine to lr 3e-2, batch 256, the paper's initialisation 0.002, "
         "longer runs for larger d). Blue: proportion of selection over all runs; orange: over the runs that learned "
         f"an algorithm (final eval loss below {figures.LEARNED:g} log C and a strategy margin |c_sigma / sqrt(D) + "
         f"c_eta| of at least {figures.DECIDED:g}; at C = 2 most runs stop near c_sigma = c_eta = 0, "
@@ -152,7 +88,7 @@ if rows is not None:
 
     st.markdown("**Is the strategy decided early?** The fraction of runs whose strategy at each evaluation is "
                 "already their final one.")
-    evidence = shipped_table("fig11_evidence.csv", loaders.FIG11_EVIDENCE_COLUMNS, FIG11_CMD,
+    evidence = shipped_table("fig11_evidence.csv", figures.FIG11_EVIDENCE_COLUMNS, FIG11_CMD,
                              bools=("agrees", "learned"))
     if evidence is not None:
         split = st.radio("Curves", ["pooled over shapes", "one per shape"], horizontal=True, key="strat_ev_split")
@@ -215,62 +151,16 @@ if st.button("Start the sweep", type="primary", disabled=config is None, key="sw
         st.rerun()
 
 
-def sweep_results(view: dict) -> None:
-    """Proportion of selection, the per-seed table and the c_sigma-c_eta scatter of a finished (or stopped) sweep."""
-    runs = pd.DataFrame(view["runs"])
-    S, C_ = len(runs), int(view["config"]["C"])
-    runs["learned"] = [figures.learned(loss, margin, C_) for loss, margin in zip(runs["eval_loss"], runs["margin"])]
-    sel = int((runs["strategy"] == "selection").sum())
-    m = st.columns(3)
-    m[0].metric("proportion of selection", f"{sel / S:.0%}", help=f"{sel} of {S} seeds")
-    m[1].metric("runs that learned", f"{int(runs['learned'].sum())} / {S}",
-                help=f"final eval loss below {figures.LEARNED:g} log C (off the chance plateau) and a strategy "
-                     f"margin |c_sigma / sqrt(D) + c_eta| of at least {figures.DECIDED:g}")
-    m[2].metric("time", f"{view['elapsed_s']:.0f} s")
-    off_plateau = runs["eval_loss"] < figures.LEARNED * math.log(C_)
-    if not off_plateau.any():
-        st.warning("No run left the chance plateau yet: these strategy readings are still noise. Train more steps "
-                   "(at d = 2 runs leave it within about 35-140 steps, at d = 3 within a few hundred).")
-    elif not runs["learned"].any():
-        st.warning("The runs left the chance plateau but none reads clearly as selection or elimination (strategy "
-                   "margin below 1: c_sigma and c_eta near 0, common at C = 2): their strategy column is noise.")
-    table = runs[["seed", "strategy", "c_sigma", "c_eta", "eval_loss", "learned", "margin"]].rename(
-        columns={"eval_loss": "final_eval_loss"})
-    left, right = st.columns([3, 2])
-    left.dataframe(table, hide_index=True)
-    with right:
-        widgets.show_chart(sweep_charts.strategy_scatter(runs), table, "live_sweep")
-
-
 def sweep_panel(job, view: dict) -> None:
-    """Progress with ETA and a Stop button while it runs; the results once it ends."""
-    state, step, steps_ = view["state"], view["step"], view["steps"]
-    head = st.columns([5, 1])
-    head[0].markdown(f"**Sweep {view['name']}**: {state}")
-    if state in ("queued", "preparing", "running") and not view["stop_requested"]:
-        if head[1].button("Stop", key="sw_stop"):
-            job.stop.set()
-    if state == "queued":
-        st.info(f"Queued (position {registry.queue_position(job)}): one job trains at a time on this machine; the "
-                "sweep starts when the current one ends.")
-        return
+    """The shared job panel (progress, ETA, Stop), then the results once the sweep ends."""
     runs = view["runs"]
     sel = sum(r["strategy"] == "selection" for r in runs)
-    eta = view["eta_s"]
-    text = f"step {step:,} / {steps_:,}" + (f", about {eta:,.0f} s left" if eta is not None and state == "running"
-                                            else "") + (f"; selection now {sel} of {len(runs)}" if runs else "")
-    if state == "preparing" or (state == "running" and not runs):
-        text = "compiling the sweep (a few seconds) ..."
-    st.progress(min(step / max(steps_, 1), 1.0), text=text)
-    if state == "failed":
-        st.error(f"**The sweep failed.** {view['message']}")
-        with st.expander("Traceback"):
-            st.code(view["detail"])
+    if not job_status(registry, job, view, f"**Sweep {view['name']}**", "sw_stop", "compiling the sweep (a few "
+                      "seconds) ...", f"; selection now {sel} of {len(runs)}" if runs else ""):
         return
-    if state == "stopped":
-        st.info(f"Stopped at step {step:,} of {steps_:,}" + (": strategies are read at that step." if runs else
-                                                             f" ({view['message']})."))
-    if state in ("finished", "stopped") and runs:
+    if view["state"] == "stopped" and runs:
+        st.caption("Strategies are read at the step it stopped.")
+    if view["state"] in ("finished", "stopped") and runs:
         sweep_results(view)
 
 

@@ -9,9 +9,11 @@ import time
 import altair as alt
 import streamlit as st
 
+from engine.closed_form import NAMES
+from engine.config import PRESETS, SCHEDULES, TrainConfig
 from engine.runs import RunError
-from engine.train import PRESETS, SCHEDULES, TrainConfig
-from ui import charts, loaders, widgets
+from ui import loaders, run_charts, run_index, widgets
+from ui.job_status import job_status
 
 widgets.setup_page("Train", "Train a one-layer attention model on fresh contexts and watch it reach the closed "
                    "form it can represent exactly. Runs are saved in runs/ and appear on every other page.")
@@ -56,8 +58,9 @@ def config_form() -> TrainConfig | None:
                                        key=f"tcp_{preset}", help="the cosine decay factor raised to this power: "
                                        "2 ends the run at a lower rate, where the optimiser's noise settles")
         query_in_keys = c2.checkbox("query among the keys", base.query_in_keys, key=f"tq_{preset}",
-                                    help="the paper's formula: the query attends to itself; decides whether eq. 1 "
-                                         "self-key (on) or plain eq. 1 (off) is the yardstick")
+                                    help="off (the paper's model): the query attends to the n context points only "
+                                         "and eq. 1 is the yardstick; on: it attends to itself too, and eq. 1 "
+                                         "self-key is")
     try:
         return dataclasses.replace(base, kind=kind, d=int(d), C=int(C), n=int(n), steps=int(steps),
                                    batch=int(batch), lr=float(lr), schedule=schedule, warmup=int(warmup),
@@ -71,7 +74,7 @@ def config_form() -> TrainConfig | None:
 
 def start(config: TrainConfig, name: str, resume: bool) -> None:
     try:
-        registry.submit(config, loaders.USER_RUNS / name, resume=resume)
+        registry.submit(config, run_index.USER_RUNS / name, resume=resume)
     except ValueError as e:
         st.error(str(e))
 
@@ -89,7 +92,7 @@ name = st.text_input("Run name (a folder in runs/)", key="train_name").strip()
 name_error = None
 if not NAME_OK.match(name):
     name_error = "Use letters, digits, '.', '_' or '-' (up to 80 characters, starting with a letter or digit)."
-elif (loaders.USER_RUNS / name).exists():
+elif (run_index.USER_RUNS / name).exists():
     name_error = f"runs/{name} exists already: resume it below, or choose another name."
 if name_error:
     st.error(name_error)
@@ -104,54 +107,39 @@ if config is not None:
 
 # ---------------------------------------------------------------- live jobs
 def job_panel(view: dict) -> None:
-    """Progress, ETA, live curves and, once done, the verdict of one job."""
-    state, step, steps = view["state"], view["step"], view["steps"]
-    head = st.columns([4, 1])
-    head[0].markdown(f"**{view['name']}** ({view['kind']}, d={view['config']['d']}, C={view['config']['C']}, "
-                     f"n={view['config']['n']}): {state}")
-    if state in ("queued", "preparing", "running") and not view["stop_requested"]:
-        if head[1].button("Stop", key=f"stop_{view['name']}"):
-            registry.jobs[view["name"]].stop.set()
-    if state == "queued":
-        pos = registry.queue_position(registry.jobs[view["name"]])
-        st.info(f"Queued (position {pos}): one run trains at a time on this machine; it starts when the current "
-                "one ends.")
+    """The shared job panel, then live curves and, once done, the verdict."""
+    job = registry.jobs[view["name"]]
+    c = view["config"]
+    title = f"**{view['name']}** ({TrainConfig.from_dict(c).variant}, d={c['d']}, C={c['C']}, n={c['n']})"
+    if not job_status(registry, job, view, title, f"stop_{view['name']}",
+                      "fitting the closed-form yardstick and compiling (about half a minute) ..."):
         return
-    eta = view["eta_s"]
-    text = f"step {step:,} / {steps:,}" + (f", about {eta:,.0f} s left" if eta is not None and state == "running"
-                                           else "")
-    if state == "preparing" or (state == "running" and not view["evals"]):
-        text = "fitting the closed-form yardstick and compiling (about half a minute) ..."
-    st.progress(min(step / max(steps, 1), 1.0), text=text)
     try:
         history = loaders.read_history(view["path"])
     except RunError:
         history = {"evals": view["evals"]}
     evals = history.get("evals") or view["evals"]
     if evals:
-        draw_curves(evals, history.get("yardsticks", {}), view["config"])
+        draw_curves(evals, history.get("yardsticks", {}), TrainConfig.from_dict(c))
     verdict = view["verdict"]
-    if state == "finished":
+    if view["state"] == "finished":
         (st.success if verdict.get("converged") else st.warning)(
             ("Converged. " if verdict.get("converged") else "Not converged. ") + verdict.get("message", ""))
-    elif state == "stopped":
-        st.info(f"Stopped at step {step:,}. {view['message']} Resume it below.")
-    elif state == "diverged":
-        st.error(f"**Diverged.** {view['message']}")
-    elif state == "failed":
-        st.error(f"**Training failed.** {view['message']}")
+    elif view["state"] == "stopped":
+        st.caption("Resume it under Your runs.")
 
 
-def draw_curves(evals: list[dict], yardsticks: dict, config: dict) -> None:
-    yard = "gd" if config["kind"] == "linear" else ("adaptive_self_key" if config["query_in_keys"] else "adaptive")
-    optimum = yardsticks.get(yard, {}).get("loss")
-    label = loaders.CLOSED_FORMS[yard]
-    top = [charts.loss_curve(evals, optimum, f"{label} optimum", width=340, height=200)]
-    if config["kind"] == "softmax":
-        top += charts.constants_curves([{"run": "this run", **e} for e in evals], width=170, height=200,
-                                       legend=False).hconcat
+def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig) -> None:
+    optimum = yardsticks.get(config.yardstick, {}).get("loss")
+    label = NAMES[config.yardstick]
+    other = next((NAMES[m] for m in yardsticks if m != config.yardstick), None)
+    top = [run_charts.loss_curve(evals, optimum, f"{label} optimum", width=340, height=200)]
+    if config.kind == "softmax":
+        top += run_charts.constants_curves([{"run": "this run", **e} for e in evals], width=170, height=200,
+                                           legend=False).hconcat
     widgets.chart_only(alt.hconcat(*top).resolve_scale(color="independent"))
-    widgets.chart_only(charts.alignment_curves(evals, label, width=230, height=170))
+    widgets.chart_only(run_charts.alignment_curves(evals, label, **({"other_label": other} if other else {}),
+                                                   width=230, height=170))
 
 
 active = registry.active()
@@ -176,7 +164,7 @@ live()
 
 # ---------------------------------------------------------------- existing runs
 st.subheader("Your runs")
-entries = [e for e in loaders.run_entries() if e.origin == "runs"]
+entries = [e for e in run_index.entries() if e.origin == "runs"]
 if not entries:
     st.caption("None yet. Runs you start appear here, and on the Compare and Weights pages.")
 busy = {j.name for j in registry.active()}

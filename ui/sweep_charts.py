@@ -1,7 +1,7 @@
 """Altair builders for the Strategies page: Fig. 11 (which algorithm seeds learn), the evidence that it is
 decided early, Fig. 10 (c_sigma, c_eta through training per learning rate) and a sweep's c_sigma-c_eta scatter.
 
-Pure functions, like `ui.charts`: tables in (the CSVs of `engine.figures`, a sweep's rows), plain frames or
+Pure functions, like `ui.run_charts`: tables in (the CSVs of `engine.figures`, a sweep's rows), plain frames or
 `alt.Chart` out, so they are unit-tested through `.to_dict()` and know nothing of Streamlit or JAX.
 """
 

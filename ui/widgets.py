@@ -10,10 +10,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from engine.learners import LAYER_NAMES, Learner
+from engine.runs import RunError
 from engine.tasks import TaskConfig
-from ui import charts, loaders
+from ui import loaders, run_index, specs
 
-MODEL_NAMES = {"linear": "linear SA", "softmax": "softmax SA", "kernel": "kernel SA"}
 
 
 def _disable_page_discovery() -> None:
@@ -76,9 +77,9 @@ def task_inputs(prefix: str, d: int = 2, C: int = 5, n: int = 100, with_seed: bo
 
 
 def chart_only(chart: alt.TopLevelMixin | dict, width: str = "content") -> None:
-    """Draw a chart (an Altair chart or a serialised spec from `loaders.chart_spec` / `charts.fill`) at
+    """Draw a chart (an Altair chart or a serialised spec from `loaders.chart_spec` / `specs.fill`) at
     the size its builder chose; its action menu saves PNG/SVG."""
-    st.vega_lite_chart(chart if isinstance(chart, dict) else charts.to_spec(chart), width=width)
+    st.vega_lite_chart(chart if isinstance(chart, dict) else specs.to_spec(chart), width=width)
 
 
 def show_chart(chart: alt.TopLevelMixin | dict, data: pd.DataFrame | Mapping | Sequence | Callable[[], pd.DataFrame],
@@ -102,62 +103,66 @@ def download_json(obj: object, name: str, label: str = "Download the config (JSO
 CONSTRUCTION = "construction at fitted constants"
 
 
-def attention_model(kind: str, task: TaskConfig, container=None) -> tuple[loaders.ModelSpec, str | None]:
+def attention_model(kind: str, task: TaskConfig, container=None) -> tuple[Learner, str | None]:
     """The layer of `kind` shown for this task: a selectbox offers the construction and every matching run,
-    defaulting to the best pretrained or converged run, else the construction. Returns the spec and, when
+    defaulting to the best pretrained or converged run, else the construction. Returns the learner and, when
     the construction stands in, why."""
-    from engine.runs import RunError
-
     box = container if container is not None else st.sidebar
-    runs = loaders.matching_runs(kind, task.d, task.C, task.n)
-    default = loaders.pick_run(kind, task.d, task.C, task.n)
-    options = [CONSTRUCTION] + [e.label for e in runs]
-    choice = box.selectbox(f"{MODEL_NAMES[kind]} from", options,
-                           index=options.index(default.label) if default else 0,
+    runs = {run_id(e): e for e in run_index.matching(kind, task.d, task.C, task.n)}
+    default = run_index.pick(kind, task.d, task.C, task.n)
+    options = [CONSTRUCTION, *runs]
+    choice = box.selectbox(f"{LAYER_NAMES[kind]} from", options,
+                           index=options.index(run_id(default)) if default else 0,
+                           format_func=lambda o: runs[o].label if o in runs else o,
                            key=f"src_{kind}_{task.d}_{task.C}")
+    construction = loaders.construction(kind, task)
     if choice != CONSTRUCTION:
-        entry = runs[options.index(choice) - 1]
         try:
-            return loaders.run_spec(entry), None
+            return loaders.run_learner(runs[choice]), None
         except RunError as e:
-            return loaders.construction_spec(kind, task), f"run {entry.name} is unreadable ({e})"
+            return construction, f"run {runs[choice].name} is unreadable ({e})"
     if not runs:
-        return loaders.construction_spec(kind, task), f"no trained {kind} run for d={task.d}, C={task.C}"
+        return construction, f"no trained {kind} run for d={task.d}, C={task.C}"
     if default is None:
-        return loaders.construction_spec(kind, task), (f"no pretrained or converged {kind} run for d={task.d}, "
-                                                       f"C={task.C} (others can be picked in the sidebar)")
-    return loaders.construction_spec(kind, task), None
+        return construction, (f"no pretrained or converged {kind} run for d={task.d}, C={task.C} (others can be "
+                               "picked in the sidebar)")
+    return construction, None
 
 
-def standard_models(task: TaskConfig) -> tuple[list[loaders.ModelSpec], list[str]]:
+def standard_models(task: TaskConfig) -> tuple[list[Learner], list[str]]:
     """The four models of the Contexts page: linear SA, softmax SA, GD (eq. 2), eq. 1; and fallback notes."""
-    specs, notes = [], []
+    models, notes = [], []
     st.sidebar.markdown("**Models**")
     for kind in ("linear", "softmax"):
-        spec, why = attention_model(kind, task)
-        specs.append(spec)
+        learner, why = attention_model(kind, task)
+        models.append(learner)
         if why:
-            notes.append(f"{MODEL_NAMES[kind]}: {why}, so its construction at fitted constants is shown.")
-    specs.append(loaders.fitted_closed_form("gd", task))
-    specs.append(loaders.fitted_closed_form("adaptive", task))
-    return specs, notes
+            notes.append(f"{LAYER_NAMES[kind]}: {why}, so its construction at fitted constants is shown.")
+    models.append(loaders.fitted_closed_form("gd", task))
+    models.append(loaders.fitted_closed_form("adaptive", task))
+    return models, notes
 
 
-def short_name(spec: loaders.ModelSpec) -> str:
-    """'linear SA', 'softmax SA', 'GD, eq. 2', ... (legend-sized)."""
-    return MODEL_NAMES.get(spec.kind) or loaders.CLOSED_FORMS[spec.kind]
+def run_id(entry: run_index.RunEntry) -> str:
+    """How a run is named in pickers and links: 'pretrained/fast-softmax-d3', 'runs/my-run'."""
+    return f"{entry.origin}/{entry.name}"
 
 
-def run_picker(label: str, key: str, entries: Sequence[loaders.RunEntry] | None = None,
-               multi: bool = False, default: Sequence[str] = (), container=None):
-    """Choose among the runs of pretrained/ and runs/ by label; returns entries (or one entry, or None)."""
+def run_picker(label: str, key: str, entries: Sequence[run_index.RunEntry] | None = None,
+               multi: bool = False, default: Sequence[str] | str = (), container=None):
+    """Choose among the runs of pretrained/ and runs/ (options are run ids, shown by label, so a running
+    run's changing label keeps its selection); returns entries (or one entry, or None). `default`: the ids
+    selected first (one id for a single choice)."""
     box = container if container is not None else st
-    entries = list(loaders.run_entries() if entries is None else entries)
-    labels = {e.label: e for e in entries}
+    entries = list(run_index.entries() if entries is None else entries)
+    by_id = {run_id(e): e for e in entries}
+    show = {k: e.label for k, e in by_id.items()}.get
     if multi:
-        chosen = box.multiselect(label, list(labels), default=[lb for lb in default if lb in labels], key=key)
-        return [labels[lb] for lb in chosen]
-    if not labels:
+        chosen = box.multiselect(label, list(by_id), default=[i for i in default if i in by_id], format_func=show,
+                                 key=key)
+        return [by_id[i] for i in chosen]
+    if not by_id:
         return None
-    choice = box.selectbox(label, list(labels), key=key)
-    return labels.get(choice)
+    ids = list(by_id)
+    index = ids.index(default) if isinstance(default, str) and default in by_id else 0
+    return by_id.get(box.selectbox(label, ids, index=index, format_func=show, key=key))

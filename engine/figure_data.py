@@ -1,14 +1,14 @@
 """Data for the paper's Fig. 10 and Fig. 11, trained as vmapped sweeps (engine.sweep), as CSV files.
 
-    python -m engine.figures fig11 [--out pretrained/sweeps/fig11.csv] [--steps N] [--seeds 20] [--vary C d n]
-    python -m engine.figures fig10 [--out pretrained/sweeps/fig10.csv] [--steps 200]
+    python -m engine.figure_data fig11 [--out pretrained/sweeps/fig11.csv] [--steps N] [--seeds 20] [--vary C d n]
+    python -m engine.figure_data fig10 [--out pretrained/sweeps/fig10.csv] [--steps 200]
                                    [--fast-run pretrained/fast-softmax-d10] [--fast-steps M]
 
 fig11: the proportion of runs that learn selection (SPEC 7), 20 seeds each, base d = 2, C = 5,
 n = 100, varying C in (2, 3, 5, 8, 10), d in (2, 3, 5, 10) and n in (20, 50, 100, 200) in turn.
 n must be a multiple of C, and 100 is not one of 3 or of 8: for C = 3 and C = 8 the runs use
 n = 120 (the CSV's n column says so). The base shape appears in all three groups; it is trained
-once and its rows repeated. Recipe `train.strategy_recipe`: the paper's initialisation 0.002 (a larger
+once and its rows repeated. Recipe `strategy_recipe`: the paper's initialisation 0.002 (a larger
 one changes the outcome: at d = 2, C = 5 selection won 18/20 seeds from 0.002, 15/20 from 0.01 and
 12/20 from 0.1), warmup-cosine to lr 3e-2, batch 256, clip 1. From this start a run first sits on a
 plateau at chance level (loss log C), longer as d grows: d = 2 leaves it within ~35-140 steps, d = 5
@@ -22,29 +22,32 @@ prints how often the strategy at each evaluation already agrees with the final o
 fig10: c_sigma and c_eta through training for d = 10 at learning rates 5e-5, 1e-4, 8e-4, 3e-3 with
 the paper's recipe (batch 2048, constant lr, initialisation 0.002, clip 1; one vmapped sweep over the
 four lrs, seed 0), truncated to --steps of its 2,000,000 (the `recipe_steps` column keeps the full
-count), next to the project's converging recipe `train.PRESETS["fast-softmax-d10"]`, read from its
+count), next to the project's converging recipe `PRESETS["fast-softmax-d10"]`, read from its
 saved run (--fast-run) or, when that folder has no history, trained here for --fast-steps.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from engine import sweep, train
-from engine.runs import RunError, read_json
-from engine.train import TrainConfig
+import pandas as pd
+
+from engine import sweep
+from engine.config import PRESETS, TrainConfig, strategy_recipe
+from engine.runs import read_json
 
 FIG11_BASE = {"d": 2, "C": 5, "n": 100}
 FIG11_VARY = {"C": (2, 3, 5, 8, 10), "d": (2, 3, 5, 10), "n": (20, 50, 100, 200)}
 FIG11_N_FOR_C = {3: 120, 8: 120}  # n = 100 is not a multiple of C: 120 is a multiple of both
 FIG11_COLUMNS = ["vary", "C", "d", "n", "seed", "strategy", "c_sigma", "c_eta", "final_eval_loss", "learned"]
+FIG11_EVIDENCE_COLUMNS = ["d", "C", "n", "seed", "step", "strategy", "margin", "c_sigma", "c_eta", "eval_loss",
+                          "final_strategy", "agrees", "learned"]
 FIG11_STEPS = {2: 350, 3: 500, 5: 800, 10: 1500}  # by d: most runs leave the chance plateau
 LEARNED = 0.97  # a run has left the chance plateau when its eval loss is below 97% of log C
 DECIDED = 1.0  # ... and reads as an algorithm when |c_sigma / sqrt(D) + c_eta| (the strategy margin) exceeds this
@@ -80,8 +83,8 @@ def fig11_steps(d: int) -> int:
 
 
 def fig11_config(d: int, C: int, n: int, steps: int | None = None, batch: int = 256) -> TrainConfig:
-    """One point of Fig. 11: `train.strategy_recipe` (its runs are the `fig11-*` presets' runs)."""
-    return train.strategy_recipe(d, C, n, steps or fig11_steps(d), batch)
+    """One point of Fig. 11: `strategy_recipe` (its runs are the `fig11-*` presets' runs)."""
+    return strategy_recipe(d, C, n, steps or fig11_steps(d), batch)
 
 
 def _printer(label: str, stream=sys.stderr) -> Callable[[dict], None]:
@@ -93,6 +96,25 @@ def _printer(label: str, stream=sys.stderr) -> Callable[[dict], None]:
                      f"selection {sel}/{len(info['evals'])}   ")
         stream.flush()
     return show
+
+
+def read_table(path: Path, columns: Sequence[str], bools: Sequence[str] = ()) -> pd.DataFrame:
+    """A table this module wrote, checked: ValueError when a column is missing, it has no rows, or it is not
+    CSV text. Boolean columns are read from True/False (and 1/0, any case)."""
+    try:
+        frame = pd.read_csv(path)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path.name} is not a text file ({e.reason})") from e
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ValueError(f"{path.name} is not a CSV table ({e})") from e
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path.name} lacks the column(s) {', '.join(missing)}")
+    if frame.empty:
+        raise ValueError(f"{path.name} has no rows")
+    for c in bools:
+        frame[c] = frame[c].astype(str).str.strip().str.lower().isin(("true", "1", "1.0"))
+    return frame
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
@@ -140,8 +162,7 @@ def fig11(out: Path, steps: int | None = None, seeds: int = 20, batch: int = 256
                           "eval_loss": e["eval_loss"], "final_strategy": final, "agrees": e["strategy"] == final,
                           "learned": ok} for e in h]
     ev_path = out.with_name(out.stem + "_evidence.csv")
-    _write_csv(ev_path, ["d", "C", "n", "seed", "step", "strategy", "margin", "c_sigma", "c_eta", "eval_loss",
-                         "final_strategy", "agrees", "learned"], evidence)
+    _write_csv(ev_path, FIG11_EVIDENCE_COLUMNS, evidence)
 
     print(f"\nproportion of selection over {seeds} seeds [runs that learned: eval loss < {LEARNED:g} log C and "
           f"strategy margin >= {DECIDED:g}]:")
@@ -184,8 +205,8 @@ def fig10(out: Path, steps: int = FIG10_STEPS, fast_steps: int | None = None, fa
     """The paper's d = 10 recipe at four learning rates (one sweep, seed 0 for all), and the converging
     fast recipe: read from `fast_run` (a run folder of that preset) when it exists, trained otherwise."""
     t0 = time.time()
-    paper_full = train.PRESETS["paper-softmax-d10"]
-    fast_full = train.PRESETS["fast-softmax-d10"]
+    paper_full = PRESETS["paper-softmax-d10"]
+    fast_full = PRESETS["fast-softmax-d10"]
     paper = dataclasses.replace(paper_full, steps=steps, eval_every=max(1, steps // 40), lr=lrs[0])
     print(f"fig10: paper recipe (batch {paper.batch}, constant lr, init {paper.init_scale}, clip {paper.clip}) at lr "
           f"{', '.join(f'{lr:g}' for lr in lrs)}: {steps} of {paper_full.steps:,} steps", file=sys.stderr)
@@ -217,39 +238,7 @@ def fig10(out: Path, steps: int = FIG10_STEPS, fast_steps: int | None = None, fa
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.figures", description="Sweep data for Fig. 10 and Fig. 11.")
-    sub = p.add_subparsers(dest="figure", required=True)
-    p11 = sub.add_parser("fig11", help="proportion of selection over seeds, varying C, d, n")
-    p11.add_argument("--out", default="pretrained/sweeps/fig11.csv")
-    p11.add_argument("--steps", type=int, help="steps of every run (default: by d, FIG11_STEPS)")
-    p11.add_argument("--seeds", type=int, default=20)
-    p11.add_argument("--batch", type=int, default=256)
-    p11.add_argument("--vary", nargs="+", choices=tuple(FIG11_VARY), default=list(FIG11_VARY),
-                     help="which groups to train (default: all three)")
-    p10 = sub.add_parser("fig10", help="c_sigma, c_eta through training for d = 10 at four learning rates")
-    p10.add_argument("--out", default="pretrained/sweeps/fig10.csv")
-    p10.add_argument("--steps", type=int, default=FIG10_STEPS, help="steps of the paper's recipe")
-    p10.add_argument("--fast-run", default="pretrained/fast-softmax-d10",
-                     help="run folder of fast-softmax-d10 to read; trained here when it does not exist")
-    p10.add_argument("--fast-steps", type=int, help="steps when training fast-softmax-d10 (default: the preset's)")
-    args = p.parse_args(argv)
-    from engine.runtime import enable_compilation_cache
-
-    enable_compilation_cache()
-    try:
-        if args.figure == "fig11":
-            fig11(Path(args.out), steps=args.steps, seeds=args.seeds, batch=args.batch, vary=tuple(args.vary))
-        else:
-            fig10(Path(args.out), steps=args.steps, fast_steps=args.fast_steps, fast_run=Path(args.fast_run))
-    except (ValueError, RunError) as e:
-        print(f"\nerror: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted: nothing written", file=sys.stderr)
-        return 130
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from engine.cli import figure_data_main
+
+    sys.exit(figure_data_main())

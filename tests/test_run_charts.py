@@ -1,0 +1,81 @@
+"""Run chart builders through their Vega-Lite specs: scatters against the closed form, training curves, A and B
+through training and the extracted-constants check."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.chart_support import dataset_rows, layers, mark_type, spec
+from ui import run_charts
+
+
+def test_identity_scatter_has_y_equals_x_and_means() -> None:
+    x, y = np.array([0.1, 0.5, 2.0]), np.array([0.2, 0.4, 1.0])
+    s = spec(run_charts.identity_scatter(x, y, "model", "closed form", domain=(0.0, 3.0)))
+    units = layers(s)
+    rule = next(u for u in units if mark_type(u) == "rule")
+    enc = rule["encoding"]
+    assert enc["x"]["datum"] == enc["y"]["datum"] == 0.0 and enc["x2"]["datum"] == enc["y2"]["datum"] == 3.0
+    assert enc["x"]["scale"]["domain"] == enc["y"]["scale"]["domain"] == [0.0, 3.0]
+    pts = next(u for u in units if mark_type(u) == "circle")
+    assert pts["encoding"]["x"]["scale"]["domain"] == pts["encoding"]["y"]["scale"]["domain"] == [0.0, 3.0]
+    means = [r for r in dataset_rows(s) if r and "context" not in r]
+    assert means == [{"model": pytest.approx(x.mean()), "closed_form": pytest.approx(y.mean())}]
+
+
+def test_identity_scatter_default_domain_covers_both_axes() -> None:
+    s = spec(run_charts.identity_scatter(np.array([0.0, 1.0]), np.array([0.5, 4.0]), "m", "c"))
+    rule = next(u for u in layers(s) if mark_type(u) == "rule")
+    lo, hi = rule["encoding"]["x"]["datum"], rule["encoding"]["x2"]["datum"]
+    assert lo <= 0.0 and hi >= 4.0
+
+
+EVALS = [{"step": s, "train_loss": 1.6 - s / 1000, "eval_loss": 1.6 - s / 900, "preds_diff": 0.5 - s / 2000,
+          "cos_sim": s / 1000, "model_diff": 0.3, "preds_diff_other": 0.6, "cos_sim_other": 0.5,
+          "model_diff_other": 0.4, "c_sigma": s / 10, "c_eta": s / 100} for s in (0, 100, 200, 300)]
+
+
+def test_loss_curve_marks_the_optimum() -> None:
+    s = spec(run_charts.loss_curve(EVALS, 0.25, "eq. 1"))
+    rules = [u for u in layers(s) if mark_type(u) == "rule"]
+    assert rules and rules[0]["encoding"]["y"]["field"] == "value"
+    assert any(r.get("value") == 0.25 for r in dataset_rows(s))
+    assert {r["metric"] for r in dataset_rows(s) if "metric" in r} == {"train loss", "eval loss"}
+
+
+def test_alignment_curves_three_panels_two_references() -> None:
+    s = spec(run_charts.alignment_curves(EVALS, "eq. 1, self-key"))
+    assert len(s["hconcat"]) == 3
+    assert {r["metric"] for r in dataset_rows(s)} == {"eq. 1, self-key", "eq. 1 (plain)"}
+
+
+def test_constants_curves_one_line_per_run() -> None:
+    rows = [{"run": run, **e} for run in ("a", "b") for e in EVALS]
+    s = spec(run_charts.constants_curves(rows))
+    assert [p["title"] for p in s["hconcat"]] == ["c_sigma", "c_eta"]
+    assert {r["run"] for r in dataset_rows(s)} == {"a", "b"}
+    assert s["hconcat"][0]["encoding"]["y"]["scale"]["type"] == "symlog"
+
+
+def test_matrix_heatmaps_slider_filters_snapshots() -> None:
+    D = 4
+    snaps = [{"step": st, "A": (np.eye(D) * (st + 1)).tolist(), "B": (-np.eye(D)).tolist()} for st in (0, 10, 20)]
+    s = spec(run_charts.matrix_heatmaps(snaps, d=2))
+    assert s["params"][0]["name"] == "snapshot" and s["params"][0]["bind"]["max"] == 2
+    rows = [r for r in dataset_rows(s) if "idx" in r]
+    assert len(rows) == 3 * 2 * D * D
+    assert all(-1 <= r["scaled"] <= 1 for r in rows)
+    assert "datum.idx == snapshot" in json.dumps(s)
+    static = spec(run_charts.matrix_heatmaps(snaps[:1], d=2))
+    assert "params" not in static
+
+
+def test_extracted_check_log_factor_axis() -> None:
+    rows = [{"which": w, "factor": f, "c_sigma": 1.0, "c_eta": 1.0, "preds_diff": abs(np.log(f))}
+            for w in ("c_sigma", "c_eta") for f in (0.5, 1.0, 2.0)]
+    s = spec(run_charts.extracted_check(rows))
+    assert s["encoding"]["x"]["scale"]["type"] == "log"
+    assert s["encoding"]["x"]["scale"]["domain"] == [0.5, 2.0]

@@ -1,0 +1,71 @@
+"""Vega-Lite spec plumbing shared by the chart modules: serialising a chart, filling a serialised template
+with its named datasets, inlining datasets, and concatenating charts that carry their own data.
+
+Pure functions of Altair objects and plain dicts; no Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import altair as alt
+import pandas as pd
+
+# Snapshots of A and B through training, 100 x 100 landscapes and long sweeps exceed Altair's default
+# 5,000-row guard; the setting is process-wide, and every page draws through this module.
+alt.data_transformers.disable_max_rows()
+
+
+# ---------------------------------------------------------------- templates: structure built once, data by name
+#
+# Building and serialising an Altair chart costs tens of milliseconds per layer; the numbers behind a
+# context chart cost microseconds. So each context chart comes in two halves: a *template* whose layers
+# read named datasets (it depends on a few structural arguments only, so the app builds it once per
+# structure), and a function giving its datasets. `fill` joins a serialised template and its data
+# without Altair; `with_data` makes a self-contained Altair chart of the two (tests, saved figures).
+
+
+def to_spec(chart: alt.TopLevelMixin) -> dict:
+    """The Vega-Lite spec without Altair's schema validation (the builders are validated in tests),
+    sized as built ("pad"): Streamlit's default "fit" would squeeze legends and titles into the size."""
+    spec = chart.to_dict(validate=False)
+    spec.setdefault("autosize", {"type": "pad", "contains": "padding"})
+    return spec
+
+
+def fill(spec: dict, datasets: Mapping[str, object], params: Mapping[str, float] | None = None) -> dict:
+    """A shallow copy of a serialised template with its named datasets and the initial values of its
+    bound parameters set; the template itself is left untouched (it is shared between reruns)."""
+    out = {**spec, "datasets": {**spec.get("datasets", {}), **datasets}}
+    if params:
+        out["params"] = [{**p, "value": params[p["name"]]} if p.get("name") in params else p
+                         for p in spec.get("params", [])]
+    return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-ready rows (NaN -> null)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def with_data(template: alt.TopLevelMixin, datasets: Mapping[str, pd.DataFrame]) -> alt.TopLevelMixin:
+    """The template with its datasets inlined: one self-contained chart."""
+    return template.properties(datasets={k: _records(v) for k, v in datasets.items()})
+
+
+def _named(prefix: str, name: str) -> alt.NamedData:
+    return alt.NamedData(name=f"{prefix}{name}")
+
+
+def hconcat(charts: Sequence[alt.LayerChart]) -> alt.HConcatChart:
+    """Charts side by side; datasets inlined in the parts (`with_data`) move to the top level, the only
+    place Vega-Lite reads them (parts drawing different data must use different dataset prefixes)."""
+    datasets, parts = {}, []
+    for chart in charts:
+        if isinstance(chart.datasets, dict):
+            datasets.update(chart.datasets)
+            chart = chart.copy(deep=False)
+            chart.datasets = alt.Undefined
+        parts.append(chart)
+    row = alt.hconcat(*parts)
+    return row.properties(datasets=datasets) if datasets else row

@@ -1,0 +1,107 @@
+"""The Strategies page's panels: shipped sweep tables read with a note instead of a traceback, the
+selection / elimination example runs on one context, and a finished sweep's results."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from engine import figure_data as figures
+from engine.runs import RunError
+from ui import context_charts, geometry, loaders, run_index, sweep_charts, widgets
+from ui.specs import fill
+
+STRATEGIES = ("selection", "elimination")
+LOOKS_AT = {"selection": "attends to the points nearest the query and copies their labels",
+            "elimination": "attends to the points furthest from the query and subtracts their labels"}
+
+
+def shipped_table(name: str, columns: list[str], command: str, bools: tuple[str, ...] = ()) -> pd.DataFrame | None:
+    """A CSV of pretrained/sweeps/, or None with a note saying how to regenerate it (never a traceback)."""
+    try:
+        return loaders.sweep_table(name, columns, bools)
+    except FileNotFoundError:
+        st.info(f"No `pretrained/sweeps/{name}` here yet. Make it with `{command}`.")
+    except (OSError, ValueError) as e:
+        st.warning(f"`pretrained/sweeps/{name}` cannot be read ({e}). Regenerate it with `{command}`.")
+    return None
+
+
+def example_runs() -> tuple[dict[str, list[tuple[run_index.RunEntry, dict]]], list[str]]:
+    """Finished or stopped softmax runs of a fig11-* preset (pretrained first), classified by their weights."""
+    found: dict[str, list] = {s: [] for s in STRATEGIES}
+    problems = []
+    for e in run_index.entries():
+        c = e.config or {}
+        if not (str(c.get("preset", "")).startswith("fig11-") and c.get("kind") == "softmax"
+                and e.status in ("finished", "stopped")):
+            continue
+        try:
+            reading = loaders.strategy_of(e)
+        except RunError as err:
+            problems.append(f"{e.origin}/{e.name}: {err}")
+            continue
+        if reading["margin"] >= figures.DECIDED:  # a clear reading: runs stopped near c_sigma = c_eta = 0 are not
+            found[reading["strategy"]].append((e, reading))  # examples of either algorithm
+    return found, problems
+
+
+def draw_example(entry: run_index.RunEntry, reading: dict, seed: int, angle: int | None) -> None:
+    """The run's attention on one context (marker area) and its decision regions (outer ring, d = 2)."""
+    d, C, n = (int(entry.config[k]) for k in ("d", "C", "n"))
+    view_kind = geometry.view_for(d)
+    learner = loaders.run_learner(entry)
+    arrays = loaders.contexts(d, C, n, seed, 1)
+    xs, ys, protos = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0]
+    xq = arrays["xq"][0] if angle is None or view_kind != "circle" else geometry.from_angle(angle)
+    yq = int(np.argmax(protos @ xq))
+    probs, attn = loaders.evaluate(learner, loaders.with_queries(arrays, xq[None]))
+    w = attn[0]
+    title = f"{reading['strategy']}: {entry.name}"
+    if view_kind == "circle":  # templates built once (loaders.chart_spec), the data filled per query, as on Contexts
+        regions = loaders.decision_map(learner, d, C, n, seed, "circle")
+        chart = fill(loaders.chart_spec(f"circle|{C}|{title}|330|ring",
+                                        lambda: context_charts.circle_template(C, title, 330, ring=True)),
+                     context_charts.circle_datasets(xs, ys, xq, yq, protos, w, (geometry.circle_grid(), regions)))
+    else:
+        chart = fill(loaders.chart_spec(f"cosine|{C}|{title}", lambda: context_charts.cosine_template(C, title)),
+                     context_charts.cosine_datasets(xs, ys, xq, yq, protos, w))
+    cos = xs @ xq
+    points = pd.DataFrame({"point": np.arange(n), "class": ys + 1, **{f"x{k + 1}": xs[:, k] for k in range(d)},
+                           "cos_to_query": cos, "attention": w})
+    widgets.show_chart(chart, points, f"example_{reading['strategy']}")
+    st.caption(f"`{entry.origin}/{entry.name}` (d = {d}, C = {C}, n = {n}, seed {entry.config.get('seed')}): "
+               f"c_sigma = {reading['c_sigma']:.3g}, c_eta = {reading['c_eta']:.3g}; it "
+               f"{LOOKS_AT[reading['strategy']]}. Attention-weighted mean cosine to the query "
+               f"{float(w @ cos / w.sum()):.2f} (unweighted {float(cos.mean()):.2f}); P(true class {yq + 1}) = "
+               f"{float(probs[0][yq]):.2f}.")
+
+
+def sweep_results(view: dict) -> None:
+    """Proportion of selection, the per-seed table and the c_sigma-c_eta scatter of a finished (or stopped) sweep."""
+    runs = pd.DataFrame(view["runs"])
+    S, C_ = len(runs), int(view["config"]["C"])
+    runs["learned"] = [figures.learned(loss, margin, C_) for loss, margin in zip(runs["eval_loss"], runs["margin"])]
+    sel = int((runs["strategy"] == "selection").sum())
+    m = st.columns(3)
+    m[0].metric("proportion of selection", f"{sel / S:.0%}", help=f"{sel} of {S} seeds")
+    m[1].metric("runs that learned", f"{int(runs['learned'].sum())} / {S}",
+                help=f"final eval loss below {figures.LEARNED:g} log C (off the chance plateau) and a strategy "
+                     f"margin |c_sigma / sqrt(D) + c_eta| of at least {figures.DECIDED:g}")
+    m[2].metric("time", f"{view['elapsed_s']:.0f} s")
+    off_plateau = runs["eval_loss"] < figures.LEARNED * math.log(C_)
+    if not off_plateau.any():
+        st.warning("No run left the chance plateau yet: these strategy readings are still noise. Train more steps "
+                   "(at d = 2 runs leave it within about 35-140 steps, at d = 3 within a few hundred).")
+    elif not runs["learned"].any():
+        st.warning("The runs left the chance plateau but none reads clearly as selection or elimination (strategy "
+                   "margin below 1: c_sigma and c_eta near 0, common at C = 2): their strategy column is noise.")
+    table = runs[["seed", "strategy", "c_sigma", "c_eta", "eval_loss", "learned", "margin"]].rename(
+        columns={"eval_loss": "final_eval_loss"})
+    left, right = st.columns([3, 2])
+    left.dataframe(table, hide_index=True)
+    with right:
+        widgets.show_chart(sweep_charts.strategy_scatter(runs), table, "live_sweep")
