@@ -37,12 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     from streamlit.testing.v1 import AppTest
 
-    from engine.runtime import enable_compilation_cache
+    from engine.runtime import device_summary, enable_compilation_cache
     from engine.train import TrainConfig, train
     from ui import loaders
 
     enable_compilation_cache()
     imports = time.perf_counter() - t0
+    print(f"device: {device_summary()}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-app-"))
     loaders.PRETRAINED, loaders.USER_RUNS = tmp / "pretrained", tmp / "runs"
     loaders.PRETRAINED.mkdir()

@@ -27,7 +27,7 @@ import numpy as np
 
 from engine import closed_form as cf
 from engine import fit
-from engine.runtime import enable_compilation_cache
+from engine.runtime import device_summary, enable_compilation_cache
 from engine.tasks import TaskConfig, sample_contexts
 
 TASK = TaskConfig(d=5, C=5, n=100)
@@ -81,6 +81,7 @@ def fmt(walls: list[float], cpus: list[float]) -> str:
 
 
 def main() -> None:
+    print(f"device: {device_summary()}", flush=True)
     enable_compilation_cache()
     print(
         f"JAX {jax.__version__}, {jax.default_backend()}, {os.cpu_count()} cores, "

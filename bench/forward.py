@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from engine.models import attention_weights, init_params, logits, products, tokens
-from engine.runtime import enable_compilation_cache
+from engine.runtime import device_summary, enable_compilation_cache
 from engine.tasks import Contexts, TaskConfig, sample_contexts
 
 BATCH = 2048
@@ -61,6 +61,7 @@ def median_seconds(fn, *args) -> float:
 
 
 def main() -> None:
+    print(f"device: {device_summary()}", flush=True)
     enable_compilation_cache()
     k_ctx, k_par = jax.random.split(jax.random.key(0))
     ctx = sample_contexts(k_ctx, TASK, BATCH)

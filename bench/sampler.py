@@ -20,7 +20,7 @@ import time
 import jax
 import numpy as np
 
-from engine.runtime import enable_compilation_cache
+from engine.runtime import device_summary, enable_compilation_cache
 from engine.tasks import TaskConfig, sample_contexts, sample_contexts_with_stats
 
 BATCH = 2048
@@ -166,6 +166,7 @@ def memory_report() -> None:
 
 
 def main() -> None:
+    print(f"device: {device_summary()}", flush=True)
     enable_compilation_cache()
     print(f"Sampler: batch {BATCH}, n = {N}, C = {C}; jax {jax.__version__} on {jax.devices()[0].platform}")
     print(

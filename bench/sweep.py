@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from engine import sweep, train
-from engine.runtime import enable_compilation_cache
+from engine.runtime import device_summary, enable_compilation_cache
 
 CONFIG = train.TrainConfig(kind="softmax", d=2, C=5, n=100, batch=256, steps=200, lr=1e-2, warmup=20)
 S = 20
@@ -35,6 +35,7 @@ def clocked(fn) -> tuple[float, float]:
 
 
 def main() -> None:
+    print(f"device: {device_summary()}", flush=True)
     enable_compilation_cache()
     print(f"JAX {jax.__version__}, {jax.default_backend()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f} at start")

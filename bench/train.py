@@ -19,7 +19,7 @@ import numpy as np
 
 from engine import train
 from engine.runs import PRETRAINED_ROOT, list_runs, load_run
-from engine.runtime import enable_compilation_cache
+from engine.runtime import device_summary, enable_compilation_cache
 from engine.tasks import sample_contexts
 
 K = 20
@@ -83,6 +83,7 @@ def convergence_table() -> None:
 
 
 if __name__ == "__main__":
+    print(f"device: {device_summary()}", flush=True)
     enable_compilation_cache()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}")
     step_cost()
