@@ -12,10 +12,11 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.train import PRESETS, TrainConfig, train
+from engine.config import PRESETS, TrainConfig
+from engine.train import train
 from tests.app_support import charts_of, fake_trainer, wait_for
 from tests.app_support import open_app as app
-from ui import jobs, loaders
+from ui import jobs, loaders, run_index
 
 TINY = TrainConfig(kind="softmax", d=2, C=3, n=12, batch=32, steps=20, eval_every=10, eval_contexts=64,
                    align_contexts=16, fit_contexts=256, max_snapshots=5, schedule="constant", warmup=0, lr=1e-2)
@@ -23,15 +24,15 @@ TINY = TrainConfig(kind="softmax", d=2, C=3, n=12, batch=32, steps=20, eval_ever
 
 @pytest.fixture(scope="module", autouse=True)
 def run_roots(tmp_path_factory):
-    """Empty pretrained/ and runs/ folders of the test's own, and small fits for the app's closed forms."""
+    """Empty pretrained/ and runs/ folders of the test's own, and a fit cache of its own."""
     root = tmp_path_factory.mktemp("roots")
     pre, user = root / "pretrained", root / "runs"
     pre.mkdir()
     user.mkdir()
     mp = pytest.MonkeyPatch()
-    mp.setattr(loaders, "PRETRAINED", pre)
-    mp.setattr(loaders, "USER_RUNS", user)
-    mp.setattr(loaders, "FIT_CONTEXTS", 300)
+    mp.setattr(run_index, "PRETRAINED", pre)
+    mp.setattr(run_index, "USER_RUNS", user)
+    mp.setenv("KICL_FIT_CACHE", str(root / "fits"))
     yield pre, user
     mp.undo()
 
@@ -47,7 +48,7 @@ def runs(run_roots):
     (user / "tiny-diverged" / "status.json").write_text(json.dumps(status))
     (user / "zz-broken").mkdir()
     (user / "zz-broken" / "config.json").write_text("{not json")
-    return {e.name: e for e in loaders.run_entries()}
+    return {e.name: f"runs/{e.name}" for e in run_index.entries()}
 
 
 def errors(at: AppTest) -> str:
@@ -78,8 +79,8 @@ def test_contexts_circle_moves_the_query() -> None:
     assert not at.exception
     assert charts_of(at)[0] != before[0]
     assert at.dataframe[0].value["P(true class)"].tolist() != p_before
-    at.radio(key="ctx_model").set_value("GD, eq. 2").run()
-    assert "GD, eq. 2: attention" in json.dumps(charts_of(at)[0])
+    at.radio(key="ctx_model").set_value("GD (eq. 2)").run()
+    assert "GD (eq. 2): attention" in json.dumps(charts_of(at)[0])
 
 
 def test_contexts_sphere_and_higher_d() -> None:
@@ -121,7 +122,7 @@ def test_compare_construction_against_closed_forms() -> None:
     assert float(metrics["preds diff"]) < 1e-3  # the construction computes its closed form exactly
     spec = charts_of(at)[0]
     assert len(spec["hconcat"]) == 3
-    at.selectbox(key="cmp_method").set_value("gd").run()
+    next(sb for sb in at.selectbox if sb.label == "Against").set_value("gd").run()
     assert not at.exception
     assert float({m.label: m.value for m in at.metric}["preds diff"]) > 1e-3
 
@@ -129,12 +130,12 @@ def test_compare_construction_against_closed_forms() -> None:
 def test_compare_runs_readable_and_not(runs) -> None:
     at = app("compare", cmp_N=100)
     assert at.radio(key="cmp_source").value == "a trained run"
-    at.selectbox(key="cmp_run").set_value(runs["tiny"].label).run()
+    at.selectbox(key="cmp_run").set_value(runs["tiny"]).run()
     assert not at.exception and not at.error
     assert len(charts_of(at)) == 1
-    at.selectbox(key="cmp_run").set_value(runs["zz-broken"].label).run()
+    at.selectbox(key="cmp_run").set_value(runs["zz-broken"]).run()
     assert not at.exception and "cannot be read" in errors(at)
-    at.selectbox(key="cmp_run").set_value(runs["tiny-diverged"].label).run()
+    at.selectbox(key="cmp_run").set_value(runs["tiny-diverged"]).run()
     assert not at.exception and "diverged" in errors(at)
 
 
@@ -142,7 +143,7 @@ def test_compare_runs_readable_and_not(runs) -> None:
 
 
 def test_landscapes_heatmap_then_line() -> None:
-    at = app("landscapes", land_N=500)
+    at = app("landscapes")
     spec = json.dumps(charts_of(at)[0])
     assert '"type": "log"' in spec and "c_sigma" in spec and "refined" in spec
     at.radio(key="land_method").set_value("gd").run()
@@ -158,7 +159,7 @@ def test_landscapes_heatmap_then_line() -> None:
 
 def test_weights_of_a_run(runs) -> None:
     at = app("weights")
-    at.selectbox(key="w_run").set_value(runs["tiny"].label).run()
+    at.selectbox(key="w_run").set_value(runs["tiny"]).run()
     assert not at.exception and not at.error
     specs = json.dumps(charts_of(at))
     assert '"name": "snapshot"' in specs  # A and B with the step slider
@@ -168,9 +169,9 @@ def test_weights_of_a_run(runs) -> None:
     n_charts = len(charts_of(at))
     at.button(key="w_play").click().run()  # steps through the snapshots, then leaves the slider chart
     assert not at.exception and len(charts_of(at)) == n_charts
-    at.selectbox(key="w_run").set_value(runs["tiny-diverged"].label).run()
+    at.selectbox(key="w_run").set_value(runs["tiny-diverged"]).run()
     assert not at.exception and "diverged" in errors(at)
-    at.selectbox(key="w_run").set_value(runs["zz-broken"].label).run()
+    at.selectbox(key="w_run").set_value(runs["zz-broken"]).run()
     assert not at.exception and "cannot be read" in errors(at)
 
 
@@ -210,7 +211,7 @@ def test_train_start_progress_verdict(run_roots, runs, monkeypatch) -> None:
     verdicts = [e.value for e in (*at.success, *at.warning)]
     assert any("onverged" in v for v in verdicts)
     assert (user / "ui-test" / "status.json").exists()
-    assert any(e.name == "ui-test" for e in loaders.run_entries())
+    assert any(e.name == "ui-test" for e in run_index.entries())
 
 
 # ---------------------------------------------------------------- jobs: the worker thread and the queue

@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "artifacts" / "screenshots"
-PAGES = ["", "contexts", "compare", "train", "weights", "strategies", "landscapes"]  # url paths; "" is Home
+PAGES = ["", "contexts", "compare", "train", "weights", "strategies", "landscapes", "science"]  # url paths; "" is Home
 VIEWPORT = {"width": 1500, "height": 2600}  # tall: Streamlit scrolls an inner container, full_page misses it
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -102,7 +102,7 @@ def test_page_renders_without_exception(server: str, browser, path: str) -> None
             page.screenshot(path=str(docs / "home.png"))
         errors = page.locator('[data-testid="stException"]')
         assert errors.count() == 0, f"{path or 'home'}: {errors.first.inner_text()[:2000]}"
-        if path not in ("", "train"):
+        if path not in ("", "train", "science"):
             assert page.locator('[data-testid="stVegaLiteChart"]').count() > 0, f"{path}: no chart drawn"
     finally:
         page.close()

@@ -1,9 +1,9 @@
 """The Strategies page: Fig. 11 and its evidence, Fig. 10, the selection/elimination examples and the live sweep.
 
-Chart builders are checked through `.to_dict()` against pandas computed here; the page through AppTest on
-fixture CSVs and run folders written to temporary pretrained/ and runs/ folders (the loaders are pointed at
-them); sweeps and training sharing one slot with stand-in workers. The one real sweep is tiny (2 seeds,
-20 steps, d = 2)."""
+The page through AppTest on fixture CSVs (`tests/sweep_support.py`) and run folders written to temporary
+pretrained/ and runs/ folders (the loaders are pointed at them); sweeps and training sharing one slot with
+stand-in workers. The one real sweep is tiny (2 seeds, 20 steps, d = 2). Its chart builders are checked in
+test_sweep_charts.py."""
 
 from __future__ import annotations
 
@@ -14,60 +14,20 @@ import time
 from pathlib import Path
 
 import jax.numpy as jnp
-import numpy as np
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import constructions, figures, runs, train
+from engine import constructions, runs
+from engine import figure_data as figures
+from engine.config import TrainConfig
+from engine.state import init_state
 from engine.sweep import SweepResult
-from engine.train import TrainConfig
 from tests.app_support import charts_of, fake_trainer, open_app, wait_for
-from ui import jobs, loaders, sweep_charts
-
-BASE = figures.FIG11_BASE
-
+from tests.chart_support import records
+from tests.sweep_support import evidence_frame, fig10_frame, fig11_frame
+from ui import jobs, loaders, run_index
 
 # ---------------------------------------------------------------- fixture data
-
-
-def fig11_frame() -> pd.DataFrame:
-    """Four seeds per point; strategies and `learned` chosen so every proportion differs."""
-    rows = []
-    points = [("C", {"d": 2, "C": 2, "n": 100}), ("C", {"d": 2, "C": 3, "n": 120}), ("C", dict(BASE)),
-              ("d", dict(BASE)), ("d", {"d": 3, "C": 5, "n": 100}), ("n", {"d": 2, "C": 5, "n": 20}), ("n", dict(BASE))]
-    for i, (vary, shape) in enumerate(points):
-        for seed in range(4):
-            sel = (seed + i) % 3 != 0
-            rows.append({"vary": vary, **shape, "seed": seed, "strategy": "selection" if sel else "elimination",
-                         "c_sigma": (1 if sel else -1) * (1 + seed), "c_eta": (1 if sel else -1) * (2 + seed),
-                         "final_eval_loss": 0.5, "learned": seed < 1 + i % 4})
-    return pd.DataFrame(rows)[figures.FIG11_COLUMNS]
-
-
-def evidence_frame() -> pd.DataFrame:
-    rows = []
-    for shape in ({"d": 2, "C": 2, "n": 100}, dict(BASE)):
-        for seed in range(3):
-            final = "selection" if seed else "elimination"
-            for k, step in enumerate((0, 10, 20, 30)):
-                strategy = final if k >= seed + (shape["C"] == 2) else "flip"
-                rows.append({**shape, "seed": seed, "step": step, "strategy": strategy, "margin": 0.1, "c_sigma": 1.0,
-                             "c_eta": 1.0, "eval_loss": 1.0, "final_strategy": final, "agrees": strategy == final,
-                             "learned": seed != 1})
-    return pd.DataFrame(rows)[loaders.FIG11_EVIDENCE_COLUMNS]
-
-
-def fig10_frame() -> pd.DataFrame:
-    rows = []
-    for lr in figures.FIG10_LRS:
-        for step in range(0, 201, 50):
-            rows.append({"recipe": "paper-softmax-d10", "lr": lr, "step": step, "c_sigma": lr * step - 1e-6,
-                         "c_eta": 10 * lr * step + 1e-4, "eval_loss": 1.6, "recipe_steps": 2_000_000})
-    for step in range(0, 901, 300):
-        rows.append({"recipe": "fast-softmax-d10", "lr": 0.02, "step": step, "c_sigma": 1 + step / 100,
-                     "c_eta": 2 + step, "eval_loss": 1.0, "recipe_steps": 900})
-    return pd.DataFrame(rows)[figures.FIG10_COLUMNS]
 
 
 def write_sweeps(root: Path) -> Path:
@@ -83,7 +43,7 @@ def write_construction_run(path: Path, c_sigma: float, c_eta: float, seed: int =
     """A finished fig11-* run folder whose weights are the softmax construction at (c_sigma, c_eta): positive
     constants compute selection, negative ones elimination."""
     cfg = TrainConfig(kind="softmax", d=2, C=2, n=10, steps=10, eval_every=10, seed=seed, preset="fig11-d2-C2")
-    state = train.init_state(cfg)
+    state = init_state(cfg)
     con = constructions.softmax_construction(cfg.task, c_eta, c_sigma)
     state["params"] = {k: jnp.asarray(con[k], v.dtype) for k, v in state["params"].items()}
     runs.save_state(runs.checkpoint_manager(path), cfg.steps, state)
@@ -99,19 +59,14 @@ def roots(tmp_path_factory):
     pre, user = write_sweeps(root / "pretrained"), root / "runs"
     user.mkdir()
     mp = pytest.MonkeyPatch()
-    mp.setattr(loaders, "PRETRAINED", pre)
-    mp.setattr(loaders, "USER_RUNS", user)
+    mp.setattr(run_index, "PRETRAINED", pre)
+    mp.setattr(run_index, "USER_RUNS", user)
     yield pre, user
     mp.undo()
 
 
 def app(**state) -> AppTest:
     return open_app("strategies", **state)
-
-
-def records(spec: dict, field: str) -> list[dict]:
-    """Every inline data row of a chart spec that has `field`."""
-    return [r for rows in spec.get("datasets", {}).values() for r in rows if field in r]
 
 
 def shown_rows(at: AppTest, title: str, field: str) -> list[dict]:
@@ -122,86 +77,6 @@ def shown_rows(at: AppTest, title: str, field: str) -> list[dict]:
 
 def texts(elements) -> str:
     return " ".join(e.value for e in elements)
-
-
-# ---------------------------------------------------------------- chart builders
-
-
-def test_fig11_proportions_are_the_groupby() -> None:
-    rows = fig11_frame()
-    summary = sweep_charts.fig11_summary(rows, BASE)
-    spec = sweep_charts.fig11_chart(summary).to_dict()
-    assert len(spec["hconcat"]) == 3
-    drawn = {(r["vary"], r["value"], r["series"]): r["value_y"] for r in records(spec, "series")}
-    for vary in ("C", "d", "n"):
-        g = rows[rows["vary"] == vary].groupby(vary)
-        want = g["strategy"].apply(lambda s: (s == "selection").mean())
-        for value, p in want.items():
-            assert drawn[(vary, value, "all runs")] == pytest.approx(p)
-        learned = rows[(rows["vary"] == vary) & rows["learned"]].groupby(vary)["strategy"]
-        for value, p in learned.apply(lambda s: (s == "selection").mean()).items():
-            assert drawn[(vary, value, "runs that learned")] == pytest.approx(p)
-        counts = g.agg(seeds=("seed", "size"), learned=("learned", "sum"))
-        for value, r in counts.iterrows():
-            row = summary[(summary["vary"] == vary) & (summary["value"] == value)].iloc[0]
-            assert (row["seeds"], row["learned"]) == (r["seeds"], r["learned"])
-            assert row["learned_text"] == f"{r['learned']}/{r['seeds']}"
-    labels = dict(zip(zip(summary["vary"], summary["value"]), summary["label"]))
-    assert labels[("C", 3)] == "3 (n=120)" and labels[("C", 5)] == "5" and labels[("n", 20)] == "20"
-    assert summary["base"].sum() == 3  # the base shape, once per panel
-    assert "learned_text" in json.dumps(spec) and "tooltip" in json.dumps(spec)
-
-
-def test_evidence_agreement_is_the_groupby() -> None:
-    ev = evidence_frame()
-    ev = pd.concat([ev, ev[ev["C"] == 2].assign(n=50, step=ev["step"] * 2)], ignore_index=True)  # a longer shape
-    progress = ev["step"] / ev.groupby(["d", "C", "n", "seed"])["step"].transform("max")
-    pooled = sweep_charts.evidence_agreement(ev, per_shape=False)
-    want_all = ev.groupby(progress.round(3))["agrees"].mean()
-    want_learned = ev[ev["learned"]].groupby(progress[ev["learned"]].round(3))["agrees"].mean()
-    got = pooled.set_index(["population", "progress"])["fraction"]
-    for p, f in want_all.items():
-        assert got[("all runs", p)] == pytest.approx(f)
-    for p, f in want_learned.items():
-        assert got[("runs that learned", p)] == pytest.approx(f)
-    assert np.allclose(sorted(set(pooled["progress"])), [0, 0.333, 0.667, 1])  # shapes of different lengths align
-    per = sweep_charts.evidence_agreement(ev, per_shape=True)
-    assert set(per["shape"]) == {"d=2 C=2 n=100", "d=2 C=5 n=100", "d=2 C=2 n=50"}
-    sub = ev[(ev["C"] == 2) & (ev["n"] == 100)].groupby("step")["agrees"].mean()
-    got = per[(per["shape"] == "d=2 C=2 n=100") & (per["population"] == "all runs")]["fraction"].to_numpy()
-    assert np.allclose(got, sub.to_numpy())
-    spec = sweep_charts.agreement_chart(per).to_dict()
-    assert len(records(spec, "fraction")) == len(per) and spec["layer"][0]["encoding"]["strokeDash"]["field"] == \
-        "population"
-
-
-def test_fig10_lines_and_log_axes() -> None:
-    rows = fig10_frame()
-    spec = sweep_charts.fig10_chart(sweep_charts.fig10_curves(rows), log_step=True).to_dict()
-    panels = spec["hconcat"]
-    assert [p["encoding"]["y"]["scale"].get("type") for p in panels] == ["log", "log", None]
-    assert panels[0]["encoding"]["x"]["scale"]["type"] == "symlog"
-    drawn = records(spec, "quantity")
-    for quantity in ("c_sigma", "c_eta"):
-        values = [r["value"] for r in drawn if r["quantity"] == quantity]
-        assert min(values) > 0  # log axis: only positive values are drawn
-        assert len(values) == int((rows[quantity] > 0).sum())
-    lines = {r["run"] for r in drawn}
-    assert lines == {f"paper-softmax-d10 lr={lr:g}" for lr in figures.FIG10_LRS} | {"fast-softmax-d10 lr=0.02"}
-    assert panels[0]["encoding"]["color"]["scale"]["domain"][-1] == "fast-softmax-d10 lr=0.02"  # paper lrs first
-    linear = sweep_charts.fig10_chart(sweep_charts.fig10_curves(rows), log_step=False).to_dict()
-    assert "type" not in linear["hconcat"][0]["encoding"]["x"].get("scale", {})
-
-
-def test_strategy_scatter_plots_each_seed() -> None:
-    runs_ = [{"seed": 0, "strategy": "selection", "c_sigma": 3.0, "c_eta": 5.0, "eval_loss": 0.2},
-             {"seed": 1, "strategy": "elimination", "c_sigma": -2.0, "c_eta": -4.0, "eval_loss": 0.3}]
-    spec = sweep_charts.strategy_scatter(runs_).to_dict()
-    pts = records(spec, "strategy")
-    assert [(r["seed"], r["c_sigma"], r["c_eta"]) for r in pts] == [(0, 3.0, 5.0), (1, -2.0, -4.0)]
-    enc = spec["layer"][-1]["encoding"]
-    assert enc["color"]["scale"]["domain"][:2] == ["selection", "elimination"]
-    assert enc["x"]["scale"]["type"] == enc["y"]["scale"]["type"] == "symlog"
 
 
 # ---------------------------------------------------------------- jobs: sweeps and training share one slot
@@ -277,18 +152,18 @@ def test_page_draws_the_shipped_figures() -> None:
 
 
 def test_page_missing_or_broken_csvs(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(loaders, "PRETRAINED", tmp_path)
+    monkeypatch.setattr(run_index, "PRETRAINED", tmp_path)
     at = app()
     assert not at.exception and not charts_of(at)
     info = texts(at.info)
-    assert "python -m engine.figures fig11" in info and "python -m engine.figures fig10" in info
+    assert "python -m engine.figure_data fig11" in info and "python -m engine.figure_data fig10" in info
     (tmp_path / "sweeps").mkdir()
     (tmp_path / "sweeps" / "fig11.csv").write_text("vary,C\nC,2\n")
     (tmp_path / "sweeps" / "fig10.csv").write_bytes(b"\xff\xfe\x00garbage")
     at = app()
     assert not at.exception
     warning = texts(at.warning)
-    assert "lacks the column(s)" in warning and "fig10.csv" in warning and "python -m engine.figures" in warning
+    assert "lacks the column(s)" in warning and "fig10.csv" in warning and "python -m engine.figure_data" in warning
 
 
 def test_page_shows_a_selection_and_an_elimination_run(tmp_path, monkeypatch) -> None:
@@ -296,8 +171,8 @@ def test_page_shows_a_selection_and_an_elimination_run(tmp_path, monkeypatch) ->
     write_sweeps(pre)
     write_construction_run(pre / "strategy-0", c_sigma=8.0, c_eta=6.0)
     write_construction_run(pre / "strategy-1", c_sigma=-8.0, c_eta=-6.0, seed=1)
-    monkeypatch.setattr(loaders, "PRETRAINED", pre)
-    got = {e.name: loaders.strategy_of(e)["strategy"] for e in loaders.run_entries()}
+    monkeypatch.setattr(run_index, "PRETRAINED", pre)
+    got = {e.name: loaders.strategy_of(e)["strategy"] for e in run_index.entries()}
     assert got == {"strategy-0": "selection", "strategy-1": "elimination"}
     at = app()
     specs = [json.dumps(s) for s in charts_of(at)]
