@@ -60,7 +60,8 @@ seed = int(side.number_input("seed", 0, 10**6, 0, key="cmp_seed"))
 
 with st.spinner("Fitting the closed form ..."):
     if learner is None:
-        learner = loaders.construction(*CONSTRUCTIONS[which], task)
+        kind, query_in_keys = CONSTRUCTIONS[which]
+        learner = loaders.construction(kind, task, query_in_keys)
     ref = loaders.fitted_closed_form(method, task)
 st.markdown(f"**{learner.label}** vs **{ref.label}** on {N} fresh contexts of d={task.d}, C={task.C}, n={task.n}. "
             f"{learner.note}; closed form {ref.note}.")
