@@ -1,4 +1,4 @@
-"""Grid fits of the closed forms (SPEC 6): the separable grid against one evaluation per grid point.
+"""Grid fits of the closed forms (docs/science.md section 6): the separable grid against one evaluation per grid point.
 
 Run: PYTHONPATH=. .venv/bin/python bench/fit.py
 

@@ -2,7 +2,7 @@
 
 Run: PYTHONPATH=. python bench/forward.py
 
-Only the query token's output is read (SPEC section 2), so engine.models.logits computes just the
+Only the query token's output is read (docs/science.md section 2), so engine.models.logits computes just the
 query's row of attention, O(n D) per context. The full layer builds all (n+1) x (n+1) scores,
 O(n^2 D). Both are differentiated (mean cross-entropy w.r.t. W_Q, W_K, W_V, W_O), checked to agree,
 then timed.

@@ -1,4 +1,4 @@
-"""Speed, draw count and memory of the exact context sampler (engine.tasks, SPEC section 1).
+"""Speed, draw count and memory of the exact context sampler (engine.tasks, docs/science.md section 1).
 
 Run: PYTHONPATH=. python bench/sampler.py
 

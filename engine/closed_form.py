@@ -1,4 +1,4 @@
-"""Closed-form one-step learners from zero weights (SPEC 3): the algorithms the models are compared with.
+"""Closed-form one-step learners from zero weights (docs/science.md section 3): what the models are compared with.
 
 All return logits (B, C); y_hat = softmax(logits).
 """

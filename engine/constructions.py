@@ -1,4 +1,4 @@
-"""Weights that make the attention models compute the closed forms exactly (SPEC 4).
+"""Weights that make the attention models compute the closed forms exactly (docs/science.md section 4).
 
 They are the yardsticks of what a trained layer can represent, and fixtures for the tests.
 """

@@ -1,4 +1,4 @@
-"""Reading a trained softmax layer as eq. (1) (SPEC 7): its constants, its algorithm, and a check.
+"""Reading a trained softmax layer as eq. (1) (docs/science.md section 7): its constants, its algorithm, and a check.
 
 With q = [x_q, 0] only the x-rows of A reach the scores, and only the last C columns of B reach the
 logits. Within the y-block of B, adding u_k to the whole row k adds h_k u_k to every logit alike,
@@ -34,7 +34,7 @@ def _blocks(params: Params, task: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
 
 
 def effective_constants(params: Params, task: TaskConfig) -> tuple[float, float]:
-    """(c_sigma, c_eta) of eq. (1) read from the weights (SPEC 7).
+    """(c_sigma, c_eta) of eq. (1) read from the weights (docs/science.md section 7).
 
     c_sigma: mean of the diagonal of A's x-block. c_eta: B's y-block with each row's mean
     off-diagonal entry subtracted from that row (a softmax-invariant shift), then the mean of the
@@ -72,7 +72,7 @@ def check_extracted(
     query_in_keys: bool = False,
 ) -> list[dict]:
     """The trained softmax layer against eq. (1) at the extracted constants and at constants moved off
-    them (SPEC 7, Fig. 8): one row per (which, factor), `which` in ("c_sigma", "c_eta") being the
+    them (docs/science.md section 7, Fig. 8): one row per (which, factor), `which` in ("c_sigma", "c_eta") being the
     constant multiplied by `factor` while the other stays.
 
     Each row is a plain dict: which, factor, c_sigma, c_eta (the constants used), preds_diff (mean

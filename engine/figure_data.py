@@ -4,7 +4,7 @@
     python -m engine.figure_data fig10 [--out pretrained/sweeps/fig10.csv] [--steps 200]
                                    [--fast-run pretrained/fast-softmax-d10] [--fast-steps M]
 
-fig11: the proportion of runs that learn selection (SPEC 7), 20 seeds each, base d = 2, C = 5,
+fig11: the proportion of runs that learn selection (docs/science.md section 7), 20 seeds each, base d = 2, C = 5,
 n = 100, varying C in (2, 3, 5, 8, 10), d in (2, 3, 5, 10) and n in (20, 50, 100, 200) in turn.
 n must be a multiple of C, and 100 is not one of 3 or of 8: for C = 3 and C = 8 the runs use
 n = 120 (the CSV's n column says so). The base shape appears in all three groups; it is trained

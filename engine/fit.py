@@ -1,4 +1,4 @@
-"""Fitting the closed-form learners to data: grid search plus refinement (SPEC 6).
+"""Fitting the closed-form learners to data: grid search plus refinement (docs/science.md section 6).
 
 Every closed form is a scale times a label sum: logits = scale * h, where h (N, C) depends only on
 the kernel width (nothing for GD, sigma^2 for kernel GD, c_sigma for eq. 1) and the scale is eta or
@@ -40,7 +40,7 @@ PARAM_NAMES: dict[str, tuple[str, ...]] = {
     "adaptive_self_key": ("c_sigma", "c_eta"),
 }
 GRID_POINTS = 100
-# SPEC 6, as log10 ranges.
+# docs/science.md section 6, as log10 ranges.
 _GD_ETA = (0.0, 2.5)
 _KERNEL_ETA = (0.0, 3.0)
 _KERNEL_SIGMA2 = (-3.0, 2.0)
@@ -82,7 +82,7 @@ def _check_method(method: str) -> None:
 
 
 def _nearest_d(d: int) -> int:
-    """The SPEC's adaptive ranges are given for d in {2, 3, 5, 10}; other d use the nearest one."""
+    """The paper's eq. 1 ranges are given for d in {2, 3, 5, 10}; other d use the nearest one."""
     return min(_ADAPTIVE_C_SIGMA, key=lambda k: (abs(k - d), k))
 
 
@@ -91,7 +91,7 @@ def _logspace(lo_hi: tuple[float, float]) -> np.ndarray:
 
 
 def default_grid(method: str, d: int) -> dict[str, np.ndarray]:
-    """SPEC 6 grids (100 log-spaced values per parameter), in the order of the loss grid's axes.
+    """docs/science.md section 6 grids (100 log-spaced values per parameter), in the order of the loss grid's axes.
 
     Only the eq. (1) ranges depend on d; a d outside {2, 3, 5, 10} takes the nearest listed d's ranges.
     """
@@ -123,7 +123,7 @@ def closed_form_fn(method: str, best: dict[str, float]) -> LogitsFn:
 
 def group_by_class(ctx: Contexts) -> tuple[Contexts, bool]:
     """Reorder each context's points by label when every class has exactly n/C points (always so for
-    SPEC contexts), so that label sums become a reshape and a sum: several times faster than a
+    sampled contexts), so that label sums become a reshape and a sum: several times faster than a
     one-hot contraction. Order carries no information, so no closed form changes. Returns the
     contexts and whether they are grouped."""
     ys = np.asarray(ctx.ys)
@@ -336,7 +336,7 @@ def fit_gd(ctx: Contexts, etas: np.ndarray | None = None) -> FitResult:
 
 
 def fit_kernel_gd(ctx: Contexts, etas: np.ndarray | None = None, sigma2s: np.ndarray | None = None) -> FitResult:
-    """Eq. (3): losses[i, j] at (sigma2s[i], etas[j]) (defaults: SPEC 6)."""
+    """Eq. (3): losses[i, j] at (sigma2s[i], etas[j]) (defaults: docs/science.md section 6)."""
     grid = default_grid("kernel_gd", ctx.task.d)
     if sigma2s is not None:
         grid["sigma2"] = sigma2s
@@ -353,7 +353,7 @@ def fit_adaptive(
     d: int | None = None,
 ) -> FitResult:
     """Eq. (1), or its self-key variant: losses[i, j] at (c_sigmas[i], c_etas[j]). Default grids are
-    SPEC 6's for `d` (the contexts' d when None)."""
+    docs/science.md section 6's for `d` (the contexts' d when None)."""
     method = "adaptive_self_key" if self_key else "adaptive"
     grid = default_grid(method, ctx.task.d if d is None else d)
     if c_sigmas is not None:

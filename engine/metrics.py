@@ -1,4 +1,4 @@
-"""Per-context metrics and the alignment of a model with a closed form (SPEC 5).
+"""Per-context metrics and the alignment of a model with a closed form (docs/science.md section 5).
 
 Sensitivities s_j = d y_hat_j / d x_q are built from the Jacobian of the logits, J = d logits / d x_q,
 as s_j = y_j g_j with g_j = sum_k y_k (J_j - J_k). This is exact, and stays finite and accurate when
@@ -66,7 +66,7 @@ def to_float64(tree):
 
 
 def alignment(model_fn: LogitsFn, ref_fn: LogitsFn, ctx: Contexts, *, precise: bool = True) -> dict[str, Array]:
-    """Preds diff, cos sim and model diff of `model_fn` against `ref_fn` (SPEC 5).
+    """Preds diff, cos sim and model diff of `model_fn` against `ref_fn` (docs/science.md section 5).
 
     Returns the means over contexts under the plain names and the per-context arrays with a
     `_per_context` suffix. With `precise` (the default) it runs in float64: the functions' own

@@ -1,4 +1,4 @@
-"""One-layer, single-head self-attention on context tokens [x_i, y_i] and the query [x_q, 0] (SPEC 2).
+"""One-layer, single-head self-attention on context tokens [x_i, y_i] and the query [x_q, 0] (docs/science.md, 2).
 
 Only the query token's output is read, so only the query's row of attention is computed: this is
 exact, and costs O(n D) per context instead of O(n^2 D) (bench/forward.py measures the difference).

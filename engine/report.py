@@ -2,9 +2,9 @@
 
     python -m engine.report pretrained
 
-Runs of the `fast-*` presets (one per setting, judged by SPEC 8's convergence criterion) and the
+Runs of the `fast-*` presets (one per setting, judged by docs/science.md section 8's convergence criterion) and the
 strategy examples of the `fig11-*` presets (short runs of the Fig. 11 sweep; what matters there is
-which algorithm the seed learned, SPEC 7).
+which algorithm the seed learned, docs/science.md section 7).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The usual backward pass p_i (g_i - sum_k p_k g_k) subtracts two nearly equal numbers when p is
 almost one-hot (saturated attention at d = 2), and loses every digit of the sensitivities that
-SPEC 5 compares. Measuring g from its value at the heaviest entry makes that term exactly zero
+docs/science.md section 5 compares. Measuring g from its value at the heaviest entry makes that term exactly zero
 and leaves only small, accurately computed ones. Same cost, same value, same gradient in exact
 arithmetic.
 """

@@ -1,4 +1,4 @@
-"""In-context classification tasks on the sphere S^{d-1} (SPEC section 1).
+"""In-context classification tasks on the sphere S^{d-1} (docs/science.md section 1).
 
 Each context has C hidden prototypes z_j, n labelled points (exactly n/C per class, each uniform on
 its class region, the Voronoi cell of z_j) and a query whose class is uniform on 1..C.
@@ -25,7 +25,7 @@ Array = jax.Array
 
 @dataclasses.dataclass(frozen=True)
 class TaskConfig:
-    """Shape of a task: dimension d, classes C, context length n (SPEC notation)."""
+    """Shape of a task: dimension d, classes C, context length n (docs/science.md notation)."""
 
     d: int
     C: int

@@ -84,7 +84,7 @@ def loss_curve(evals: Sequence[Mapping], optimum: float | None = None, optimum_l
 
 def alignment_curves(evals: Sequence[Mapping], yardstick_label: str, other_label: str = "the other eq. 1",
                      width: int = 230, height: int = 200) -> alt.HConcatChart:
-    """Preds diff, cos sim and model diff through training (the paper's Fig. 2 metrics), against the yardstick closed form
+    """Preds diff, cos sim and model diff through training, against the yardstick closed form
     and, for softmax runs, against their second closed form too (fields `*_other`)."""
     panels = []
     for field, label in ALIGN_FIELDS.items():

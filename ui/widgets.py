@@ -16,7 +16,6 @@ from engine.tasks import TaskConfig
 from ui import loaders, run_index, specs
 
 
-
 def _disable_page_discovery() -> None:
     try:
         from streamlit.runtime.pages_manager import PagesManager
