@@ -9,6 +9,7 @@ import json
 import shutil
 import time
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -68,37 +69,59 @@ def test_home_tells_the_story_and_falls_back() -> None:
 # ---------------------------------------------------------------- Contexts
 
 
+def shown_probabilities(spec: dict, start: tuple) -> dict:
+    """P(true class) of every learner in the page's query view with the query at `start` (vegafusion evaluates
+    the chart's own transforms, as the browser would)."""
+    import altair as alt
+
+    from ui import query_charts
+
+    d = len(start) + 1
+    names = spec["params"][[p["name"] for p in spec["params"]].index(query_charts.SHOWN)]["bind"]["options"]
+    C = int(max(r["class"] for r in spec["datasets"]["rows"]))
+    protos = [[float(t.split(" * ")[0]) for t in p["expr"].split(" + ")] for p in spec["params"]
+              if p["name"].startswith("qd")]
+    chart = query_charts.probability_transforms(alt.Chart(alt.NamedData("rows")), d, C).mark_point().encode(
+        x="model:N").add_params(*query_charts.query_params(d, start, names, names[0]),
+                                *query_charts.truth_params(C, np.asarray(protos)))
+    got = chart.properties(datasets=spec["datasets"]).transformed_data()
+    return got.groupby("model")["p_true"].first().to_dict()
+
+
 def test_contexts_circle_moves_the_query() -> None:
     at = app("contexts")
     assert any("construction at fitted constants" in i.value for i in at.info)  # no runs: constructions, said so
-    before = charts_of(at)
-    assert len(before) == 3  # context, probabilities, decision regions of the four models
-    p_before = at.dataframe[0].value["P(true class)"].tolist()
-    slider = next(s for s in at.slider if s.label.startswith("query angle"))
-    slider.set_value((slider.value + 150) % 360).run()
-    assert not at.exception
-    assert charts_of(at)[0] != before[0]
-    assert at.dataframe[0].value["P(true class)"].tolist() != p_before
-    at.radio(key="ctx_model").set_value("GD (eq. 2)").run()
-    assert "GD (eq. 2): attention" in json.dumps(charts_of(at)[0])
+    specs = charts_of(at)
+    assert len(specs) == 2  # the query view (context, attention, probabilities), decision regions of the four models
+    view = specs[0]
+    bound = {p["name"]: p for p in view["params"] if "bind" in p}
+    assert bound["query"]["bind"]["input"] == "range" and bound["attention_of"]["bind"]["options"] == [
+        "linear SA", "softmax SA", "GD (eq. 2)", "eq. 1"]
+    p_before = shown_probabilities(view, (bound["query"]["value"],))
+    p_after = shown_probabilities(view, ((bound["query"]["value"] + 150) % 360,))
+    assert set(p_before) == set(bound["attention_of"]["bind"]["options"]) and p_after != p_before
 
 
 def test_contexts_sphere_and_higher_d() -> None:
     at = app("contexts")
     at.number_input(key="ctx_d").set_value(3).run()
     assert not at.exception
-    spheres = json.dumps(charts_of(at))
-    assert "orthographic" in spheres and "view_lon" in spheres
-    lon = next(s for s in at.slider if s.label == "query longitude")
-    before = charts_of(at)[0]
-    lon.set_value(lon.value + 90 if lon.value < 90 else lon.value - 90).run()
-    assert not at.exception and charts_of(at)[0] != before
+    view = charts_of(at)[0]
+    assert "orthographic" in json.dumps(view) and {"query_lon", "query_lat"} <= {p["name"] for p in view["params"]}
+    lon = next(p for p in view["params"] if p["name"] == "query_lon")["value"]
+    lat = next(p for p in view["params"] if p["name"] == "query_lat")["value"]
+    moved = (lon + 90 if lon < 90 else lon - 90, lat)
+    assert shown_probabilities(view, (lon, lat)) != shown_probabilities(view, moved)
     at.number_input(key="ctx_d").set_value(5).run()
     assert not at.exception
     assert "cosine" in json.dumps(charts_of(at)[0])
     before = charts_of(at)[0]
+    p_before = at.dataframe[0].value["P(true class)"].tolist()
     at.button[[b.label for b in at.button].index("Resample the query")].click().run()
     assert not at.exception and charts_of(at)[0] != before
+    assert at.dataframe[0].value["P(true class)"].tolist() != p_before
+    at.radio(key="ctx_model").set_value("GD (eq. 2)").run()
+    assert "GD (eq. 2): attention" in json.dumps(charts_of(at)[0])
 
 
 def test_contexts_bad_task_says_what_to_change() -> None:

@@ -172,6 +172,23 @@ def decision_map(learner: Learner, d: int, C: int, n: int, seed: int, grid: str)
     return np.argmax(probs, -1)
 
 
+@st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
+def query_view_data(models: tuple[Learner, ...], names: tuple[str, ...], d: int, C: int, n: int, seed: int
+                    ) -> dict[str, pd.DataFrame]:
+    """The data of the in-browser query view (`ui.query_charts`) for one context: every learner's query-row
+    form and its decision regions."""
+    from engine import query_row
+    from ui import geometry, query_charts
+
+    arrays = contexts(d, C, n, seed, 1)
+    xs, ys, protos = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0]
+    forms = {name: query_row.of_learner(m, xs, ys, C) for name, m in zip(names, models)}
+    grid_name = geometry.view_for(d)
+    regions = {name: decision_map(m, d, C, n, seed, grid_name) for name, m in zip(names, models)}
+    grid = {"angle": geometry.circle_grid()} if d == 2 else geometry.sphere_grid()
+    return query_charts.datasets(forms, xs, ys, protos, regions, grid)
+
+
 @st.cache_data(show_spinner=False, max_entries=64, hash_funcs=BY_KEY)
 def per_context(learner: Learner, d: int, C: int, n: int, N: int, seed: int) -> dict[str, np.ndarray]:
     """Loss, P(correct), entropy, correct for each of N comparison contexts."""
