@@ -10,9 +10,9 @@ import streamlit as st
 
 from engine import figure_data as figures
 from engine.runs import RunError
-from ui import geometry, loaders, sweep_charts, widgets
+from ui import loaders, sweep_charts, widgets
 from ui.job_status import job_status
-from ui.strategy_panels import STRATEGIES, draw_example, example_runs, shipped_table, sweep_results
+from ui.strategy_panels import STRATEGIES, draw_examples, example_runs, shipped_table, sweep_results
 
 widgets.setup_page("Strategies", "A trained softmax layer runs one of two algorithms: selection (attend to the "
                    "context points nearest the query and copy their labels) or elimination (attend to the furthest "
@@ -38,31 +38,20 @@ if not any(examples.values()):
             f"frequent: `{EXAMPLE_CMD}` for S = 0, 1, 2, ...; every `fig11-*` run in pretrained/ (or runs/) is "
             "classified by its weights and shown here.")
 else:
-    shown = [e for s in STRATEGIES for e, _ in examples[s][:1]]
-    c1, c2 = st.columns([1, 3])
-    seed = int(c1.number_input("context seed", 0, 10**6, 0, key="strat_ctx_seed"))
-    angle = None
-    if any(geometry.view_for(e.config["d"]) == "circle" for e in shown):
-        first = shown[0].config
-        xq0 = loaders.contexts(first["d"], first["C"], first["n"], seed, 1)["xq"][0]
-        angle = c2.slider("query angle (degrees)", 0, 359, geometry.angle_deg(xq0),
-                          key=f"strat_q_{seed}", help="the same query for both runs (d = 2)")
-    st.caption("Marker area: the run's attention on each context point for this query; outer ring: the class it "
-               "predicts for a query at that angle; arrows: the prototypes.")
+    seed = int(st.number_input("context seed", 0, 10**6, 0, key="strat_ctx_seed"))
+    picked = []
     for col, strategy in zip(st.columns(2), STRATEGIES):
-        with col:
-            runs = examples[strategy]
-            if not runs:
-                st.info(f"No {strategy} example among the `fig11-*` runs yet: train more seeds with `{EXAMPLE_CMD}`.")
-                continue
-            pick = 0
-            if len(runs) > 1:
-                names = [f"{e.origin}/{e.name}" for e, _ in runs]
-                pick = names.index(st.selectbox(f"{strategy} run", names, key=f"strat_ex_{strategy}"))
-            try:
-                draw_example(*runs[pick], seed, angle)
-            except RunError as err:
-                st.error(f"**This run cannot be read.** {err}")
+        runs = examples[strategy]
+        if not runs:
+            col.info(f"No {strategy} example among the `fig11-*` runs yet: train more seeds with `{EXAMPLE_CMD}`.")
+            continue
+        names = [f"{e.origin}/{e.name}" for e, _ in runs]
+        pick = names.index(col.selectbox(f"{strategy} run", names, key=f"strat_ex_{strategy}")) if len(runs) > 1 else 0
+        picked.append(runs[pick])
+    try:
+        draw_examples(picked, seed)
+    except RunError as err:
+        st.error(f"**This run cannot be read.** {err}")
 
 # ---------------------------------------------------------------- Fig. 11
 st.subheader("Fig. 11: how often seeds learn selection")

@@ -8,8 +8,12 @@ import json
 import time
 from pathlib import Path
 
+import altair as alt
+import numpy as np
 import pyarrow as pa
 from streamlit.testing.v1 import AppTest
+
+from ui import query_charts
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 180
@@ -64,3 +68,18 @@ def fake_trainer(steps: int = 400, dt: float = 0.002):
         return FakeRun("finished", {"converged": True, "message": "ok"}, "")
 
     return run
+
+
+def shown_probabilities(spec: dict, start: tuple) -> dict:
+    """P(true class) of every learner in the page's query view with the query at `start` (vegafusion evaluates
+    the chart's own transforms, as the browser would)."""
+    d = len(start) + 1
+    names = list(dict.fromkeys(r["model"] for r in spec["datasets"]["rows"]))
+    C = int(max(r["class"] for r in spec["datasets"]["rows"]))
+    protos = [[float(t.split(" * ")[0]) for t in p["expr"].split(" + ")] for p in spec["params"]
+              if p["name"].startswith("qd")]
+    chart = query_charts.probability_transforms(alt.Chart(alt.NamedData("rows")), d, C).mark_point().encode(
+        x="model:N").add_params(*query_charts.query_params(d, start, names, names[0]),
+                                *query_charts.truth_params(C, np.asarray(protos)))
+    got = chart.properties(datasets=spec["datasets"]).transformed_data()
+    return got.groupby("model")["p_true"].first().to_dict()

@@ -9,13 +9,12 @@ import json
 import shutil
 import time
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.config import PRESETS, TrainConfig
 from engine.train import train
-from tests.app_support import charts_of, fake_trainer, wait_for
+from tests.app_support import charts_of, fake_trainer, shown_probabilities, wait_for
 from tests.app_support import open_app as app
 from ui import jobs, loaders, run_index
 
@@ -67,25 +66,6 @@ def test_home_tells_the_story_and_falls_back() -> None:
 
 
 # ---------------------------------------------------------------- Contexts
-
-
-def shown_probabilities(spec: dict, start: tuple) -> dict:
-    """P(true class) of every learner in the page's query view with the query at `start` (vegafusion evaluates
-    the chart's own transforms, as the browser would)."""
-    import altair as alt
-
-    from ui import query_charts
-
-    d = len(start) + 1
-    names = spec["params"][[p["name"] for p in spec["params"]].index(query_charts.SHOWN)]["bind"]["options"]
-    C = int(max(r["class"] for r in spec["datasets"]["rows"]))
-    protos = [[float(t.split(" * ")[0]) for t in p["expr"].split(" + ")] for p in spec["params"]
-              if p["name"].startswith("qd")]
-    chart = query_charts.probability_transforms(alt.Chart(alt.NamedData("rows")), d, C).mark_point().encode(
-        x="model:N").add_params(*query_charts.query_params(d, start, names, names[0]),
-                                *query_charts.truth_params(C, np.asarray(protos)))
-    got = chart.properties(datasets=spec["datasets"]).transformed_data()
-    return got.groupby("model")["p_true"].first().to_dict()
 
 
 def test_contexts_circle_moves_the_query() -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from engine.query_row import QueryRow
 from ui.context_charts import _CELL_GEOJSON as CELL_GEOJSON
-from ui.context_charts import QUERY_COLOR, class_scale
+from ui.context_charts import QUERY_COLOR, ROT_LAT, ROT_LON, class_scale, rotation_params, rotation_values
 from ui.geometry import lonlat
 
 QUERY = "query"  # d = 2: the angle in degrees
@@ -47,8 +47,15 @@ def query_params(d: int, start: Sequence[float], models: Sequence[str], shown: s
         xs = [f"cos({QLAT} * {PI}) * cos({QLON} * {PI})", f"cos({QLAT} * {PI}) * sin({QLON} * {PI})",
               f"sin({QLAT} * {PI})"]
     coords = [alt.param(name=f"qx{k + 1}", expr=e) for k, e in enumerate(xs)]
+    if not models:  # every learner is drawn in a view of its own: nothing to pick
+        return [*bound, *coords]
     pick = alt.param(name=SHOWN, value=shown, bind=alt.binding_radio(options=list(models), name="attention of "))
     return [*bound, *coords, pick]
+
+
+def _which(model: str | None) -> str:
+    """The learner a view draws: the one picked in the chart (`attention_of`), or a fixed one."""
+    return SHOWN if model is None else "'" + model.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _score_expr(d: int) -> str:
@@ -97,12 +104,12 @@ def truth_params(C: int, protos: np.ndarray | None = None) -> list[alt.Parameter
     return [*(alt.param(name=f"qd{j + 1}", expr=e) for j, e in enumerate(dots)), alt.param(name="qtrue", expr=truth)]
 
 
-def _circle(C: int, size: int) -> alt.LayerChart:
+def _circle(C: int, size: int, model: str | None = None) -> alt.LayerChart:
     scale = alt.Scale(domain=[-1.3, 1.3], nice=False)
     x, y = alt.X("x1:Q", scale=scale, axis=None), alt.Y("x2:Q", scale=scale, axis=None)
     color = alt.Color("class:N", scale=class_scale(C), title="class")
     outline = alt.Chart(alt.NamedData("outline")).mark_line(color="#bbbbbb", strokeWidth=1).encode(x, y, order="o:Q")
-    ring = alt.Chart(alt.NamedData("regions")).transform_filter(f"datum.model == {SHOWN}").mark_rule(
+    ring = alt.Chart(alt.NamedData("regions")).transform_filter(f"datum.model == {_which(model)}").mark_rule(
         strokeWidth=4, opacity=0.8).encode(x, y, x2="e1:Q", y2="e2:Q", color=color,
                                            tooltip=[alt.Tooltip("angle:Q", format=".0f", title="query angle"),
                                                     alt.Tooltip("class:N", title="predicted")])
@@ -113,19 +120,31 @@ def _circle(C: int, size: int) -> alt.LayerChart:
         protos.mark_point(shape="triangle-up", filled=True, size=140, opacity=1).encode(
             x, y, angle=alt.Angle("angle:Q", scale=None), color=color,
             tooltip=[alt.Tooltip("class:N", title="prototype of class")])]
-    points = _attention_points(alt.Chart(alt.NamedData("rows")), 2).encode(x, y, **_point_channels(C))
+    points = _attention_points(alt.Chart(alt.NamedData("rows")), 2, model).encode(x, y, **_point_channels(C))
     query = alt.Chart(alt.NamedData("outline")).transform_filter("datum.o == 0").transform_calculate(
         qx="qx1", qy="qx2", cls="qtrue")
     qpos = dict(x=alt.X("qx:Q", scale=scale, axis=None), y=alt.Y("qy:Q", scale=scale, axis=None))
     marks = _query_marks(query, C, qpos)
-    return alt.layer(outline, ring, *arrows, points, *marks).properties(width=size, height=size)
+    layers = [outline, ring, *arrows, points, *marks]
+    if model is not None:  # a fixed learner: where its attention goes, in one line under the circle
+        cos = " + ".join(f"datum.x{k + 1} * qx{k + 1}" for k in range(2))
+        focus = (weight_transforms(alt.Chart(alt.NamedData("rows")), 2)
+                 .transform_filter(f"datum.model == {_which(model)} && !datum.self")
+                 .transform_calculate(cosq=cos).transform_calculate(wc="datum.w * datum.cosq")
+                 .transform_aggregate(swc="sum(wc)", sw="sum(w)", mc="mean(cosq)")
+                 .transform_calculate(text="'attention-weighted mean cosine to the query ' + format(datum.swc / "
+                                           "datum.sw, '.2f') + ' (unweighted ' + format(datum.mc, '.2f') + ')'")
+                 .mark_text(fontSize=11, color="#444444").encode(x=alt.datum(0.0), y=alt.datum(-1.36), text="text:N"))
+        layers.append(focus)
+    return alt.layer(*layers, title=model or "").properties(width=size, height=size)
 
 
 def _sphere(C: int, size: int) -> alt.LayerChart:
-    """The sphere turns with the query: the view is centred on it."""
-    proj = dict(type="orthographic", rotate=alt.expr(f"[-{QLON}, -{QLAT}, 0]"))
-    visible = (f"sin(datum.lat * {PI}) * sin({QLAT} * {PI}) + cos(datum.lat * {PI}) * cos({QLAT} * {PI}) * "
-               f"cos((datum.lon - {QLON}) * {PI}) > 0")
+    """The sphere in a view the reader turns with its own two sliders (set to face the query at first): a query
+    move then redraws the points and the query only, not the cells and the graticule."""
+    proj = dict(type="orthographic", rotate=alt.expr(f"[{ROT_LON}, {ROT_LAT}, 0]"))
+    visible = (f"sin(datum.lat * {PI}) * sin(-{ROT_LAT} * {PI}) + cos(datum.lat * {PI}) * cos(-{ROT_LAT} * {PI}) * "
+               f"cos((datum.lon + {ROT_LON}) * {PI}) > 0")
     pos = dict(longitude="lon:Q", latitude="lat:Q")
     color = alt.Color("class:N", scale=class_scale(C), title="class")
     layers = [
@@ -144,14 +163,14 @@ def _sphere(C: int, size: int) -> alt.LayerChart:
             **pos, **_point_channels(C)).project(**proj),
     ]
     query = alt.Chart(alt.NamedData("protos")).transform_filter("datum.class == 1").transform_calculate(
-        qlon=QLON, qlat=QLAT, cls="qtrue")
-    layers += [m.project(**proj) for m in _query_marks(query, C, dict(longitude="qlon:Q", latitude="qlat:Q"))]
+        lon=QLON, lat=QLAT, cls="qtrue").transform_filter(visible)
+    layers += [m.project(**proj) for m in _query_marks(query, C, pos)]
     return alt.layer(*layers).properties(width=size, height=size)
 
 
-def _attention_points(chart: alt.Chart, d: int) -> alt.Chart:
+def _attention_points(chart: alt.Chart, d: int, model: str | None = None) -> alt.Chart:
     """The context points of the learner drawn, sized by |w| / max |w| over its context points."""
-    return (weight_transforms(chart, d).transform_filter(f"datum.model == {SHOWN} && !datum.self")
+    return (weight_transforms(chart, d).transform_filter(f"datum.model == {_which(model)} && !datum.self")
             .transform_calculate(absw="abs(datum.w)")
             .transform_joinaggregate(wmax="max(absw)")
             .transform_calculate(rel_weight="datum.wmax > 0 ? datum.absw / datum.wmax : 0",
@@ -197,16 +216,25 @@ def _bars(models: Sequence[str], d: int, C: int, width: int) -> alt.LayerChart:
 
 
 def template(d: int, C: int, models: Sequence[str], size: int = 400, bar_width: int = 330,
-             start: Sequence[float] = (0.0, 0.0), shown: str | None = None, stacked: bool = False) -> alt.TopLevelMixin:
+             start: Sequence[float] = (0.0, 0.0), shown: str | None = None, stacked: bool = False,
+             side_by_side: bool = False) -> alt.TopLevelMixin:
     """The whole interactive view for d = 2 (circle) or d = 3 (sphere): context with attention and decision
-    regions, and the probability bars; `stacked` puts the bars under the context (narrow screens)."""
+    regions, and the probability bars; `stacked` puts the bars under the context (narrow screens);
+    `side_by_side` draws one circle per learner (d = 2), all moved by the one query."""
     if d not in (2, 3):
         raise ValueError(f"the in-browser query is drawn for d = 2 and d = 3, not d = {d}")
     shown = shown if shown in models else models[0]
-    context = _circle(C, size) if d == 2 else _sphere(C, size)
+    if side_by_side:
+        if d != 2:
+            raise ValueError("learners side by side are drawn on the circle (d = 2)")
+        context = alt.hconcat(*(_circle(C, size, m) for m in models))
+    else:
+        context = _circle(C, size) if d == 2 else _sphere(C, size)
     bars = _bars(models, d, C, bar_width)
     chart = (alt.vconcat if stacked else alt.hconcat)(context, bars).resolve_scale(color="shared")
-    return chart.add_params(*query_params(d, start, models, shown), *truth_params(C))
+    view = rotation_params(*start) if d == 3 else ()  # the sphere faces the starting query
+    picks = () if side_by_side else models
+    return chart.add_params(*query_params(d, start, picks, shown), *truth_params(C), *view)
 
 
 def datasets(forms: Mapping[str, QueryRow], xs: np.ndarray, ys: np.ndarray, protos: np.ndarray,
@@ -265,6 +293,8 @@ def fill(spec: dict, data: Mapping[str, pd.DataFrame], protos: np.ndarray, start
     the query's starting position; the template stays untouched."""
     dots = {p.param.name: p.param.to_dict() for p in truth_params(len(protos), protos)[:-1]}
     bound = dict(zip((QUERY,) if len(start) == 1 else (QLON, QLAT), (round(float(v)) for v in start)))
+    if len(start) == 2:
+        bound.update(rotation_values(*start))
     params = [dots.get(p.get("name")) or ({**p, "value": bound[p["name"]]} if p.get("name") in bound else p)
               for p in spec.get("params", [])]
     return {**spec, "params": params, "datasets": {**spec.get("datasets", {}), **data}}

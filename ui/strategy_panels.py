@@ -11,7 +11,7 @@ import streamlit as st
 
 from engine import figure_data as figures
 from engine.runs import RunError
-from ui import context_charts, geometry, loaders, run_index, sweep_charts, widgets
+from ui import context_charts, geometry, loaders, query_charts, run_index, sweep_charts, widgets
 from ui.specs import fill
 
 STRATEGIES = ("selection", "elimination")
@@ -49,35 +49,47 @@ def example_runs() -> tuple[dict[str, list[tuple[run_index.RunEntry, dict]]], li
     return found, problems
 
 
-def draw_example(entry: run_index.RunEntry, reading: dict, seed: int, angle: int | None) -> None:
-    """The run's attention on one context (marker area) and its decision regions (outer ring, d = 2)."""
-    d, C, n = (int(entry.config[k]) for k in ("d", "C", "n"))
-    view_kind = geometry.view_for(d)
-    learner = loaders.run_learner(entry)
+def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int) -> None:
+    """The runs' attention on one context (marker area) and their decision regions (outer ring). At d = 2 one
+    view holds both, moved by one query in the browser; otherwise each run is drawn by its cosines to the
+    prototypes at the context's own query."""
+    shapes = {tuple(int(e.config[k]) for k in ("d", "C", "n")) for e, _ in picked}
+    if len(shapes) != 1 or next(iter(shapes))[0] != 2:
+        for entry, reading in picked:
+            _draw_one(entry, reading, seed)
+        return
+    (d, C, n), = shapes
+    names = tuple(f"{reading['strategy']}: {entry.name}" for entry, reading in picked)
+    models = tuple(loaders.run_learner(entry) for entry, _ in picked)
     arrays = loaders.contexts(d, C, n, seed, 1)
     xs, ys, protos = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0]
-    xq = arrays["xq"][0] if angle is None or view_kind != "circle" else geometry.from_angle(angle)
+    start = (geometry.angle_deg(arrays["xq"][0]),)
+    data = loaders.query_view_data(models, names, d, C, n, seed)
+    spec = loaders.chart_spec(f"strategies|{C}|{names}", lambda: query_charts.template(
+        d, C, names, size=300, bar_width=260, start=start, side_by_side=True))
+    points = pd.DataFrame({"point": np.arange(n), "class": ys + 1, **{f"x{k + 1}": xs[:, k] for k in range(d)}})
+    widgets.show_chart(query_charts.fill(spec, data, protos, start), points, "strategy_examples")
+    st.caption("One query for both runs: move it with the slider under the chart (it runs in your browser). Marker "
+               "area: each run's attention on the context points; outer ring: the class it predicts for a query at "
+               "that angle; arrows: the prototypes. " + " ".join(
+                   f"`{e.origin}/{e.name}` (seed {e.config.get('seed')}): c_sigma = {r['c_sigma']:.3g}, c_eta = "
+                   f"{r['c_eta']:.3g}; it {LOOKS_AT[r['strategy']]}." for e, r in picked))
+
+
+def _draw_one(entry: run_index.RunEntry, reading: dict, seed: int) -> None:
+    """One run at the context's own query, its points by their cosines to the prototypes."""
+    d, C, n = (int(entry.config[k]) for k in ("d", "C", "n"))
+    learner = loaders.run_learner(entry)
+    arrays = loaders.contexts(d, C, n, seed, 1)
+    xs, ys, protos, xq = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0], arrays["xq"][0]
     yq = int(np.argmax(protos @ xq))
     probs, attn = loaders.evaluate(learner, loaders.with_queries(arrays, xq[None]))
-    w = attn[0]
     title = f"{reading['strategy']}: {entry.name}"
-    if view_kind == "circle":  # templates built once (loaders.chart_spec), the data filled per query, as on Contexts
-        regions = loaders.decision_map(learner, d, C, n, seed, "circle")
-        chart = fill(loaders.chart_spec(f"circle|{C}|{title}|330|ring",
-                                        lambda: context_charts.circle_template(C, title, 330, ring=True)),
-                     context_charts.circle_datasets(xs, ys, xq, yq, protos, w, (geometry.circle_grid(), regions)))
-    else:
-        chart = fill(loaders.chart_spec(f"cosine|{C}|{title}", lambda: context_charts.cosine_template(C, title)),
-                     context_charts.cosine_datasets(xs, ys, xq, yq, protos, w))
-    cos = xs @ xq
-    points = pd.DataFrame({"point": np.arange(n), "class": ys + 1, **{f"x{k + 1}": xs[:, k] for k in range(d)},
-                           "cos_to_query": cos, "attention": w})
-    widgets.show_chart(chart, points, f"example_{reading['strategy']}")
-    st.caption(f"`{entry.origin}/{entry.name}` (d = {d}, C = {C}, n = {n}, seed {entry.config.get('seed')}): "
-               f"c_sigma = {reading['c_sigma']:.3g}, c_eta = {reading['c_eta']:.3g}; it "
-               f"{LOOKS_AT[reading['strategy']]}. Attention-weighted mean cosine to the query "
-               f"{float(w @ cos / w.sum()):.2f} (unweighted {float(cos.mean()):.2f}); P(true class {yq + 1}) = "
-               f"{float(probs[0][yq]):.2f}.")
+    chart = fill(loaders.chart_spec(f"cosine|{C}|{title}", lambda: context_charts.cosine_template(C, title)),
+                 context_charts.cosine_datasets(xs, ys, xq, yq, protos, attn[0]))
+    widgets.chart_only(chart)
+    st.caption(f"`{entry.origin}/{entry.name}`: c_sigma = {reading['c_sigma']:.3g}, c_eta = {reading['c_eta']:.3g}; "
+               f"it {LOOKS_AT[reading['strategy']]}. P(true class {yq + 1}) = {float(probs[0][yq]):.2f}.")
 
 
 def sweep_results(view: dict) -> None:

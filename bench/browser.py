@@ -1,0 +1,166 @@
+"""What a user feels, in a real browser: key press on the query control to the chart redrawn, and each page's
+first visit (navigation to the page idle), with the app served by `streamlit run` and driven by headless
+Chromium (playwright, Debian's /usr/bin/chromium).
+
+    .venv/bin/python bench/browser.py [--moves 12] [--baseline REV] [--pages]
+
+Query moves: the Contexts page at d = 2 and d = 3; the query control is focused and moved with the arrow key
+`--moves` times; each move is timed in the page's own clock from the key press to the first change of a chart's
+drawing, painted (and, for a Streamlit widget, to the page idle again after its rerun). With `--baseline REV` the
+same is measured, in the same run, on the app of that git revision (a temporary worktree), whose query is a
+Streamlit slider: the ratio of medians is the speed-up. `--pages` also times each page's first visit
+after the server started (a fresh browser page each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+ARM = """() => {
+  const charts = Array.from(document.querySelectorAll('.vega-embed'));
+  window.__pressed = null;
+  document.addEventListener('keydown', () => { window.__pressed = performance.now(); }, {capture: true, once: true});
+  window.__drawn = new Promise(resolve => {
+    const obs = new MutationObserver(() => {
+      obs.disconnect();
+      requestAnimationFrame(() => resolve(performance.now() - window.__pressed));  // the redraw painted
+    });
+    charts.forEach(c => obs.observe(c, {subtree: true, attributes: true, childList: true, characterData: true}));
+  });
+}"""  # in the page's own clock: key press to the first change of a chart's drawing, painted
+PAGES = ["", "contexts", "compare", "train", "weights", "strategies", "landscapes", "science"]
+
+
+@contextmanager
+def served(root: Path) -> Iterator[str]:
+    """`streamlit run app.py` of the checkout at `root` on a free port, until the block ends."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(root / "app.py"), "--server.headless",
+                             "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def settle(page) -> None:
+    page.wait_for_selector(IDLE, timeout=600_000)
+    page.wait_for_timeout(800)
+    page.wait_for_selector(IDLE, timeout=600_000)
+
+
+def query_moves(browser, url: str, d: int, moves: int) -> tuple[str, list[float]]:
+    """Milliseconds from each arrow-key press to the redrawn chart (and the idle page)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1400})
+    page.goto(f"{url}/contexts", wait_until="domcontentloaded")
+    settle(page)
+    if d == 3:
+        page.locator('input[aria-label="d (dimension)"]').fill("3")
+        page.keyboard.press("Enter")
+        settle(page)
+    in_chart = page.locator(".vega-bind", has_text="query").locator("input[type=range]")
+    if in_chart.count():
+        control, kind = in_chart.first, "in the chart (Vega param)"
+    else:
+        control, kind = page.locator('[data-testid="stSlider"] input[type=range]').first, "Streamlit slider"
+    control.focus()
+    times = []
+    for _ in range(moves):
+        page.evaluate(ARM)
+        page.keyboard.press("ArrowRight")
+        ms = page.evaluate("() => window.__drawn")
+        page.wait_for_selector(IDLE, timeout=60_000)  # a Streamlit widget: the rerun must also have ended
+        idle = page.evaluate("() => performance.now() - window.__pressed")
+        times.append(max(ms, idle) if kind == "Streamlit slider" else ms)
+        page.wait_for_timeout(300)  # a user's pause between presses; lets a debounced widget settle
+    page.close()
+    return kind, times
+
+
+def first_visits(browser, url: str) -> list[tuple[str, float]]:
+    out = []
+    for path in PAGES:
+        page = browser.new_page(viewport={"width": 1500, "height": 1400})
+        t0 = time.perf_counter()
+        page.goto(f"{url}/{path}", wait_until="domcontentloaded")
+        settle(page)
+        out.append((path or "home", time.perf_counter() - t0 - 0.8))
+        page.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--moves", type=int, default=12)
+    ap.add_argument("--baseline", help="git revision whose app is measured the same way, for the ratio")
+    ap.add_argument("--pages", action="store_true", help="also time each page's first visit")
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT))
+    from engine.runtime import device_summary
+
+    print(f"device: {device_summary()} (server); browser: headless Chromium", flush=True)
+    checkouts = [("this checkout", ROOT)]
+    tmp = None
+    if args.baseline:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "app"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tmp), args.baseline],
+                       check=True)
+        checkouts.append((f"baseline {args.baseline}", tmp))
+    results = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            for label, root in checkouts:
+                with served(root) as url:
+                    if args.pages and root == ROOT:
+                        for name, s in first_visits(browser, url):
+                            print(f"first visit {name}: {s:.2f} s", flush=True)
+                    for d in (2, 3):
+                        kind, times = query_moves(browser, url, d, args.moves)
+                        results[(label, d)] = statistics.median(times)
+                        print(f"{label}, d = {d}, query {kind}: median {statistics.median(times):.0f} ms, "
+                              f"min {min(times):.0f}, max {max(times):.0f} ({len(times)} moves)", flush=True)
+            browser.close()
+    finally:
+        if tmp is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp)], check=False)
+    if args.baseline:
+        for d in (2, 3):
+            new, old = results[("this checkout", d)], results[(f"baseline {args.baseline}", d)]
+            print(f"d = {d}: {old:.0f} ms -> {new:.0f} ms, {old / new:.1f}x faster")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
