@@ -2,7 +2,7 @@
 
     python -m engine.report pretrained
 
-Runs of the `fast-*` presets (one per setting, judged by docs/science.md section 8's convergence criterion) and the
+Runs of the `fast-*` presets (one per setting and softmax variant, judged by docs/science.md section 8's convergence criterion) and the
 strategy examples of the `fig11-*` presets (short runs of the Fig. 11 sweep; what matters there is
 which algorithm the seed learned, docs/science.md section 7).
 """
@@ -12,11 +12,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from engine.closed_form import NAMES
 from engine.runs import RunError, list_runs, load_run, read_json
 
 HEADER = (
-    "| run | preset | steps | wall time | final eval loss | closed-form optimum | gap | converged | c_sigma | c_eta |\n"
-    "|---|---|---|---|---|---|---|---|---|---|"
+    "| run | model | steps | wall time | final eval loss | closed-form optimum | gap | converged | c_sigma | c_eta |"
+    " A/B snapshots |\n|---|---|---|---|---|---|---|---|---|---|---|"
 )
 EXAMPLES_HEADER = (
     "| run | preset | seed | steps | final eval loss | strategy | c_sigma | c_eta |\n"
@@ -29,9 +30,10 @@ def row(path: Path) -> str:
     last = run.history["evals"][-1]
     yard = run.history["yardsticks"][run.config.yardstick]
     v = run.verdict
-    return (f"| {run.name} | {run.config.preset} | {last['step']:,} | {last['elapsed_s'] / 60:.1f} min | "
-            f"{last['eval_loss']:.4f} | {yard['loss']:.4f} ({yard['method']}) | {100 * v['gap']:+.2f}% | "
-            f"{'yes' if v['converged'] else 'no'} | {last['c_sigma']:.3g} | {last['c_eta']:.3g} |")
+    return (f"| {run.name} | {run.config.variant} | {last['step']:,} | {last['elapsed_s'] / 60:.1f} min | "
+            f"{last['eval_loss']:.4f} | {yard['loss']:.4f} ({NAMES[yard['method']]}) | {100 * v['gap']:+.2f}% | "
+            f"{'yes' if v['converged'] else 'no'} | {last['c_sigma']:.3g} | {last['c_eta']:.3g} | "
+            f"{len(run.history.get('snapshots', []))} |")
 
 
 def example_row(path: Path) -> str:
