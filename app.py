@@ -21,5 +21,7 @@ pages = [
     st.Page("pages/strategies.py", title="Strategies"),
     st.Page("pages/landscapes.py", title="Landscapes"),
     st.Page("pages/science.py", title="Science"),
+    st.Page("pages/talk.py", title="Talk", url_path="talk"),
 ]
 st.navigation(pages).run()
+loaders.warm_up()  # after the page: the first visitor is not held up

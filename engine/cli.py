@@ -4,6 +4,7 @@
     python -m engine.figure_data fig11|fig10 ...
     python -m engine.fitted [--out pretrained/fits]
     python -m engine.report pretrained
+    python -m engine.headline [--out pretrained/headline.csv]
 
 Every command says which device it runs on, reports problems as one line (exit 1), never a
 traceback, and keeps what it saved when interrupted (exit 130).
@@ -52,10 +53,12 @@ def _check_out(out: Path) -> None:
             break
 
 
-def progress_reporter(total: int, initial: int = 0, stream=sys.stderr) -> Callable[[dict], None]:
-    """A tqdm bar on a terminal; in a log, a plain line at every tenth of the run."""
+def progress_reporter(total: int, initial: int = 0, stream=None) -> Callable[[dict], None]:
+    """A tqdm bar on a terminal; in a log, a plain line at every tenth of the run (default stream: the
+    sys.stderr of the call, not of the import, so a redirected stderr gets the progress)."""
     from tqdm import tqdm
 
+    stream = sys.stderr if stream is None else stream
     if stream.isatty():
         bar = tqdm(total=total, initial=initial, file=stream, unit="step", dynamic_ncols=True)
 
@@ -193,6 +196,27 @@ def fitted_main(argv: list[str] | None = None) -> int:
         return 0
 
     return _guard(body, "fits written so far are kept")
+
+
+def headline_main(argv: list[str] | None = None) -> int:
+    from engine import headline
+
+    p = argparse.ArgumentParser(prog="python -m engine.headline", description="Softmax vs linear attention and the "
+                                "closed forms, by d, on held-out contexts.")
+    p.add_argument("--out", default=str(headline.PRETRAINED_ROOT / "headline.csv"))
+    p.add_argument("--contexts", type=int, default=4000)
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        _start(quiet_orbax=True)
+        table = headline.rows(N=args.contexts)
+        headline.write(Path(args.out), table)
+        for r in table:
+            print(f"d={r['d']:<3d} {r['learner']:22s} loss {r['loss']:.4f} accuracy {r['accuracy']:.3f}")
+        print(f"wrote {args.out}")
+        return 0
+
+    return _guard(body, "nothing written")
 
 
 def report_main(argv: list[str] | None = None) -> int:

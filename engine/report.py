@@ -2,9 +2,9 @@
 
     python -m engine.report pretrained
 
-Runs of the `fast-*` presets (one per setting and softmax variant, judged by docs/science.md section 8's convergence criterion) and the
-strategy examples of the `fig11-*` presets (short runs of the Fig. 11 sweep; what matters there is
-which algorithm the seed learned, docs/science.md section 7).
+Runs of the `fast-*` presets (one per setting and softmax variant, judged by the convergence criterion of
+docs/science.md section 8) and the strategy examples of the `fig11-*` presets (short runs of the Fig. 11
+sweep; what matters there is which algorithm the seed learned, docs/science.md section 7).
 """
 
 from __future__ import annotations

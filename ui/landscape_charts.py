@@ -49,9 +49,10 @@ def landscape_line(grid: np.ndarray, losses: np.ndarray, name: str, best: float,
 
 def landscape_heatmap(x_grid: np.ndarray, y_grid: np.ndarray, losses: np.ndarray, x_name: str, y_name: str,
                       best: Mapping[str, float], refined: Mapping[str, float] | None = None,
-                      size: int = 440) -> alt.LayerChart:
+                      size: int = 440, path: pd.DataFrame | None = None) -> alt.LayerChart:
     """Mean cross-entropy on a log x log grid (`losses[i, j]` at x_grid[i], y_grid[j]), brighter = lower,
-    the colour clamped to the better half so the valley stands out; the grid optimum and the refined point."""
+    the colour clamped to the better half so the valley stands out; the grid optimum and the refined point.
+    `path` (step, x_name, y_name; positive values only) draws a training run's way across the landscape."""
     L = np.asarray(losses, float)
     xe, ye = _edges(x_grid), _edges(y_grid)
     i, j = np.indices(L.shape)
@@ -81,4 +82,22 @@ def landscape_heatmap(x_grid: np.ndarray, y_grid: np.ndarray, losses: np.ndarray
                         title=None),
         tooltip=["point:N", alt.Tooltip("x:Q", format=".5g", title=x_name),
                  alt.Tooltip("y:Q", format=".5g", title=y_name)])
-    return alt.layer(heat, pts).resolve_scale(color="independent").properties(width=size, height=size)
+    layers = [heat, pts]
+    if path is not None:  # the part of the path on the grid
+        inside = ((path[x_name] >= xe[0]) & (path[x_name] <= xe[-1]) & (path[y_name] >= ye[0])
+                  & (path[y_name] <= ye[-1]))
+        path = path[inside]
+    if path is not None and len(path):
+        line = alt.Chart(path).mark_line(color="white", strokeWidth=2.5, point=alt.OverlayMarkDef(
+            color="white", size=18)).encode(
+            x=alt.X(f"{x_name}:Q", scale=xs), y=alt.Y(f"{y_name}:Q", scale=ys), order="step:Q",
+            tooltip=["step:Q", alt.Tooltip(f"{x_name}:Q", format=".4g"), alt.Tooltip(f"{y_name}:Q", format=".4g")])
+        ends = path.iloc[[0, -1]].assign(where=["first step on the grid", "end of training"])
+        end_marks = alt.Chart(ends).mark_point(size=200, filled=True, stroke="black").encode(
+            x=alt.X(f"{x_name}:Q", scale=xs), y=alt.Y(f"{y_name}:Q", scale=ys),
+            fill=alt.Fill("where:N", scale=alt.Scale(domain=["first step on the grid", "end of training"],
+                                                     range=["white", "#ff7f0e"]), title=None),
+            tooltip=["where:N", "step:Q", alt.Tooltip(f"{x_name}:Q", format=".4g"),
+                     alt.Tooltip(f"{y_name}:Q", format=".4g")])
+        layers += [line, end_marks]
+    return alt.layer(*layers).resolve_scale(color="independent").properties(width=size, height=size)

@@ -42,6 +42,14 @@ def init_runtime() -> str:
     return device_summary()
 
 
+@st.cache_resource(show_spinner=False)
+def warm_up() -> bool:
+    """Once per process: the background warm-up of the slides' and default views' caches (`ui.warmup`)."""
+    from ui import warmup
+
+    return warmup.start()
+
+
 @st.cache_resource(show_spinner=False, max_entries=256)
 def chart_spec(key: str, _build: Callable[[], object]) -> dict:
     """The serialised Vega-Lite spec of a chart, built once per `key`, which must name everything the chart
@@ -234,6 +242,23 @@ def sweep_table(name: str, columns: Sequence[str], bools: Sequence[str] = ()) ->
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing")
     return _sweep_table(str(path), path.stat().st_mtime, tuple(columns), tuple(bools))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _headline(path: str, stamp: float) -> pd.DataFrame:
+    from engine.headline import COLUMNS
+
+    return read_table(Path(path), COLUMNS)
+
+
+def headline_table() -> pd.DataFrame | None:
+    """pretrained/headline.csv (softmax vs linear and the closed forms by d), or None when it is missing or
+    unreadable."""
+    path = run_index.PRETRAINED / "headline.csv"
+    try:
+        return _headline(str(path), path.stat().st_mtime)
+    except (OSError, ValueError):
+        return None
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

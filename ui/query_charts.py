@@ -201,7 +201,7 @@ def _bars(models: Sequence[str], d: int, C: int, width: int) -> alt.LayerChart:
     """Every learner's class probabilities at the query (stacked, true class outlined), with what it predicts
     and P(true class) written beside it."""
     base = probability_transforms(alt.Chart(alt.NamedData("rows")), d, C)
-    y = alt.Y("model:N", sort=list(models), title=None)
+    y = alt.Y("model:N", sort=list(models), title=None, axis=alt.Axis(labelLimit=230))
     bars = base.mark_bar(strokeWidth=2).encode(
         x=alt.X("p:Q", stack="zero", scale=alt.Scale(domain=[0, 1.55]), title="probability",
                 axis=alt.Axis(values=[0, 0.5, 1], format=".1f")),
@@ -231,7 +231,8 @@ def template(d: int, C: int, models: Sequence[str], size: int = 400, bar_width: 
     else:
         context = _circle(C, size) if d == 2 else _sphere(C, size)
     bars = _bars(models, d, C, bar_width)
-    chart = (alt.vconcat if stacked else alt.hconcat)(context, bars).resolve_scale(color="shared")
+    chart = (alt.vconcat if stacked else alt.hconcat)(context, bars).resolve_scale(color="shared").configure_legend(
+        orient="bottom", direction="horizontal", titleOrient="left")  # under the charts: nothing cut at the right
     view = rotation_params(*start) if d == 3 else ()  # the sphere faces the starting query
     picks = () if side_by_side else models
     return chart.add_params(*query_params(d, start, picks, shown), *truth_params(C), *view)

@@ -6,11 +6,14 @@ Pure functions from numbers (numpy arrays, lists of history rows) to `alt.Chart`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import altair as alt
 import numpy as np
 import pandas as pd
+
+from ui.context_charts import class_scale
 
 # Snapshots of A and B through training exceed Altair's default 5,000-row guard.
 alt.data_transformers.disable_max_rows()
@@ -99,7 +102,7 @@ def alignment_curves(evals: Sequence[Mapping], yardstick_label: str, other_label
 
 
 def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 240,
-                     legend: bool = True) -> alt.HConcatChart:
+                     legend: bool = True, x_title: str = "step", legend_orient: str = "bottom") -> alt.HConcatChart:
     """c_sigma and c_eta through training, one line per run (rows carry `run`, `step`, `c_sigma`, `c_eta`).
 
     A symmetric-log axis keeps d = 2's hundreds and d = 10's tenths readable together, signs included
@@ -108,9 +111,10 @@ def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 24
     for field, label in (("c_sigma", "c_sigma"), ("c_eta", "c_eta")):
         frame = _long(rows, [field])
         panels.append(alt.Chart(frame, title=label).mark_line().encode(
-            x=alt.X("step:Q"), y=alt.Y("value:Q", title=label, scale=alt.Scale(type="symlog")),
+            x=alt.X("step:Q", title=x_title), y=alt.Y("value:Q", title=label, scale=alt.Scale(type="symlog")),
             color=alt.Color("run:N", title="run", scale=alt.Scale(scheme="category10"),
-                            legend=alt.Legend(labelLimit=320, orient="bottom", columns=1) if legend else None),
+                            sort=list(dict.fromkeys(r["run"] for r in rows)),
+                            legend=alt.Legend(labelLimit=320, orient=legend_orient, columns=1) if legend else None),
             tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
         ).properties(width=width, height=height))
     return alt.hconcat(*panels)
@@ -189,3 +193,104 @@ def extracted_check(rows: Sequence[Mapping], width: int = 420, height: int = 240
         tooltip=["which:N", alt.Tooltip("factor:Q", format=".3g"), alt.Tooltip("c_sigma:Q", format=".4g"),
                  alt.Tooltip("c_eta:Q", format=".4g"), alt.Tooltip("preds_diff:Q", format=".4g")],
     ).properties(width=width, height=height)
+
+
+# ---------------------------------------------------------------- softmax >= linear, by d
+
+HEADLINE_COLORS = {"softmax SA (trained)": "#d62728", "eq. 1": "#ff9896", "linear SA (trained)": "#1f77b4",
+                   "GD (eq. 2)": "#aec7e8", "kernel GD (eq. 3)": "#7f7f7f"}
+
+
+def headline_chart(rows: pd.DataFrame | Sequence[Mapping], width: int = 460, height: int = 260) -> alt.Chart:
+    """Cross-entropy on held-out contexts against d: trained layers as solid lines, closed forms dashed (each
+    trained layer lies on the closed form it represents); lower is better."""
+    frame = pd.DataFrame(rows)
+    order = list(HEADLINE_COLORS)
+    return alt.Chart(frame, title="cross-entropy on the same held-out contexts (lower is better)").mark_line(
+        point=True).encode(
+        x=alt.X("d:O", title="d (dimension)", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("loss:Q", title="cross-entropy", scale=alt.Scale(zero=False)),
+        color=alt.Color("learner:N", sort=order, title=None,
+                        scale=alt.Scale(domain=order, range=list(HEADLINE_COLORS.values())),
+                        legend=alt.Legend(orient="right")),
+        strokeDash=alt.StrokeDash("kind:N", title=None, scale=alt.Scale(domain=["trained layer", "closed form"],
+                                                                        range=[[1, 0], [5, 3]])),
+        tooltip=["d:O", "learner:N", alt.Tooltip("loss:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".3f")],
+    ).properties(width=width, height=height)
+
+
+# ---------------------------------------------------------------- the talk's diagrams
+
+
+def token_diagram(d: int = 2, C: int = 3, n: int = 6, cell: int = 34) -> alt.LayerChart:
+    """The model as a picture (the paper's Fig. 2): the token matrix X (n context rows [x_i, y_i] and the query
+    [x_q, 0]) and what each product touches, picked with a radio in the chart: A = W_Q^T W_K compares the
+    query's x-part with every token's x-part (the scores); B = W_V^T W_O^T carries the attended tokens' labels
+    into the query's output y-part (the prediction)."""
+    rows = []
+    for i in range(n + 1):
+        query = i == n
+        for j in range(d + C):
+            part = "x" if j < d else "y"
+            rows.append({"row": "query [x_q, 0]" if query else f"token {i + 1} [x_{i + 1}, y_{i + 1}]",
+                         "col": f"x{j + 1}" if part == "x" else f"y{j - d + 1}", "part": part, "query": query,
+                         "label": "" if part == "x" else ("?" if query else ("1" if (j - d) == i % C else "0")),
+                         "A": part == "x", "B": part == "y" and not query})
+    frame = pd.DataFrame(rows)
+    which = alt.param(name="touches", value="A (scores)", bind=alt.binding_radio(
+        options=["A (scores)", "B (values)"], name="what it touches: "))
+    lit = "(touches == 'A (scores)' ? datum.A : datum.B)"
+    y = alt.Y("row:N", sort=list(dict.fromkeys(frame["row"])), title=None, axis=alt.Axis(labelLimit=260))
+    x = alt.X("col:N", sort=list(dict.fromkeys(frame["col"])), title=None, axis=alt.Axis(orient="top", labelAngle=0))
+    cells = alt.Chart(frame).mark_rect(stroke="white", strokeWidth=2).encode(
+        x=x, y=y, color=alt.Color("part:N", scale=alt.Scale(domain=["x", "y"], range=["#4c78a8", "#f58518"]),
+                                  legend=alt.Legend(title="block", labelExpr="datum.label == 'x' ? 'x-part (the "
+                                                    "point)' : 'y-part (the label)'")),
+        opacity=alt.condition(lit, alt.value(1.0), alt.value(0.18)))
+    text = alt.Chart(frame).mark_text(fontSize=14, color="white", fontWeight="bold").encode(
+        x=x, y=y, text="label:N")
+    query_edge = alt.Chart(frame[frame["query"]]).mark_rect(fill=None, stroke="black", strokeWidth=3).encode(
+        x=x, y=y)
+    return alt.layer(cells, text, query_edge).add_params(which).properties(
+        width=cell * (d + C), height=cell * (n + 1), title="X: the context tokens, then the query")
+
+
+def adaptive_rate_chart(xs: np.ndarray, ys: np.ndarray, c_sigma: float, c_eta: float, kernel_eta: float,
+                        height: int = 280, width: int = 820) -> alt.LayerChart:
+    """Eq. 1's context-adaptive rate eta(X) = c_eta e^{1/sigma^2} n / sum_i e^{x_i.x_q / sigma^2} (sigma^2 =
+    sqrt(D) / c_sigma) as the query goes round the circle (log scale), against kernel GD's fixed rate, with the
+    context points as ticks at their angles and a query the reader moves (in the chart)."""
+    xs = np.asarray(xs, float)
+    n, d = xs.shape
+    C = int(np.max(ys)) + 1
+    inv_s2 = c_sigma / math.sqrt(d + C)
+    angles = np.arange(360)
+    q = np.stack([np.cos(np.radians(angles)), np.sin(np.radians(angles))], -1)
+    z = inv_s2 * (q @ xs.T)  # (360, n)
+    top = z.max(1)
+    log_sum = top + np.log(np.exp(z - top[:, None]).sum(1))
+    log10_eta = (math.log(c_eta * n) + inv_s2 - log_sum) / math.log(10)
+    curve = pd.DataFrame({"angle": angles, "eta": 10 ** log10_eta, "rate": "eq. 1: eta(X)"})
+    flat = pd.DataFrame({"angle": [0, 359], "eta": [kernel_eta] * 2, "rate": "kernel GD (eq. 3): fixed"})
+    pts = pd.DataFrame({"angle": np.mod(np.degrees(np.arctan2(xs[:, 1], xs[:, 0])), 360), "class": np.asarray(ys) + 1})
+    lo = float(min(curve["eta"].min(), kernel_eta)) / 3
+    ys_scale = alt.Scale(type="log", domain=[lo, float(max(curve["eta"].max(), kernel_eta)) * 3], nice=False)
+    x = alt.X("angle:Q", scale=alt.Scale(domain=[0, 359], nice=False), title="query angle (degrees)")
+    query = alt.param(name="rate_query", value=90, bind=alt.binding_range(min=0, max=359, step=1,
+                                                                          name="query angle (degrees) "))
+    color = alt.Color("rate:N", title=None, scale=alt.Scale(domain=["eq. 1: eta(X)", "kernel GD (eq. 3): fixed"],
+                                                            range=["#d62728", "#7f7f7f"]),
+                      legend=alt.Legend(orient="top-left", fillColor="white"))
+    lines = alt.Chart(pd.concat([curve, flat])).mark_line(strokeWidth=2.5).encode(
+        x=x, y=alt.Y("eta:Q", scale=ys_scale, title="learning rate (log)"), color=color,
+        tooltip=["angle:Q", alt.Tooltip("eta:Q", format=".4g"), "rate:N"])
+    ticks = alt.Chart(pts).mark_tick(thickness=2, size=14).encode(
+        x=x, y=alt.datum(lo * 1.3, scale=ys_scale), color=alt.Color("class:N", scale=class_scale(C),
+                                                                    legend=None))
+    rule = alt.Chart(pd.DataFrame({"a": [0]})).mark_rule(color="black", strokeDash=[4, 3]).encode(
+        x=alt.datum(alt.expr("rate_query"), type="quantitative"))
+    here = alt.Chart(curve).transform_filter("datum.angle == rate_query").mark_text(
+        align="left", dx=6, dy=-10, fontSize=13, fontWeight="bold").transform_calculate(
+        t="'eta(X) = ' + format(datum.eta, '.3~g')").encode(x=x, y=alt.Y("eta:Q", scale=ys_scale), text="t:N")
+    return alt.layer(lines, ticks, rule, here).add_params(query).resolve_scale(color="independent").properties(
+        width=width, height=height)

@@ -49,7 +49,7 @@ def example_runs() -> tuple[dict[str, list[tuple[run_index.RunEntry, dict]]], li
     return found, problems
 
 
-def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int) -> None:
+def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int, size: int = 300) -> None:
     """The runs' attention on one context (marker area) and their decision regions (outer ring). At d = 2 one
     view holds both, moved by one query in the browser; otherwise each run is drawn by its cosines to the
     prototypes at the context's own query."""
@@ -65,8 +65,8 @@ def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int) -> N
     xs, ys, protos = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0]
     start = (geometry.angle_deg(arrays["xq"][0]),)
     data = loaders.query_view_data(models, names, d, C, n, seed)
-    spec = loaders.chart_spec(f"strategies|{C}|{names}", lambda: query_charts.template(
-        d, C, names, size=300, bar_width=260, start=start, side_by_side=True))
+    spec = loaders.chart_spec(f"strategies|{C}|{names}|{size}", lambda: query_charts.template(
+        d, C, names, size=size, bar_width=260, start=start, side_by_side=True))
     points = pd.DataFrame({"point": np.arange(n), "class": ys + 1, **{f"x{k + 1}": xs[:, k] for k in range(d)}})
     widgets.show_chart(query_charts.fill(spec, data, protos, start), points, "strategy_examples")
     st.caption("One query for both runs: move it with the slider under the chart (it runs in your browser). Marker "
