@@ -123,9 +123,13 @@ def _read(folder: Path, stem: str) -> Fitted | None:
 def _write(folder: Path, stem: str, f: Fitted) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=stem, suffix=".npy.tmp")
-    with os.fdopen(fd, "wb") as fh:
-        np.save(fh, f.losses.astype(np.float32), allow_pickle=False)
-    os.replace(tmp, folder / f"{stem}.npy")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, f.losses.astype(np.float32), allow_pickle=False)
+        os.replace(tmp, folder / f"{stem}.npy")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     write_json(folder / f"{stem}.json", f.to_json())  # last: its presence says the entry is whole
 
 

@@ -56,9 +56,13 @@ def write_json(path: Path, obj: Any) -> None:
     """Write atomically: a reader never sees half a file, a crash never loses the previous one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, separators=(",", ":"))
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path) -> Any:
@@ -88,6 +92,7 @@ def restore_state(run_dir: Path, template: dict, step: int | None = None) -> tup
     ckpt = run_dir / "checkpoints"
     if not ckpt.is_dir():
         raise RunError(f"{run_dir.name}: no checkpoints folder")
+    mngr = None
     try:
         mngr = checkpoint_manager(run_dir)
         step = mngr.latest_step() if step is None else step
@@ -99,6 +104,9 @@ def restore_state(run_dir: Path, template: dict, step: int | None = None) -> tup
         raise
     except Exception as e:  # orbax raises many types for unreadable or mismatched data
         raise RunError(f"{run_dir.name}: checkpoint cannot be restored ({type(e).__name__}: {str(e)[:300]})") from e
+    finally:
+        if mngr is not None:
+            mngr.close()  # else its background reads outlive the call (warnings at garbage collection)
     return step, restored["state"]
 
 

@@ -74,8 +74,9 @@ class SweepResult:
         return [h[-1] for h in self.histories]
 
     def rows(self) -> list[dict]:
-        """Every evaluation of every run as one flat table (seed and lr included)."""
-        return [{"seed": c.seed, "lr": c.lr, **e} for c, h in zip(self.configs, self.histories) for e in h]
+        """Every evaluation of every run as one flat table: seed and the run's peak lr (not the scheduled rate
+        of the evaluation's step, which is 0 for every run at step 0 under warmup)."""
+        return [{**e, "seed": c.seed, "lr": c.lr} for c, h in zip(self.configs, self.histories) for e in h]
 
 
 def run_configs(config: TrainConfig, seeds: Sequence[int], lrs: Sequence[float] | None = None) -> list[TrainConfig]:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import loaders, run_index, widgets
+from ui import loaders, run_charts, run_index, widgets
 
 widgets.ensure_navigation()
 st.title("kernel-icl explorer")
@@ -13,6 +13,16 @@ st.markdown(
     "descent with an RBF kernel and a learning rate that adapts to the context (eq. 1)."
 )
 
+table = loaders.headline_table()
+if table is not None:
+    left, right = st.columns([3, 2], vertical_alignment="center")
+    with left:
+        widgets.chart_only(loaders.chart_spec(f"home-headline|{len(table)}", lambda: run_charts.headline_chart(
+            table, width=430, height=230)))
+    right.markdown("**Softmax beats linear attention**, as the closed forms they represent predict: eq. 1 (what a "
+                   "softmax layer can represent) beats GD (what a linear layer can) clearly at d = 2 and 3, and the "
+                   "gap closes by d = 10. Each trained layer sits on its closed form.")
+    right.page_link("pages/talk.py", label="Start the talk", icon=":material/slideshow:")
 st.subheader("The story, in order")
 st.markdown(
     """

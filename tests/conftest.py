@@ -1,12 +1,78 @@
+"""Shared by every test file.
+
+The engine is tested in its production dtype, float32. Tests whose point is agreement with the float64
+numpy references of tests/reference.py to ~1e-10 switch float64 on for themselves through the `x64`
+fixture (or a module's own autouse fixture); `jax.enable_x64` is thread-local, so nothing leaks between
+tests. One tiny training run is made once per session (`tiny_run`) and shared, read-only, by the tests of
+the loop, the run store, the CLI and the report. Fits that runs make for their yardsticks go to a temporary
+store (KICL_FIT_CACHE), never into the checkout's runs/.fits.
+"""
+
+import os
+import shutil
+import tempfile
+
 import jax
+import numpy as np
 import pytest
 
+from engine.config import TrainConfig
 from engine.runtime import enable_compilation_cache
 
-jax.config.update("jax_enable_x64", True)
+# One fit store per test session (pytest-xdist's workers inherit the controller's); removed at its end.
+_OWN_FIT_CACHE = "KICL_FIT_CACHE" not in os.environ
+if _OWN_FIT_CACHE:
+    os.environ["KICL_FIT_CACHE"] = tempfile.mkdtemp(prefix="kicl-fits-")
 enable_compilation_cache()
+
+# A softmax run small enough to train in seconds: 300 steps in chunks of 100, four evaluations.
+TINY = TrainConfig(kind="softmax", d=3, C=3, n=6, batch=32, steps=300, lr=1e-2, warmup=20, eval_every=100,
+                   eval_contexts=64, align_contexts=8, fit_contexts=400, seed=3)
 
 
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+@pytest.fixture
+def circle_context():
+    """Ten points on the circle labelled by the nearest of three prototypes, and a query: xs, ys, xq, yq, protos."""
+    rng = np.random.default_rng(0)
+    ang = rng.uniform(0, 2 * np.pi, 10)
+    xs = np.stack([np.cos(ang), np.sin(ang)], -1)
+    protos = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    ys = np.argmax(xs @ protos.T, -1)
+    return xs, ys, np.array([np.cos(0.3), np.sin(0.3)]), 0, protos
+
+
+@pytest.fixture
+def x64():
+    """float64 for one test (arrays it creates, programs it compiles)."""
+    with jax.enable_x64(True):
+        yield
+
+
+@pytest.fixture(scope="module")
+def x64_module():
+    """float64 for a whole module, module-scoped fixtures included: request it first (autouse)."""
+    with jax.enable_x64(True):
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> TrainConfig:
+    return TINY
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """TINY trained to the end, in float32 as in production. Copy it before changing anything in it."""
+    from engine import train
+
+    return train.train(TINY, tmp_path_factory.mktemp("session-runs") / "tiny")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_FIT_CACHE:
+        shutil.rmtree(os.environ["KICL_FIT_CACHE"], ignore_errors=True)

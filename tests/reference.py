@@ -110,3 +110,26 @@ def sensitivity_from_jacobian(logits, J):
     y = softmax(logits)
     g = J - y @ J
     return y[:, None] * g, g
+
+
+def adaptive_eta(xs, xq, c_eta, c_sigma, C, self_key=False):
+    """The context-adaptive step of docs/science.md section 3 that turns kernel GD (eq. 3) at
+    sigma^2 = sqrt(D) / c_sigma into eq. 1: eta(X) = c_eta e^{1/sigma^2} n / sum_j e^{x_j.x_q / sigma^2}
+    (with `self_key` the query's own term e^{|x_q|^2 / sigma^2} joins the sum)."""
+    n, d = xs.shape
+    inv_s2 = c_sigma / np.sqrt(d + C)
+    mass = np.exp(inv_s2 * (xs @ xq)).sum()
+    if self_key:
+        mass += np.exp(inv_s2 * (xq @ xq))
+    return c_eta * np.exp(inv_s2) * n / mass
+
+
+def softmax_vjp(x, g):
+    """(p, p * (g - p.g)) for two entries, from the closed form that never subtracts nearly equal
+    numbers: with t = x_0 - x_1, p_0 = 1 / (1 + e^-t) and the Jacobian is p_0 p_1 [[1, -1], [-1, 1]]."""
+    t = x[0] - x[1]
+    e = np.exp(-abs(t))  # the smaller weight's share, never overflowing
+    big, small = 1.0 / (1.0 + e), e / (1.0 + e)
+    p0, p1 = (big, small) if t >= 0 else (small, big)
+    w = p0 * p1 * (g[0] - g[1])
+    return np.array([p0, p1]), np.array([w, -w])

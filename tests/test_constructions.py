@@ -5,8 +5,13 @@ import pytest
 from engine import closed_form as cf
 from engine import constructions as cons
 from engine import models
+from engine.fit import closed_form_fn
 from engine.tasks import TaskConfig, sample_contexts
-from tests import reference as ref
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _float64(x64_module):
+    """Equality with the closed forms to 1e-10 is a float64 statement."""
 
 
 @pytest.fixture(scope="module", params=[2, 3, 10])
@@ -45,14 +50,27 @@ def test_softmax_construction_is_adaptive_kernel_gd(setup, c_eta, c_sigma):
     assert rel(with_q, without_q) > 1e-6
 
 
-def test_closed_forms_match_numpy_formulas(setup):
+@pytest.mark.parametrize("kind", models.KINDS)
+@pytest.mark.parametrize("query_in_keys", [False, True])
+def test_each_construction_computes_the_closed_form_it_is_represented_by(setup, kind, query_in_keys):
+    """`represented_by(kind, query_in_keys)` names the closed form the layer computes exactly: its yardstick."""
     task, ctx = setup
-    c = ref.as_np(ctx)
-    for b in range(ctx.batch):
-        args = (c["xs"][b], c["ys"][b], c["xq"][b], task.C)
-        np.testing.assert_allclose(cf.gd_logits(ctx, 2.0)[b], ref.gd(*args, 2.0), rtol=1e-12)
-        np.testing.assert_allclose(cf.kernel_gd_logits(ctx, 2.0, 0.5)[b], ref.kernel_gd(*args, 2.0, 0.5), rtol=1e-12)
-        for sk in (False, True):
-            np.testing.assert_allclose(
-                cf.adaptive_logits(ctx, 3.0, 7.0, self_key=sk)[b], ref.adaptive(*args, 3.0, 7.0, sk), rtol=1e-12
-            )
+    method = cf.represented_by(kind, query_in_keys)
+    params = {"linear": cons.linear_construction(task, 3.7), "kernel": cons.kernel_construction(task, 3.7),
+              "softmax": cons.softmax_construction(task, 4.0, 2.5)}[kind]
+    consts = {"eta": 3.7, "sigma2": models.DEFAULT_SIGMA2, "c_eta": 4.0, "c_sigma": 2.5}
+    got = models.logits(params, ctx, kind, query_in_keys=query_in_keys)
+    assert rel(got, closed_form_fn(method, consts)(ctx)) <= 1e-10
+
+
+def test_construction_products_are_the_block_diagonals(setup):
+    """docs/science.md section 4: A = diag(c_sigma I_d, 0), B = diag(0, c_eta I_C); linear: diag(I_d, 0) and
+    diag(0, (eta/n) I_C)."""
+    task, _ = setup
+    d, C = task.d, task.C
+    A, B = models.products(cons.softmax_construction(task, 4.0, 2.5))
+    np.testing.assert_array_equal(A, np.diag([2.5] * d + [0.0] * C))
+    np.testing.assert_array_equal(B, np.diag([0.0] * d + [4.0] * C))
+    A, B = models.products(cons.linear_construction(task, 3.0))
+    np.testing.assert_array_equal(A, np.diag([1.0] * d + [0.0] * C))
+    np.testing.assert_allclose(B, np.diag([0.0] * d + [3.0 / task.n] * C), rtol=1e-15)

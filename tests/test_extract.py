@@ -14,6 +14,11 @@ TASK = TaskConfig(d=3, C=5, n=20)
 CONSTANTS = [(4.0, 2.5), (-3.0, -1.5), (0.7, 30.0)]  # (c_eta, c_sigma)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _float64(x64_module):
+    """Exactness of the readings (1e-12) and of the predictions (1e-9) is a float64 statement."""
+
+
 @pytest.fixture(scope="module")
 def ctx():
     return sample_contexts(jax.random.key(21), TASK, 32)
@@ -116,3 +121,15 @@ def test_check_extracted(ctx, query_in_keys):
         params, ctx, c_sigma, c_eta, factors=(1.0,), self_key=not query_in_keys, query_in_keys=query_in_keys
     )
     assert other[0]["preds_diff"] > 1e-6
+
+
+def test_check_extracted_defaults_to_the_papers_model(ctx):
+    """By default the layer has the query outside its keys and is checked against plain eq. 1."""
+    params = disguised(TASK, 4.0, 2.5, seed=2)
+    rows = extract.check_extracted(params, ctx, 2.5, 4.0, factors=(1.0,))
+    assert [(r["which"], r["factor"]) for r in rows] == [("c_sigma", 1.0), ("c_eta", 1.0)]
+    assert all(r["preds_diff"] < 1e-12 for r in rows)
+    explicit = extract.check_extracted(params, ctx, 2.5, 4.0, factors=(1.0,), self_key=False, query_in_keys=False)
+    for a, b in zip(rows, explicit, strict=True):
+        np.testing.assert_array_equal(a["per_context"]["loss_model"], b["per_context"]["loss_model"])
+        np.testing.assert_array_equal(a["per_context"]["loss_closed_form"], b["per_context"]["loss_closed_form"])

@@ -19,6 +19,11 @@ SMALL = {
 }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _float64(x64_module):
+    """Agreement with the numpy formulas to 1e-10 is a float64 statement (the last test runs in float32)."""
+
+
 @pytest.fixture(scope="module")
 def ctx():
     return sample_contexts(jax.random.key(11), TASK, 48)
@@ -183,3 +188,50 @@ def test_fits_on_disjoint_context_sets_agree():
                 assert abs(math.log(ra.refined[k] / rb.refined[k])) < tol, (k, ra.refined, rb.refined)
             assert fit.mean_loss(b, method, ra.refined) <= rb.refined_loss * 1.005
             assert fit.mean_loss(a, method, rb.refined) <= ra.refined_loss * 1.005
+
+
+@pytest.mark.parametrize("method", ["gd", "adaptive"])
+def test_fit_method_is_the_fit_on_the_default_grid(ctx, method):
+    got = fit.fit_method(ctx, method)
+    want = fit.fit(ctx, method, fit.default_grid(method, TASK.d))
+    assert got.method == want.method == method
+    assert got.best == want.best and got.refined == want.refined
+    np.testing.assert_array_equal(got.losses, want.losses)
+    for k, v in fit.default_grid(method, TASK.d).items():
+        np.testing.assert_array_equal(got.axes[k], v)
+
+
+def test_on_edge_flags_an_optimum_at_the_end_of_its_axis(ctx):
+    """Etas far below the optimum: the loss falls along the whole axis, so its best point is the last value."""
+    low = fit.fit(ctx, "gd", {"eta": np.logspace(-3, -2, 5)})
+    assert np.argmin(low.losses) == 4 and low.on_edge == ("eta",)
+    ok = fit.fit(ctx, "gd", SMALL["gd"])
+    assert 0 < np.argmin(ok.losses) < len(SMALL["gd"]["eta"]) - 1 and ok.on_edge == ()
+    # On these 48 small contexts eq. 1's optimum lies down the GD end of its valley (docs/science.md
+    # section 6): the grid's best point is interior, but refinement leaves the grid along both axes.
+    two = fit.fit(ctx, "adaptive", SMALL["adaptive"])
+    i, j = np.unravel_index(np.argmin(two.losses), two.losses.shape)
+    assert 0 < i < 6 and 0 < j < 8
+    assert two.refined["c_sigma"] < SMALL["adaptive"]["c_sigma"][0] and two.refined["c_eta"] > 100
+    assert two.on_edge == ("c_sigma", "c_eta")
+
+
+def _hand_result(losses, refined):
+    axes = {"c_sigma": np.array([1.0, 2.0, 4.0]), "c_eta": np.array([1.0, 10.0, 100.0, 1000.0])}
+    i, j = np.unravel_index(np.argmin(losses), losses.shape)
+    best = {"c_sigma": float(axes["c_sigma"][i]), "c_eta": float(axes["c_eta"][j])}
+    return fit.FitResult(best, float(losses[i, j]), axes, losses, refined, float(losses[i, j]), "adaptive")
+
+
+def test_on_edge_by_hand():
+    losses = np.ones((3, 4))
+    losses[1, 2] = 0.5  # interior
+    assert _hand_result(losses, {"c_sigma": 2.0, "c_eta": 100.0}).on_edge == ()
+    # The refined point left the grid: a bound, not a fit.
+    assert _hand_result(losses, {"c_sigma": 5.0, "c_eta": 100.0}).on_edge == ("c_sigma",)
+    assert _hand_result(losses, {"c_sigma": 2.0, "c_eta": 0.5}).on_edge == ("c_eta",)
+    losses[1, 2], losses[0, 3] = 1.0, 0.2  # first c_sigma, last c_eta
+    assert _hand_result(losses, {"c_sigma": 1.0, "c_eta": 1000.0}).on_edge == ("c_sigma", "c_eta")
+    losses[0, 3], losses[2, 1] = 1.0, np.nan  # NaN is never the optimum
+    losses[1, 1] = 0.3
+    assert _hand_result(losses, {"c_sigma": 2.0, "c_eta": 10.0}).on_edge == ()

@@ -10,7 +10,7 @@ from engine.tasks import TaskConfig, sample_contexts
 from tests import reference as ref
 
 
-def test_per_context_matches_numpy():
+def test_per_context_matches_numpy(x64):
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(50, 4)) * 3
     yq = rng.integers(4, size=50)
@@ -37,13 +37,13 @@ def reference_alignment(model_f, ref_f, c, C):
     return np.array(preds), np.array(coss), np.array(diffs)
 
 
-def test_alignment_against_finite_differences():
+def test_alignment_against_finite_differences(x64):
     task = TaskConfig(d=3, C=4, n=12)
     ctx = sample_contexts(jax.random.key(0), task, 6)
     params = models.init_params(jax.random.key(1), task, scale=0.8)
     got = metrics.alignment(models.model_fn(params, "softmax"), lambda c: cf.gd_logits(c, 5.0), ctx)
     want = reference_alignment(
-        lambda xs, ys, xq, C: ref.model_logits(params, xs, ys, xq, C, "softmax"),
+        lambda xs, ys, xq, C: ref.model_logits(params, xs, ys, xq, C, "softmax", query_in_keys=False),
         lambda xs, ys, xq, C: ref.gd(xs, ys, xq, C, 5.0),
         ref.as_np(ctx), task.C,
     )
@@ -52,23 +52,22 @@ def test_alignment_against_finite_differences():
         np.testing.assert_allclose(got[name], w.mean(), rtol=1e-6, atol=1e-9)
 
 
-def test_identical_models_align_perfectly():
+@pytest.mark.parametrize("query_in_keys", [False, True])
+def test_identical_models_align_perfectly(query_in_keys):
     task = TaskConfig(d=5, C=5, n=20)
     ctx = sample_contexts(jax.random.key(2), task, 8)
     params = cons.softmax_construction(task, 3.0, 2.0)
-    got = metrics.alignment(models.model_fn(params, "softmax"), lambda c: cf.adaptive_logits(c, 3.0, 2.0, True), ctx)
+    got = metrics.alignment(models.model_fn(params, "softmax", query_in_keys=query_in_keys),
+                            lambda c: cf.adaptive_logits(c, 3.0, 2.0, query_in_keys), ctx)
     assert float(got["preds_diff"]) < 1e-12 and float(got["model_diff"]) < 1e-12
     np.testing.assert_allclose(got["cos_sim"], 1.0, rtol=1e-12)
+    # The other variant of eq. 1 is a different algorithm: it does not align perfectly.
+    other = metrics.alignment(models.model_fn(params, "softmax", query_in_keys=query_in_keys),
+                              lambda c: cf.adaptive_logits(c, 3.0, 2.0, not query_in_keys), ctx)
+    assert float(other["preds_diff"]) > 1e-6
 
 
-@pytest.fixture
-def float32_default():
-    jax.config.update("jax_enable_x64", False)
-    yield
-    jax.config.update("jax_enable_x64", True)
-
-
-def test_saturated_softmax_in_float32_is_finite_and_correct(float32_default):
+def test_saturated_softmax_in_float32_is_finite_and_correct():
     """d = 2 with c_sigma ~ 600: scores near 230, far past float32's exp range; the reference is the
     analytic float64 derivative of eq. (1) (the model is its construction, eq. 1 self-key)."""
     task = TaskConfig(d=2, C=5, n=100)
@@ -76,7 +75,8 @@ def test_saturated_softmax_in_float32_is_finite_and_correct(float32_default):
     assert ctx32.xs.dtype == jnp.float32
     params = cons.softmax_construction(task, 20.0, 600.0)
     assert params["W_Q"].dtype == jnp.float32
-    got = metrics.alignment(models.model_fn(params, "softmax"), lambda c: cf.adaptive_logits(c, 15.0, 500.0), ctx32)
+    got = metrics.alignment(models.model_fn(params, "softmax", query_in_keys=True),
+                            lambda c: cf.adaptive_logits(c, 15.0, 500.0), ctx32)
     c = ref.as_np(ctx32)
     preds, coss, diffs = [], [], []
     for b in range(ctx32.batch):
@@ -93,7 +93,7 @@ def test_saturated_softmax_in_float32_is_finite_and_correct(float32_default):
         np.testing.assert_allclose(g, w, rtol=1e-2, atol=1e-4, err_msg=name)
 
 
-def test_vanishing_step_gives_chance_loss():
+def test_vanishing_step_gives_chance_loss(x64):
     task = TaskConfig(d=3, C=5, n=20)
     ctx = sample_contexts(jax.random.key(5), task, 64)
     loss = metrics.per_context(cf.adaptive_logits(ctx, 1e-9, 3.0), ctx.yq)["loss"]
@@ -114,7 +114,7 @@ def test_gd_with_large_step_classifies_separable_context():
 
 
 @pytest.mark.parametrize("kind", ["linear", "softmax"])
-def test_sensitivity_matches_finite_differences(kind):
+def test_sensitivity_matches_finite_differences(x64, kind):
     task = TaskConfig(d=3, C=3, n=6)
     ctx = sample_contexts(jax.random.key(8), task, 3)
     params = models.init_params(jax.random.key(9), task, scale=0.9)
@@ -122,6 +122,7 @@ def test_sensitivity_matches_finite_differences(kind):
     c = ref.as_np(ctx)
     for b in range(3):
         fd = ref.probs_sensitivity_fd(
-            lambda xq: ref.model_logits(params, c["xs"][b], c["ys"][b], xq, task.C, kind), c["xq"][b]
+            lambda xq: ref.model_logits(params, c["xs"][b], c["ys"][b], xq, task.C, kind, query_in_keys=False),
+            c["xq"][b]
         )
         np.testing.assert_allclose(s[b], fd, rtol=1e-6, atol=1e-10)

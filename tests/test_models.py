@@ -10,6 +10,11 @@ from tests import reference as ref
 TASK = TaskConfig(d=3, C=4, n=8)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _float64(x64_module):
+    """Agreement with the full-attention numpy reference to 1e-10 is a float64 statement."""
+
+
 @pytest.fixture(scope="module")
 def ctx():
     return sample_contexts(jax.random.key(7), TASK, 5)
@@ -38,12 +43,30 @@ def test_context_order_carries_no_information(ctx, kind):
 
 def test_attention_weights_shape_and_normalisation(ctx):
     params = models.init_params(jax.random.key(3), TASK, scale=0.7)
-    w = models.attention_weights(params, ctx, "softmax")
+    w = models.attention_weights(params, ctx, "softmax", query_in_keys=True)
     assert w.shape == (ctx.batch, TASK.n + 1)
     np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-12)
+    assert np.all(np.asarray(w[:, -1]) > 0)  # the query's own key takes a share
     w_nq = models.attention_weights(params, ctx, "softmax", query_in_keys=False)
     np.testing.assert_array_equal(w_nq[:, -1], 0.0)
     np.testing.assert_allclose(w_nq.sum(-1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(models.attention_weights(params, ctx, "softmax"), w_nq)  # the default
+    # Without the query, the context weights are the others renormalised.
+    np.testing.assert_allclose(w_nq[:, :-1], w[:, :-1] / w[:, :-1].sum(-1, keepdims=True), rtol=1e-12)
+    for kind in ("linear", "kernel"):  # unnormalised: the query's term is only dropped
+        a = models.attention_weights(params, ctx, kind, query_in_keys=True)
+        b = models.attention_weights(params, ctx, kind)
+        np.testing.assert_array_equal(b[:, :-1], a[:, :-1])
+        np.testing.assert_array_equal(b[:, -1], 0.0)
+
+
+def test_model_fn_passes_its_options(ctx):
+    params = models.init_params(jax.random.key(4), TASK, scale=0.7)
+    for qk in (True, False):
+        np.testing.assert_array_equal(models.model_fn(params, "softmax", query_in_keys=qk)(ctx),
+                                      models.logits(params, ctx, "softmax", query_in_keys=qk))
+    np.testing.assert_array_equal(models.model_fn(params, "kernel", sigma2=0.4)(ctx),
+                                  models.logits(params, ctx, "kernel", sigma2=0.4))
 
 
 def test_products_and_init(key):

@@ -44,7 +44,9 @@ def sequential_need(rng, task):
 
 
 @pytest.mark.parametrize("d", [2, 3, 10])
-def test_exact_class_counts_labels_and_norms(key, d):
+def test_exact_class_counts_labels_and_norms(x64, key, d):
+    """In float64, where unit norms and nearest-prototype labels can be checked to 1e-12 (the statistical
+    tests below sample in float32, the production dtype)."""
     task = TaskConfig(d=d, C=5, n=20)
     c = as_np(sample_contexts(key, task, 256))
     assert c["xs"].shape == (256, 20, d) and c["protos"].shape == (256, 5, d)

@@ -1,16 +1,28 @@
+"""engine.train: chunks of steps, resuming, history and snapshots, the yardsticks, the verdict.
+
+Runs are tiny and in float32, the production dtype; the session's `tiny_run` (tests/conftest.py) is the
+finished run most tests read."""
+
 import dataclasses
-import json
+import shutil
 import threading
 
 import jax
 import numpy as np
 import pytest
 
-from engine import constructions, extract, fit, train
-from engine.runs import RunError, list_runs, load_run
+from engine import constructions, extract, fit, fitted, metrics, models, train
+from engine.config import PRESETS
+from engine.fit import closed_form_fn
+from engine.runs import RunError, load_run
+from engine.state import init_state
 
-SMALL = train.TrainConfig(kind="softmax", d=3, C=3, n=6, batch=32, steps=300, lr=1e-2, warmup=20,
-                          eval_every=100, eval_contexts=64, align_contexts=8, fit_contexts=400, seed=3)
+ALIGN = ("preds_diff", "cos_sim", "model_diff")
+
+
+@pytest.fixture(scope="module")
+def small(tiny_config):
+    return tiny_config
 
 
 def leaves_equal(a, b):
@@ -18,151 +30,282 @@ def leaves_equal(a, b):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
 
 
-def test_one_chunk_of_k_steps_equals_k_single_steps():
-    state = train.init_state(SMALL)
-    whole, losses, _ = train.make_chunk(SMALL, 5)(state)
+def test_one_chunk_of_k_steps_equals_k_single_steps(small):
+    state = init_state(small)
+    whole, losses, gnorms, As, Bs = train.make_chunk(small, 5)(state)
+    assert losses.shape == gnorms.shape == (5,) and As.shape == Bs.shape == (5, small.task.D, small.task.D)
     step_by_step, singles = state, []
-    for _ in range(5):
-        step_by_step, loss, _ = train.make_chunk(SMALL, 1)(step_by_step)
+    for t in range(5):
+        step_by_step, loss, _, A1, B1 = train.make_chunk(small, 1)(step_by_step)
         singles.append(float(loss[0]))
+        A, B = models.products(step_by_step["params"])  # A, B after every step are those of that step's params
+        np.testing.assert_array_equal(As[t], A)
+        np.testing.assert_array_equal(Bs[t], B)
+        np.testing.assert_array_equal(A1[0], A)
     leaves_equal(whole, step_by_step)
+    assert int(whole["step"]) == 5
     np.testing.assert_array_equal(np.asarray(losses), np.asarray(singles, dtype=np.asarray(losses).dtype))
+    assert np.all(np.asarray(gnorms) > 0)
 
 
-def test_resume_equals_uninterrupted(tmp_path):
-    full = train.train(SMALL, tmp_path / "full")
-    stop = threading.Event()
+def evals_without_time(run):
+    return [{k: v for k, v in e.items() if k != "elapsed_s"} for e in run.history["evals"]]
+
+
+def test_resume_equals_uninterrupted(small, tiny_run, tmp_path):
+    stop, seen = threading.Event(), []
 
     def stop_at_200(info):
+        seen.append(info)
         if info["step"] >= 200:
             stop.set()
 
-    part = train.train(SMALL, tmp_path / "part", on_progress=stop_at_200, stop_event=stop)
+    part = train.train(small, tmp_path / "part", on_progress=stop_at_200, stop_event=stop)
     assert part.status == "stopped" and part.history["evals"][-1]["step"] == 200
-    resumed = train.train(SMALL, tmp_path / "part", resume=True)
+    assert part.message == "stopped at step 200"
+    # Progress after every evaluation, with the row just recorded and the verdict so far.
+    assert [i["step"] for i in seen] == [100, 200]
+    assert set(seen[-1]) == {"step", "steps", "eval", "verdict", "yardstick_loss", "elapsed_s"}
+    assert seen[-1]["steps"] == 300 and seen[-1]["eval"] == part.history["evals"][-1]
+    assert seen[-1]["verdict"]["step"] == 200
+    assert seen[-1]["yardstick_loss"] == part.history["yardsticks"]["adaptive"]["loss"]
+    resumed = train.train(small, tmp_path / "part", resume=True)
     assert resumed.status == "finished"
-    leaves_equal(full.params, resumed.params)
-    assert [e["eval_loss"] for e in full.history["evals"]] == [e["eval_loss"] for e in resumed.history["evals"]]
-    assert [p.name for p in list_runs(tmp_path)] == ["full", "part"]
+    leaves_equal(tiny_run.params, resumed.params)
+    assert evals_without_time(tiny_run) == evals_without_time(resumed)
+    assert tiny_run.history["snapshots"] == resumed.history["snapshots"]
+    assert tiny_run.history["yardsticks"] == resumed.history["yardsticks"]
 
 
-def test_history_verdict_and_snapshots(tmp_path):
-    run = train.train(SMALL, tmp_path / "r")
+def test_history_verdict_and_snapshots(small, tiny_run):
+    run = tiny_run
+    assert run.status == "finished" and run.config == small
     evals = run.history["evals"]
     assert [e["step"] for e in evals] == [0, 100, 200, 300]
-    for key in ("train_loss", "eval_loss", "eval_acc", "lr", "grad_norm", "preds_diff", "cos_sim", "model_diff",
-                "preds_diff_plain", "c_sigma", "c_eta"):
+    for key in ("train_loss", "eval_loss", "eval_acc", "lr", "grad_norm", "c_sigma", "c_eta",
+                *ALIGN, *(k + "_other" for k in ALIGN)):
         assert np.isfinite(evals[-1][key]), key
     assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]
     snaps = run.history["snapshots"]
     assert snaps[0]["step"] == 0 and snaps[-1]["step"] == 300
     A = np.asarray(snaps[-1]["A"])
-    assert A.shape == (SMALL.task.D, SMALL.task.D)
+    assert A.shape == (small.task.D, small.task.D)
     v = run.verdict
     assert set(v) >= {"converged", "within_1pct", "flat", "gap", "rel_change"}
-    yard = run.history["yardsticks"]["adaptive_self_key"]["loss"]
+    assert small.yardstick == "adaptive"
+    yard = run.history["yardsticks"]["adaptive"]["loss"]
     assert v["within_1pct"] == ((evals[-1]["eval_loss"] - yard) / yard <= 0.01)
+    np.testing.assert_allclose(v["gap"], (evals[-1]["eval_loss"] - yard) / yard, rtol=1e-12)
+    # The constants in the history are those read off the final weights.
+    np.testing.assert_allclose((evals[-1]["c_sigma"], evals[-1]["c_eta"]),
+                               extract.effective_constants(run.params, small.task), rtol=1e-6)
+    # The learning rate recorded is the schedule's at the last step taken.
+    np.testing.assert_allclose(evals[-1]["lr"], float(train.learning_rate(small)(299)), rtol=1e-6)
 
 
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
-    bad = dataclasses.replace(SMALL, lr=1e12, schedule="constant", clip=1e12, init_scale=1.0)
+def test_evaluation_is_the_mean_loss_and_accuracy_on_the_eval_contexts(small, tiny_run):
+    ctx = train.contexts_for(small)["eval"]
+    params = {k: jax.numpy.asarray(v) for k, v in tiny_run.params.items()}
+    logits = models.logits(params, ctx, "softmax", query_in_keys=False)
+    m = metrics.per_context(logits, ctx.yq)
+    loss, acc = train.evaluate(params, ctx, "softmax", False)
+    np.testing.assert_allclose(float(loss), float(m["loss"].mean()), rtol=1e-6)
+    np.testing.assert_allclose(float(acc), float(m["correct"].mean()), rtol=1e-6)
+    np.testing.assert_allclose(tiny_run.history["evals"][-1]["eval_loss"], float(loss), rtol=1e-6)
+    assert ctx.batch == small.eval_contexts and train.contexts_for(small)["align"].batch == small.align_contexts
+
+
+def test_softmax_runs_record_both_yardsticks(small, tiny_run):
+    """Its own closed form (eq. 1: the query is not among the keys) and the other variant, at the stored fits,
+    each scored on the run's evaluation contexts; the alignment with the other one under `*_other`."""
+    yards = tiny_run.history["yardsticks"]
+    assert list(yards) == ["adaptive", "adaptive_self_key"] == train.yardstick_methods(small)
+    ctx = train.contexts_for(small)["eval"]
+    for method, y in yards.items():
+        f = fitted.fitted(method, small.task, small.fit_contexts)
+        assert y["method"] == method and y["best"] == f.refined and y["fit_N"] == small.fit_contexts
+        assert y["fit_loss"] == f.refined_loss and y["on_edge"] == list(f.on_edge)
+        np.testing.assert_allclose(y["loss"], fit.mean_loss(ctx, method, f.refined), rtol=1e-5)
+    # The alignment fields are those of the run's final weights against each closed form.
+    last = tiny_run.history["evals"][-1]
+    align = train.contexts_for(small)["align"]
+    for method, suffix in (("adaptive", ""), ("adaptive_self_key", "_other")):
+        want = metrics.alignment(models.model_fn(tiny_run.params, "softmax", query_in_keys=False),
+                                 closed_form_fn(method, yards[method]["best"]), align)
+        for k in ALIGN:
+            np.testing.assert_allclose(last[k + suffix], float(want[k]), rtol=1e-6, atol=1e-9)
+    assert train.yardstick_methods(dataclasses.replace(small, query_in_keys=True)) == ["adaptive_self_key",
+                                                                                       "adaptive"]
+
+
+def test_a_linear_run_has_one_yardstick(small, tmp_path):
+    cfg = dataclasses.replace(small, kind="linear", steps=20, eval_every=10)
+    run = train.train(cfg, tmp_path / "lin")
+    assert list(run.history["yardsticks"]) == ["gd"] == train.yardstick_methods(cfg)
+    assert run.history["yardsticks"]["gd"]["best"] == fitted.fitted("gd", cfg.task, cfg.fit_contexts).refined
+    last = run.history["evals"][-1]
+    assert all(np.isfinite(last[k]) for k in ALIGN) and not any(k.endswith("_other") for k in last)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in PRESETS if n.startswith("fast-")) + ["fig11-d2-C2"])
+def test_snapshot_schedule_of_the_presets(name):
+    """At least 100 snapshots, the first and the last step among them, dense early (log-spaced: where the
+    structure forms) and never far apart later (evenly spaced)."""
+    cfg = PRESETS[name]
+    s = np.array(sorted(train.snapshot_steps(cfg)))
+    assert len(s) >= 100 and len(s) >= cfg.max_snapshots
+    assert s[0] == 0 and s[-1] == cfg.steps and np.all(s >= 0) and np.all(s <= cfg.steps)
+    early = np.sum(s <= 0.1 * cfg.steps)
+    assert early >= 0.2 * len(s)  # at least twice the share of a uniform spacing
+    if cfg.steps >= 1000:
+        assert early >= len(s) / 3
+    assert set(range(8)) <= set(s.tolist())
+    assert np.diff(s).max() <= 2 * cfg.steps / cfg.max_snapshots + 1
+
+
+def test_snapshot_schedule_of_short_runs(small):
+    assert train.snapshot_steps(dataclasses.replace(small, steps=50)) == set(range(51))  # every step
+    few = dataclasses.replace(small, steps=1000, max_snapshots=10)
+    assert len(train.snapshot_steps(few)) >= 10 and {0, 1000} <= train.snapshot_steps(few)
+
+
+def test_snapshots_are_the_products_at_the_scheduled_steps(small, tiny_run):
+    """Every scheduled step is recorded, once, in order, and its A, B are those of the weights at that step
+    (re-run here one step at a time)."""
+    snaps = tiny_run.history["snapshots"]
+    steps = [s["step"] for s in snaps]
+    assert steps == sorted(train.snapshot_steps(small))
+    by_step = {s["step"]: s for s in snaps}
+    state, chunk = init_state(small), train.make_chunk(small, 1)
+    for t in range(small.steps + 1):
+        if t in by_step:
+            A, B = models.products(state["params"])
+            np.testing.assert_allclose(by_step[t]["A"], np.asarray(A, np.float64), atol=1e-6, err_msg=str(t))
+            np.testing.assert_allclose(by_step[t]["B"], np.asarray(B, np.float64), atol=1e-6, err_msg=str(t))
+        if t < small.steps:
+            state = chunk(state)[0]
+    leaves_equal(state["params"], tiny_run.params)
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(small, tmp_path):
+    bad = dataclasses.replace(small, lr=1e30, schedule="constant", clip=1e30, init_scale=1.0)  # overflows float32
     run = train.train(bad, tmp_path / "nan")
     assert run.status == "diverged"
     assert "NaN" in run.message and "last good checkpoint" in run.message
     assert all(np.all(np.isfinite(p)) for p in run.params.values())
 
 
-def test_corrupt_missing_and_mismatched_runs_are_refused(tmp_path):
-    with pytest.raises(RunError, match="no such run folder"):
-        load_run(tmp_path / "nothing")
-    run = train.train(dataclasses.replace(SMALL, steps=100), tmp_path / "r")
-    (run.path / "history.json").write_text("{not json")
-    with pytest.raises(RunError, match="history.json is corrupt"):
-        load_run(run.path)
-    cfg = json.loads((run.path / "config.json").read_text())
-    cfg["d"] = 4
-    (run.path / "config.json").write_text(json.dumps(cfg))
-    (run.path / "history.json").write_text("{}")
-    with pytest.raises(RunError, match="checkpoint cannot be restored"):
-        load_run(run.path)
+def test_existing_and_mismatched_runs_are_refused(small, tiny_run, tmp_path):
     with pytest.raises(RunError, match="already exists"):
-        train.train(SMALL, run.path)
+        train.train(small, tiny_run.path)
+    with pytest.raises(RunError, match="only steps may change"):
+        train.train(dataclasses.replace(small, lr=2e-2), tiny_run.path, resume=True)
+    assert load_run(tiny_run.path).config == small  # nothing was written
 
 
-def test_training_from_the_fitted_construction_stays_there():
-    cfg = dataclasses.replace(SMALL, fit_contexts=2000, batch=512, lr=1e-4, schedule="constant")
-    ctxs = train.contexts_for(cfg)
-    best = fit.fit_adaptive(ctxs["fit"], self_key=True).refined
-    state = train.init_state(cfg)
+def test_resume_with_more_steps_continues_the_same_path(small, tiny_run, tmp_path):
+    """A longer run from a finished one: its config gets the new end, the history continues from its last
+    checkpoint."""
+    path = tmp_path / "longer"
+    shutil.copytree(tiny_run.path, path)
+    longer = dataclasses.replace(small, steps=400)
+    run = train.train(longer, path, resume=True)
+    assert run.status == "finished" and run.config == longer
+    assert [e["step"] for e in run.history["evals"]] == [0, 100, 200, 300, 400]
+    assert evals_without_time(run)[:4] == evals_without_time(tiny_run)
+    assert run.history["snapshots"][-1]["step"] == 400
+
+
+def test_a_set_stop_event_stops_before_the_first_chunk(small, tmp_path):
+    stop = threading.Event()
+    stop.set()
+    seen = []
+    run = train.train(small, tmp_path / "s", stop_event=stop, on_progress=seen.append)
+    assert run.status == "stopped" and [e["step"] for e in run.history["evals"]] == [0] and not seen
+
+
+@pytest.fixture(scope="module")
+def point_optimum(small):
+    """A setting whose eq. 1 optimum is a point (d = 3, C = 5, n = 20; at n = 6 it lies down the GD end of
+    the valley, where the construction's constants run off to 0 and infinity), and that optimum."""
+    cfg = dataclasses.replace(small, d=3, C=5, n=20, batch=128, steps=400, fit_contexts=2000)
+    res = fit.fit_adaptive(fitted.fit_contexts(cfg.task, cfg.fit_contexts), self_key=cfg.query_in_keys)
+    assert res.on_edge == ()
+    return cfg, res.refined
+
+
+def test_training_from_the_fitted_construction_stays_there(point_optimum):
+    cfg, best = point_optimum
+    cfg = dataclasses.replace(cfg, batch=512, lr=1e-4, schedule="constant")
+    ctx = train.contexts_for(cfg)["eval"]
+    state = init_state(cfg)
     state["params"] = constructions.softmax_construction(cfg.task, best["c_eta"], best["c_sigma"])
     state["opt_state"] = train.optimizer(cfg).init(state["params"])
-    before = float(train._eval(state["params"], ctxs["eval"], "softmax", True)[0])
-    after_state, _, _ = train.make_chunk(cfg, 200)(state)
-    after = float(train._eval(after_state["params"], ctxs["eval"], "softmax", True)[0])
+    before = float(train.evaluate(state["params"], ctx, "softmax", cfg.query_in_keys)[0])
+    after_state = train.make_chunk(cfg, 200)(state)[0]
+    after = float(train.evaluate(after_state["params"], ctx, "softmax", cfg.query_in_keys)[0])
     assert after <= before * 1.01
 
 
-def test_short_run_moves_constants_toward_the_fitted_ones():
-    cfg = dataclasses.replace(SMALL, d=3, C=5, n=20, batch=128, steps=400, fit_contexts=2000)
-    ctxs = train.contexts_for(cfg)
-    best = fit.fit_adaptive(ctxs["fit"], self_key=True).refined
+def test_short_run_moves_constants_toward_the_fitted_ones(point_optimum):
+    cfg, best = point_optimum
     target = np.log([best["c_sigma"], best["c_eta"]])
-    state = train.init_state(cfg)
+    state = init_state(cfg)
 
     def dist(params):
         c_sigma, c_eta = extract.effective_constants(params, cfg.task)
         return np.linalg.norm(np.log(np.abs([c_sigma, c_eta])) - target)
 
     d0 = dist(state["params"])
-    state, _, _ = train.make_chunk(cfg, 400)(state)
+    state = train.make_chunk(cfg, 400)(state)[0]
     assert dist(state["params"]) < 0.5 * d0
 
 
-def test_presets_follow_the_paper():
-    p = train.PRESETS
-    assert p["paper-linear-d5"].lr == 5e-5 and p["paper-linear-d5"].steps == 200_000
-    assert p["paper-linear-d5"].clip == 1e-3 and p["paper-softmax-d5"].clip == 1.0
-    assert {d: p[f"paper-softmax-d{d}"].lr for d in (2, 3, 5, 10)} == {2: 6e-4, 3: 3e-5, 5: 1e-4, 10: 5e-4}
-    assert all(c.batch == 2048 and c.init_scale == 0.002 for n, c in p.items() if n.startswith("paper"))
-    with pytest.raises(ValueError, match="divisible"):
-        dataclasses.replace(SMALL, n=7)
+def test_alignment_row_of_the_construction_is_perfect(small):
+    """In float64 whatever the weights' dtype: the construction against its own closed form aligns exactly,
+    against the other variant it does not."""
+    ctx = train.contexts_for(small)["align"]
+    params = constructions.softmax_construction(small.task, 3.0, 20.0)
+    consts = {"c_sigma": 20.0, "c_eta": 3.0}
+    row = train.alignment_row(params, ctx, small, "adaptive", consts)
+    assert set(row) == set(ALIGN) and all(isinstance(v, float) for v in row.values())
+    assert row["preds_diff"] < 1e-12 and row["model_diff"] < 1e-12 and row["cos_sim"] == pytest.approx(1, abs=1e-12)
+    other = train.alignment_row(params, ctx, small, "adaptive_self_key", consts)
+    assert other["preds_diff"] > 1e-4
 
 
-def test_cli_lists_presets_and_refuses_unknown(capsys):
-    assert train.main(["--list"]) == 0
-    assert "fast-softmax-d10" in capsys.readouterr().out
-    assert train.main(["--preset", "nope"]) == 2
+def evals_of(losses, steps=None):
+    steps = steps if steps is not None else [100 * (i + 1) for i in range(len(losses))]
+    return [{"step": s, "eval_loss": v} for s, v in zip(steps, losses, strict=True)]
 
 
-def test_qk_decay_shrinks_only_queries_and_keys_and_stops():
-    """With zero gradients Adam moves nothing, so each step is the decay alone: W <- W (1 - lr_t * qk_decay)
-    for W_Q and W_K while the decay is on (the first QK_DECAY_END of the steps), and nothing after."""
-    cfg = dataclasses.replace(SMALL, steps=10, warmup=1, schedule="constant", lr=0.1, qk_decay=0.5)
-    opt = train.optimizer(cfg)
-    params = {k: np.ones((2, 2)) for k in ("W_Q", "W_K", "W_V", "W_O")}
-    zeros = {k: np.zeros((2, 2)) for k in params}
-    state = opt.init(params)
-    end = int(train.QK_DECAY_END * cfg.steps)
-    expect = 1.0
-    for step in range(cfg.steps):
-        updates, state = opt.update(zeros, state, params)
-        params = {k: params[k] + np.asarray(updates[k]) for k in params}
-        expect *= (1 - 0.1 * 0.5) if step < end else 1.0
-        np.testing.assert_allclose(params["W_Q"], expect, rtol=1e-6)
-        np.testing.assert_allclose(params["W_K"], expect, rtol=1e-6)
-        np.testing.assert_allclose(params["W_V"], 1.0)
-        np.testing.assert_allclose(params["W_O"], 1.0)
-    assert expect < 0.8  # the decay did act
-    with pytest.raises(ValueError, match="qk_decay"):
-        dataclasses.replace(SMALL, qk_decay=-1.0)
+def test_verdict_close_and_flat(small):
+    flat = evals_of([2.0, 1.5, 1.2, 1.1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    v = train.verdict(small, flat, 1.0)
+    assert v["converged"] and v["within_1pct"] and v["flat"] and v["gap"] == 0 and v["rel_change"] < 1e-12
+    assert v["step"] == 1000 and v["final_eval_loss"] == 1.0 and v["yardstick_loss"] == 1.0
+    assert "needs <= +1%" in v["message"]
+    # Below the closed form counts as close; 1% above is the limit.
+    assert train.verdict(small, flat, 1.2)["within_1pct"]
+    assert train.verdict(small, flat, 1.0 / 1.0099)["within_1pct"]
+    assert not train.verdict(small, flat, 1.0 / 1.0101)["within_1pct"]
 
 
-@pytest.mark.parametrize("power", [1.0, 2.0])
-def test_warmup_cosine_schedule_and_its_power(power):
-    cfg = dataclasses.replace(SMALL, steps=1000, warmup=100, lr=0.02, schedule="warmup_cosine", cosine_power=power)
-    f = train.learning_rate(cfg)
-    t = np.arange(100, 1001, 50)
-    cos = 0.5 * (1 + np.cos(np.pi * (t - 100) / 900))
-    expect = 0.02 * (0.01 + 0.99 * cos**power)
-    np.testing.assert_allclose([float(f(int(s))) for s in t], expect, rtol=1e-5)
-    np.testing.assert_allclose(float(f(50)), 0.01, rtol=1e-5)  # halfway through the linear warmup
+def test_verdict_reads_the_trend_of_the_last_fifth(small):
+    """A least-squares line through the evaluations at or after 80% of the last step: its change over that
+    span relative to the mean loss there (numpy's own fit as the reference)."""
+    losses = [2.0, 1.5, 1.3, 1.2, 1.1, 1.06, 1.04, 1.03, 1.02, 1.01]
+    v = train.verdict(small, evals_of(losses), 1.005)
+    steps, tail = np.array([800.0, 900.0, 1000.0]), np.array(losses[-3:])
+    slope = np.polyfit(steps, tail, 1)[0]
+    assert v["rel_change"] == pytest.approx(abs(slope) * 200 / tail.mean(), rel=1e-12)
+    assert not v["flat"] and not v["converged"] and v["within_1pct"]
+    # Noise without a trend is flat.
+    noisy = [2.0, 1.5, 1.2, 1.1, 1.0, 1.0, 1.0, 1.0005, 0.9995, 1.0005, 0.9995, 1.0]
+    v = train.verdict(small, evals_of(noisy, [100 * i for i in range(1, 13)]), 1.0)
+    assert v["flat"]
+    # Fewer than three evaluations in the last fifth: no trend can be read, not flat.
+    v = train.verdict(small, evals_of([1.0, 1.0], [100, 1000]), 1.0)
+    assert v["rel_change"] == float("inf") and not v["flat"]
+    assert train.verdict(small, [], 1.0) == {"converged": False, "within_1pct": False, "flat": False,
+                                             "message": "no evaluation yet"}
