@@ -107,3 +107,89 @@ def test_page_renders_without_exception(server: str, browser, path: str) -> None
     finally:
         page.close()
 
+
+
+# ---------------------------------------------------------------- the query moves in the browser
+
+RUNNING = '[data-testid="stApp"][data-test-script-state="running"]'
+DRAWN = """() => Array.from(document.querySelectorAll('.vega-embed svg, .vega-embed canvas')).map(
+  e => e.tagName === 'CANVAS' ? e.toDataURL() : e.innerHTML).join('|')"""
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_query_moves_run_no_python(server: str, browser, d: int) -> None:
+    """Ten arrow-key moves of the in-chart query: the drawing changes every time, the script never reruns."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1400})
+    try:
+        page.goto(f"{server}/contexts" + ("" if d == 2 else "?d=3"), wait_until="domcontentloaded")
+        settle(page)
+        if d == 3 and page.locator(".vega-bind", has_text="query longitude").count() == 0:
+            page.locator('input[aria-label="d (dimension)"]').fill("3")
+            page.keyboard.press("Enter")
+            settle(page)
+        control = page.locator(".vega-bind", has_text="query").locator("input[type=range]").first
+        control.focus()
+        page.evaluate("() => { window.__ran = false; new MutationObserver(() => { if (document.querySelector("
+                      f"'{RUNNING}')) window.__ran = true; }}).observe(document.body, {{subtree: true, attributes: "
+                      "true}); }")
+        for _ in range(10):
+            before = page.evaluate(DRAWN)
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(f"(b) => ({DRAWN})() !== b", arg=before, timeout=20_000)
+        page.wait_for_timeout(500)
+        assert page.evaluate("() => window.__ran") is False  # no rerun: Streamlit's script state never ran
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        page.close()
+
+
+# ---------------------------------------------------------------- the talk, walked with the keyboard
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_walk_the_talk(server: str, browser, size: tuple[int, int]) -> None:
+    from ui.talk import SLIDES
+
+    w, h = size
+    page = browser.new_page(viewport={"width": w, "height": h})
+    try:
+        page.goto(f"{server}/talk", wait_until="domcontentloaded")
+        settle(page)
+        for k in range(1, len(SLIDES) + 1):
+            assert page.get_by_text(f"{k} / {len(SLIDES)}", exact=True).count() == 1
+            if k > 1:
+                assert f"slide={k}" in page.url
+            assert page.locator('[data-testid="stException"]').count() == 0, k
+            assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), k
+            charts = page.locator('[data-testid="stVegaLiteChart"]')
+            assert charts.count() >= 1, k
+            for box in (c.bounding_box() for c in charts.all()):
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= w + 1, k
+                assert box["y"] >= 0 and box["y"] + box["height"] <= h + 1, (k, box)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / f"talk-{w}x{h}-slide{k}.png"))
+            if k < len(SLIDES):
+                page.keyboard.press("ArrowRight")
+                page.wait_for_timeout(300)
+                settle(page)
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_timeout(300)
+        settle(page)
+        assert page.get_by_text(f"{len(SLIDES) - 1} / {len(SLIDES)}", exact=True).count() == 1
+    finally:
+        page.close()
+
+
+def test_talk_links_open_their_slide(server: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        page.goto(f"{server}/talk?slide=5", wait_until="domcontentloaded")
+        settle(page)
+        assert page.get_by_text("5 / 10", exact=True).count() == 1
+        page.goto(f"{server}/talk?slide=abc", wait_until="domcontentloaded")
+        settle(page)
+        assert page.get_by_text("1 / 10", exact=True).count() == 1
+        assert page.get_by_text("is not a slide number").count() == 1
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        page.close()
