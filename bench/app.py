@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     new_context()  # the first one compiles nothing new but fills the caches for a new seed
     rows.append(("new context (resample, d=2)", [timed(new_context) for _ in range(args.repeats)]))
 
-    at.number_input(key="ctx_d").set_value(3).run()
+    at.number_input(key="d").set_value(3).run()
     lon = next(s for s in at.slider if s.label == "query longitude")
     rows.append(("move the query (d=3 sphere)", [timed(lambda v=v: lon.set_value(v).run())
                                                  for v in range(-150, -150 + 40 * args.repeats, 40)]))

@@ -27,8 +27,8 @@ source = side.radio("Model from", ["a trained run", "a construction"], index=0 i
                     help="constructions are the weights that compute a closed form exactly (docs/science.md, 4)")
 learner, task, config, entry = None, None, None, None
 if source == "a trained run":
-    entry = widgets.run_picker("Run", "cmp_run", entries, default="pretrained/fast-softmax-d3", container=side) \
-        if entries else None
+    entry = widgets.run_picker("Run", "run", entries, default="pretrained/fast-softmax-d3", container=side,
+                               url=True) if entries else None
     if entry is None:
         st.info("No runs yet in pretrained/ or runs/: choose a construction, or train one on the Train page.")
         st.stop()
@@ -46,7 +46,7 @@ if source == "a trained run":
     default, model_id = config.yardstick, widgets.run_id(entry)
 else:
     which = side.selectbox("Construction", list(CONSTRUCTIONS), key="cmp_con")
-    task, _ = widgets.task_inputs("cmp", with_seed=False)
+    task, _ = widgets.task_inputs(with_seed=False)
     if task is None:
         st.stop()
     default, model_id = represented_by(*CONSTRUCTIONS[which]), which

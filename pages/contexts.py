@@ -12,11 +12,11 @@ from ui.specs import fill, hconcat
 widgets.setup_page("Contexts", "One context: C hidden prototypes, n labelled points, a query. Move the query and "
                    "watch where each model looks (marker area = attention weight) and what it predicts.")
 
-task, seed = widgets.task_inputs("ctx")
+task, seed = widgets.task_inputs()
 if task is None:
     st.stop()
 st.sidebar.button("New context", help="draw the next seed", on_click=lambda: st.session_state.update(
-    ctx_seed=int(st.session_state.get("ctx_seed", seed)) + 1))
+    seed=int(st.session_state.get("seed", seed)) + 1))
 
 arrays = loaders.contexts(task.d, task.C, task.n, seed, 1)
 xs, ys, protos = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0]

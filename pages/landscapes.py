@@ -13,7 +13,7 @@ widgets.setup_page("Landscapes", "Mean cross-entropy of each closed form on a gr
                    "values per axis, docs/science.md section 6), with the grid's optimum and the point refined from "
                    "it: the very fit every page and every run's yardstick uses.")
 
-task, _ = widgets.task_inputs("land", d=3, with_seed=False)
+task, _ = widgets.task_inputs(d=3, with_seed=False)
 if task is None:
     st.stop()
 method = st.radio("Closed form", METHODS, index=METHODS.index("adaptive"), horizontal=True, format_func=NAMES.get,

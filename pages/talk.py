@@ -16,11 +16,7 @@ def step(by: int) -> None:
     st.session_state["slide"] = min(max(1, int(st.session_state.get("slide", 1)) + by), N)
 
 
-raw, bad = st.query_params.get("slide"), None
-if "slide" not in st.session_state:  # the first run: the URL's slide, if it is one
-    ok = raw is not None and raw.isdigit() and 1 <= int(raw) <= N
-    st.session_state["slide"] = int(raw) if ok else 1
-    bad = raw if raw is not None and not ok else None
+widgets.from_url("slide", 1, widgets.int_in(1, N))  # a link opens its slide; a bad one slide 1, with a note
 head, back, nxt = st.columns([10, 1, 1], vertical_alignment="center")
 back.button("Back", on_click=step, args=(-1,), shortcut="Left", key="talk_back", width="stretch",
             help="Left arrow")
@@ -34,8 +30,6 @@ slide = talk.SLIDES[k - 1]
 head.markdown(f'<div class="talk-headline">{slide.headline}</div>', unsafe_allow_html=True)
 st.markdown("<style>.talk-headline{font-size:2.15rem;font-weight:700;line-height:1.15;margin:0}</style>",
             unsafe_allow_html=True)
-if bad is not None:
-    st.caption(f"`?slide={bad}` is not a slide number from 1 to {N}: opened slide 1.")
 slide.draw()
 where, left, right = st.columns([1, 8, 5], vertical_alignment="center")
 where.markdown(f"**{k} / {N}**")

@@ -27,7 +27,7 @@ entries = run_index.entries()
 if not entries:
     st.info("No runs yet in pretrained/ or runs/ (pretrained runs are being produced; train one on the Train page). "
             "Below: the construction's block pattern at fitted constants, which a trained layer comes to resemble.")
-    task, _ = widgets.task_inputs("w", with_seed=False)
+    task, _ = widgets.task_inputs(with_seed=False)
     if task is None:
         st.stop()
     config = TrainConfig(kind="softmax", d=task.d, C=task.C, n=task.n)
@@ -39,7 +39,7 @@ if not entries:
 
 softmax_first = sorted(entries, key=lambda e: (not (e.config and e.config["kind"] == "softmax"),
                                               e.origin != "pretrained"))
-entry = widgets.run_picker("Run", "w_run", softmax_first, default=HEADLINE)
+entry = widgets.run_picker("Run", "run", softmax_first, default=HEADLINE, url=True)
 try:
     key = loaders.run_key(entry.path)  # names the contents read next: the charts below are built once per key
     run = loaders.load_run(entry.path)

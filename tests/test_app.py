@@ -84,7 +84,7 @@ def test_contexts_circle_moves_the_query() -> None:
 
 def test_contexts_sphere_and_higher_d() -> None:
     at = app("contexts")
-    at.number_input(key="ctx_d").set_value(3).run()
+    at.number_input(key="d").set_value(3).run()
     assert not at.exception
     view = charts_of(at)[0]
     assert "orthographic" in json.dumps(view) and {"query_lon", "query_lat"} <= {p["name"] for p in view["params"]}
@@ -92,7 +92,7 @@ def test_contexts_sphere_and_higher_d() -> None:
     lat = next(p for p in view["params"] if p["name"] == "query_lat")["value"]
     moved = (lon + 90 if lon < 90 else lon - 90, lat)
     assert shown_probabilities(view, (lon, lat)) != shown_probabilities(view, moved)
-    at.number_input(key="ctx_d").set_value(5).run()
+    at.number_input(key="d").set_value(5).run()
     assert not at.exception
     assert "cosine" in json.dumps(charts_of(at)[0])
     before = charts_of(at)[0]
@@ -106,12 +106,12 @@ def test_contexts_sphere_and_higher_d() -> None:
 
 def test_contexts_bad_task_says_what_to_change() -> None:
     at = app("contexts")
-    at.number_input(key="ctx_n").set_value(101).run()
+    at.number_input(key="n").set_value(101).run()
     assert not at.exception
     assert "divisible by C" in errors(at) and "n=100" in errors(at)
     assert not charts_of(at)
-    at.number_input(key="ctx_n").set_value(100)
-    at.number_input(key="ctx_d").set_value(1).run()
+    at.number_input(key="n").set_value(100)
+    at.number_input(key="d").set_value(1).run()
     assert not at.exception and "d must be at least 2" in errors(at)
 
 
@@ -133,12 +133,12 @@ def test_compare_construction_against_closed_forms() -> None:
 def test_compare_runs_readable_and_not(runs) -> None:
     at = app("compare", cmp_N=100)
     assert at.radio(key="cmp_source").value == "a trained run"
-    at.selectbox(key="cmp_run").set_value(runs["tiny"]).run()
+    at.selectbox(key="run").set_value(runs["tiny"]).run()
     assert not at.exception and not at.error
     assert len(charts_of(at)) == 1
-    at.selectbox(key="cmp_run").set_value(runs["zz-broken"]).run()
+    at.selectbox(key="run").set_value(runs["zz-broken"]).run()
     assert not at.exception and "cannot be read" in errors(at)
-    at.selectbox(key="cmp_run").set_value(runs["tiny-diverged"]).run()
+    at.selectbox(key="run").set_value(runs["tiny-diverged"]).run()
     assert not at.exception and "diverged" in errors(at)
 
 
@@ -153,7 +153,7 @@ def test_landscapes_heatmap_then_line() -> None:
     assert not at.exception
     spec = charts_of(at)[0]
     assert "eta" in json.dumps(spec) and "c_sigma" not in json.dumps(spec)
-    at.number_input(key="land_C").set_value(7).run()
+    at.number_input(key="C").set_value(7).run()
     assert not at.exception and "divisible by C" in errors(at)
 
 
@@ -162,7 +162,7 @@ def test_landscapes_heatmap_then_line() -> None:
 
 def test_weights_of_a_run(runs) -> None:
     at = app("weights")
-    at.selectbox(key="w_run").set_value(runs["tiny"]).run()
+    at.selectbox(key="run").set_value(runs["tiny"]).run()
     assert not at.exception and not at.error
     specs = json.dumps(charts_of(at))
     assert '"name": "snapshot"' in specs  # A and B with the step slider
@@ -172,9 +172,9 @@ def test_weights_of_a_run(runs) -> None:
     n_charts = len(charts_of(at))
     at.button(key="w_play").click().run()  # steps through the snapshots, then leaves the slider chart
     assert not at.exception and len(charts_of(at)) == n_charts
-    at.selectbox(key="w_run").set_value(runs["tiny-diverged"]).run()
+    at.selectbox(key="run").set_value(runs["tiny-diverged"]).run()
     assert not at.exception and "diverged" in errors(at)
-    at.selectbox(key="w_run").set_value(runs["zz-broken"]).run()
+    at.selectbox(key="run").set_value(runs["zz-broken"]).run()
     assert not at.exception and "cannot be read" in errors(at)
 
 

@@ -189,7 +189,33 @@ def test_talk_links_open_their_slide(server: str, browser) -> None:
         page.goto(f"{server}/talk?slide=abc", wait_until="domcontentloaded")
         settle(page)
         assert page.get_by_text("1 / 10", exact=True).count() == 1
-        assert page.get_by_text("is not a slide number").count() == 1
+        assert page.get_by_text("is not valid here").count() == 1
         assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        page.close()
+
+
+def test_every_view_a_link(server: str, browser) -> None:
+    """A URL restores the view (task inputs, the run); bad values open the default view with a note."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1400})
+    try:
+        page.goto(f"{server}/contexts?d=3&seed=4", wait_until="domcontentloaded")
+        settle(page)
+        assert page.locator('input[aria-label="d (dimension)"]').input_value() == "3"
+        assert page.locator('input[aria-label="seed"]').input_value() == "4"
+        assert page.locator(".vega-bind", has_text="query longitude").count() == 1  # the sphere's query
+        page.locator('input[aria-label="seed"]').fill("5")
+        page.keyboard.press("Enter")
+        settle(page)
+        assert "seed=5" in page.url
+        page.goto(f"{server}/weights?run=pretrained/fast-softmax-d5", wait_until="domcontentloaded")
+        settle(page)
+        assert "fast-softmax-d5" in page.url
+        assert page.get_by_text("softmax d=5 C=5 n=100").count() >= 1
+        for bad in ("contexts?d=abc", "contexts?d=1000", "weights?run=../../etc"):
+            page.goto(f"{server}/{bad}", wait_until="domcontentloaded")
+            settle(page)
+            assert page.get_by_text("is not valid here").count() == 1, bad
+            assert page.locator('[data-testid="stException"]').count() == 0, bad
     finally:
         page.close()

@@ -50,18 +50,40 @@ def setup_page(title: str, caption: str) -> None:
     st.caption(caption)
 
 
-def task_inputs(prefix: str, d: int = 2, C: int = 5, n: int = 100, with_seed: bool = True,
-                container=None) -> tuple[TaskConfig | None, int]:
-    """d, C, n (and seed) inputs; an invalid combination is reported with what to change (no traceback).
+def from_url(key: str, default, valid) -> None:
+    """Give a URL-bound widget its first value: the URL's `key=` when `valid(raw)` returns a value for it, else
+    `default` with a short note (a bad link opens the default view, never a traceback). Later values are
+    kept in the URL by the widget's `bind="query-params"`."""
+    if key in st.session_state:
+        return
+    raw = st.query_params.get(key)
+    value = valid(raw) if raw is not None else None
+    if raw is not None and value is None:
+        st.caption(f"The link's `{key}={raw}` is not valid here: showing {key} = {default}.")
+    st.session_state[key] = default if value is None else value
 
-    Returns (task or None, seed)."""
+
+def int_in(lo: int, hi: int):
+    """A `valid` for `from_url`: an integer from lo to hi, or None."""
+    def valid(raw: str) -> int | None:
+        try:
+            v = int(raw)
+        except ValueError:
+            return None
+        return v if lo <= v <= hi else None
+    return valid
+
+
+def task_inputs(d: int = 2, C: int = 5, n: int = 100, with_seed: bool = True,
+                container=None) -> tuple[TaskConfig | None, int]:
+    """d, C, n (and seed) inputs, bound to the URL (`?d=3&C=5&n=100&seed=4`) and shared by the pages; an
+    invalid combination is reported with what to change (no traceback). Returns (task or None, seed)."""
     box = container if container is not None else st.sidebar
     box.markdown("**Task**")
 
-    def number(label: str, name: str, default: int, lo: int, hi: int, **kw) -> int:
-        key = f"{prefix}_{name}"
-        st.session_state.setdefault(key, default)  # callbacks (New context) set it too: no value= here
-        return int(box.number_input(label, min_value=lo, max_value=hi, step=1, key=key, **kw))
+    def number(label: str, key: str, default: int, lo: int, hi: int, **kw) -> int:
+        from_url(key, default, int_in(lo, hi))  # callbacks (New context) set it too: no value= here
+        return int(box.number_input(label, min_value=lo, max_value=hi, step=1, key=key, bind="query-params", **kw))
 
     d_ = number("d (dimension)", "d", d, 1, 20,
                 help="points live on the unit sphere S^(d-1); d = 2 is the circle, d = 3 the sphere")
@@ -148,10 +170,11 @@ def run_id(entry: run_index.RunEntry) -> str:
 
 
 def run_picker(label: str, key: str, entries: Sequence[run_index.RunEntry] | None = None,
-               multi: bool = False, default: Sequence[str] | str = (), container=None):
+               multi: bool = False, default: Sequence[str] | str = (), container=None, url: bool = False):
     """Choose among the runs of pretrained/ and runs/ (options are run ids, shown by label, so a running
     run's changing label keeps its selection); returns entries (or one entry, or None). `default`: the ids
-    selected first (one id for a single choice)."""
+    selected first (one id for a single choice). With `url`, a single choice is bound to the URL's `run=`
+    (only ids of listed runs are accepted: a link cannot point the app anywhere else)."""
     box = container if container is not None else st
     entries = list(run_index.entries() if entries is None else entries)
     by_id = {run_id(e): e for e in entries}
@@ -163,5 +186,13 @@ def run_picker(label: str, key: str, entries: Sequence[run_index.RunEntry] | Non
     if not by_id:
         return None
     ids = list(by_id)
-    index = ids.index(default) if isinstance(default, str) and default in by_id else 0
-    return by_id.get(box.selectbox(label, ids, index=index, format_func=show, key=key))
+    first = default if isinstance(default, str) and default in by_id else ids[0]
+    if url:
+        from_url(key, first, lambda raw: raw if raw in by_id else None)
+        if st.session_state[key] not in by_id:  # a run that has gone since
+            st.session_state[key] = first
+        # no format_func here: a bound widget writes what it shows into the URL, and the id is what links name
+        chosen = by_id.get(box.selectbox(label, ids, key=key, bind="query-params"))
+        box.caption(chosen.label.split(": ", 1)[-1] if chosen else "")
+        return chosen
+    return by_id.get(box.selectbox(label, ids, index=ids.index(first), format_func=show, key=key))
