@@ -3,10 +3,10 @@
     .venv/bin/python bench/app.py [--repeats 5]
 
 Measures, in one fresh process: the cold start to the first chart (app entry + Contexts page: sampling,
-fitting the closed forms, compiling), then warm interactions: moving the query on the circle and on the
-sphere, drawing a new context, switching the model whose attention is shown, and re-rendering the
-Weights page of a run. Client-side interactions (the training-step slider of the A/B heatmaps, rotating
-the sphere) run in the browser's Vega and cost the server nothing; they are listed as such.
+the closed forms, compiling), then warm interactions: drawing a new context, switching d, and re-rendering
+the Weights page of a run. Client-side interactions (moving the query, the model whose attention is shown,
+the training-step slider, rotating the sphere) run in the browser's Vega and cost the server nothing:
+`bench/browser.py` measures them in a real browser.
 A tiny run is trained into a temporary runs/ folder first so the Weights page has something to show.
 """
 
@@ -39,14 +39,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine.runtime import device_summary, enable_compilation_cache
     from engine.train import TrainConfig, train
-    from ui import loaders
+    from ui import run_index
 
     enable_compilation_cache()
     imports = time.perf_counter() - t0
     print(f"device: {device_summary()}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-app-"))
-    loaders.PRETRAINED, loaders.USER_RUNS = tmp / "pretrained", tmp / "runs"
-    loaders.PRETRAINED.mkdir()
+    run_index.PRETRAINED, run_index.USER_RUNS = tmp / "pretrained", tmp / "runs"
+    run_index.PRETRAINED.mkdir()
 
     app = str(ROOT / "app.py")
     rows: list[tuple[str, list[float]]] = []
@@ -57,27 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     assert at.get("vega_lite_chart"), "no chart on the Contexts page"
     rows.append(("cold start to first chart (Contexts, d=2)", [imports + cold]))
 
-    slider = next(s for s in at.slider if s.label.startswith("query angle"))
-    angles = [(slider.value + 37 * (i + 1)) % 360 for i in range(args.repeats)]
-    rows.append(("move the query (d=2)", [timed(lambda a=a: slider.set_value(a).run()) for a in angles]))
-
-    models = ["GD, eq. 2", "eq. 1", "linear SA", "softmax SA"]
-    rows.append(("show another model's attention", [timed(lambda m=m: at.radio(key="ctx_model").set_value(m).run())
-                                                     for m in (models * args.repeats)[: args.repeats]]))
-
     def new_context() -> None:
         next(b for b in at.button if b.label == "New context").click().run()
 
     new_context()  # the first one compiles nothing new but fills the caches for a new seed
     rows.append(("new context (resample, d=2)", [timed(new_context) for _ in range(args.repeats)]))
 
-    at.number_input(key="d").set_value(3).run()
-    lon = next(s for s in at.slider if s.label == "query longitude")
-    rows.append(("move the query (d=3 sphere)", [timed(lambda v=v: lon.set_value(v).run())
-                                                 for v in range(-150, -150 + 40 * args.repeats, 40)]))
+    rows.append(("switch to d=3 (sphere), then back", [timed(lambda v=v: at.number_input(key="d").set_value(v).run())
+                                                       for v in (3, 2) * ((args.repeats + 1) // 2)]))
 
     train(TrainConfig(kind="softmax", d=2, C=5, n=100, batch=64, steps=60, eval_every=20, eval_contexts=128,
-                      align_contexts=32, fit_contexts=1000, max_snapshots=8), loaders.USER_RUNS / "bench")
+                      align_contexts=32, fit_contexts=1000, max_snapshots=8), run_index.USER_RUNS / "bench")
     at.switch_page("pages/weights.py").run()
     assert not at.exception, [e.value for e in at.exception]
     rows.append(("Weights page rerun (run loaded, all charts)", [timed(lambda: at.run()) for _ in range(args.repeats)]))
@@ -86,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'interaction':48s} {'median':>9s} {'min':>9s} {'max':>9s}")
     for name, ts in rows:
         print(f"{name:48s} {statistics.median(ts) * 1e3:8.0f}ms {min(ts) * 1e3:8.0f}ms {max(ts) * 1e3:8.0f}ms")
-    print(f"{'training-step slider, sphere rotation':48s} {'client-side (Vega), no server time':>29s}")
+    print(f"{'query moves, model shown, training-step slider':48s} {'client-side (Vega): bench/browser.py':>29s}")
     return 0
 
 
