@@ -117,8 +117,8 @@ st.caption("Seeds 0 to S-1 of the Fig. 11 recipe, trained together in one vmappe
            "run started on the Train page, and the other way round. d = 3 costs several times d = 2 per step.")
 cols = st.columns(5)
 d = int(cols[0].selectbox("d", (2, 3), key="sw_d"))
-C = int(cols[1].number_input("C", 2, 10, 5, key="sw_C"))
-n = int(cols[2].number_input("n", 2, 500, 100, key="sw_n", help="must be divisible by C"))
+C = int(cols[1].number_input("C", 2, 10, 3, key="sw_C", help="at C = 3 the seeds split between the two algorithms"))
+n = int(cols[2].number_input("n", 2, 500, 120, key="sw_n", help="must be divisible by C"))
 n_seeds = int(cols[3].number_input("seeds", 2, 10, 4, key="sw_seeds"))
 steps = int(cols[4].number_input("steps", 100, 600, 300, step=50, key="sw_steps"))
 config = None

@@ -187,7 +187,7 @@ def test_page_shows_a_selection_and_an_elimination_run(tmp_path, monkeypatch) ->
 def test_sweep_needs_n_divisible_by_C() -> None:
     at = app()
     at.number_input(key="sw_n").set_value(101).run()
-    assert not at.exception and "divisible by C" in texts(at.error) and "n = 100 or 105" in texts(at.error)
+    assert not at.exception and "divisible by C" in texts(at.error) and "n = 99 or 102" in texts(at.error)
     assert at.button(key="sw_start").disabled
 
 
@@ -217,13 +217,17 @@ def test_live_sweep_runs_to_completion(monkeypatch) -> None:
     at.run()
     metrics = {m.label: m.value for m in at.metric}
     view = job.view()
-    n_sel = sum(r["strategy"] == "selection" for r in view["runs"])
-    assert metrics["proportion of selection"] == f"{n_sel / 2:.0%}"
+    off = [r for r in view["runs"] if r["eval_loss"] < figures.LEARNED * math.log(2)]
+    n_sel = sum(r["strategy"] == "selection" for r in off)
+    assert metrics["proportion of selection"] == (f"{n_sel / len(off):.0%}" if off else "none off the plateau")
     table = at.dataframe[-1].value
-    assert list(table["seed"]) == [0, 1] and set(table["strategy"]) <= {"selection", "elimination"}
+    assert list(table["seed"]) == [0, 1] and set(table["strategy"]) <= {"selection", "elimination", "on the plateau"}
     assert {"c_sigma", "c_eta", "final_eval_loss"} <= set(table.columns)
     points = shown_rows(at, "c_sigma and c_eta of each seed", "strategy")
-    assert sorted((r["seed"], r["strategy"]) for r in points) == [(r["seed"], r["strategy"]) for r in view["runs"]]
+    shown = [(r["seed"], r["strategy"] if r["eval_loss"] < figures.LEARNED * math.log(2) else "on the plateau")
+             for r in view["runs"]]
+    assert sorted((r["seed"], r["strategy"]) for r in points) == shown
+    assert list(table["strategy"]) == [strategy for _, strategy in sorted(shown)]  # no reading on the plateau
 
 
 def test_live_sweep_stop_button(monkeypatch) -> None:

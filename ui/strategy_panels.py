@@ -97,14 +97,16 @@ def sweep_results(view: dict) -> None:
     runs = pd.DataFrame(view["runs"])
     S, C_ = len(runs), int(view["config"]["C"])
     runs["learned"] = [figures.learned(loss, margin, C_) for loss, margin in zip(runs["eval_loss"], runs["margin"])]
-    sel = int((runs["strategy"] == "selection").sum())
+    off_plateau = runs["eval_loss"] < figures.LEARNED * math.log(C_)
+    runs["strategy"] = runs["strategy"].where(off_plateau, "on the plateau")  # no reading before it has left it
+    sel, decided = int((runs["strategy"] == "selection").sum()), int(off_plateau.sum())
     m = st.columns(3)
-    m[0].metric("proportion of selection", f"{sel / S:.0%}", help=f"{sel} of {S} seeds")
+    m[0].metric("proportion of selection", f"{sel / decided:.0%}" if decided else "none off the plateau",
+                help=f"{sel} of the {decided} seeds (of {S}) that left the chance plateau")
     m[1].metric("runs that learned", f"{int(runs['learned'].sum())} / {S}",
                 help=f"final eval loss below {figures.LEARNED:g} log C (off the chance plateau) and a strategy "
                      f"margin |c_sigma / sqrt(D) + c_eta| of at least {figures.DECIDED:g}")
     m[2].metric("time", f"{view['elapsed_s']:.0f} s")
-    off_plateau = runs["eval_loss"] < figures.LEARNED * math.log(C_)
     if not off_plateau.any():
         st.warning("No run left the chance plateau yet: these strategy readings are still noise. Train more steps "
                    "(at d = 2 runs leave it within about 35-140 steps, at d = 3 within a few hundred).")

@@ -14,8 +14,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-STRATEGIES = ["selection", "elimination", "diverged"]
-STRATEGY_SCALE = alt.Scale(domain=STRATEGIES, range=["#1f77b4", "#d62728", "#999999"])
+STRATEGIES = ["selection", "elimination", "diverged", "on the plateau"]
+STRATEGY_SCALE = alt.Scale(domain=STRATEGIES, range=["#1f77b4", "#d62728", "#999999", "#c7c7c7"])
 SERIES = {"proportion": "all runs", "proportion_learned": "runs that learned"}
 POPULATIONS = ("all runs", "runs that learned")
 
