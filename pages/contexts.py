@@ -38,12 +38,26 @@ if view_kind in ("circle", "sphere"):
     start = (geometry.angle_deg(xq0),) if view_kind == "circle" else tuple(geometry.lonlat(xq0))
     stacked = st.session_state.get("ctx_stacked", False)
     with st.spinner("Decision regions ..."):
-        data = loaders.query_view_data(tuple(models), names, task.d, task.C, task.n, seed)
+        data = loaders.query_view_data(tuple(models), names, task.d, task.C, task.n, seed, names[:2])
+    where = data["disagree"]  # linear and softmax predict different classes there
+    spots = ([(geometry.arc_middle(a),) for a in geometry.arcs(where["angle"])] if view_kind == "circle" else
+             [((r.lon0 + r.lon1) / 2, (r.lat0 + r.lat1) / 2) for r in where.itertuples()])
+    share = len(where) / (360 if view_kind == "circle" else len(geometry.sphere_grid()["lon"]))
+    tag = f"spot|{task.d}|{task.C}|{task.n}|{seed}"
+    unit = "arcs" if view_kind == "circle" else "cells"
+    if spots and st.button(f"Go to a disagreement of linear and softmax ({len(spots)} {unit} on this context)",
+                           key="ctx_spot", help="moves the query to the middle of the next region (black) where "
+                                                "the two layers predict different classes"):
+        st.session_state[tag] = st.session_state.get(tag, -1) + 1
+    if tag in st.session_state and spots:
+        start = spots[st.session_state[tag] % len(spots)]
     spec = loaders.chart_spec(f"qview|{task.d}|{task.C}|{names}|{stacked}", lambda: query_charts.template(
         task.d, task.C, names, start=start, shown=names[1], stacked=stacked))
     widgets.show_chart(query_charts.fill(spec, data, protos, start), points, "context_points")
     st.toggle("probabilities under the context (narrow screens)", key="ctx_stacked")
-    st.caption("Move the query with the slider under the chart (arrow keys work once it has focus), and pick whose "
+    st.caption(f"Linear and softmax attention predict different classes for {share:.0%} of the queries on this "
+               + ("circle (black arcs)." if view_kind == "circle" else "sphere (cells outlined in black).")
+               + " Move the query with the slider under the chart (arrow keys work once it has focus), and pick whose "
                "attention is drawn: all of it runs in your browser. Marker area: |attention weight| relative to the "
                "largest; crosses: negative weights (linear attention and GD can repel). Outer "
                + ("ring" if view_kind == "circle" else "cells") + ": the class the chosen model predicts for a query "

@@ -56,3 +56,24 @@ def sphere_grid(step_deg: float = 6.0) -> dict[str, np.ndarray]:
     lat_c = np.arange(-90 + step_deg / 2, 90, step_deg)
     lon, lat = (a.ravel() for a in np.meshgrid(lon_c, lat_c))
     return {"lon": lon, "lat": lat, "xyz": from_lonlat(lon, lat), "step": np.asarray(step_deg)}
+
+
+def arcs(angles_deg: np.ndarray, step: float = 1.0) -> list[tuple[float, float]]:
+    """Contiguous arcs of a set of grid angles (degrees, on a grid of `step`), as (start, end) in degrees,
+    joined across 0/360; longest first."""
+    a = np.unique(np.mod(np.round(np.asarray(angles_deg, float) / step) * step, 360.0))
+    if a.size == 0:
+        return []
+    if a.size * step >= 360:
+        return [(0.0, 360.0 - step)]
+    breaks = np.flatnonzero(np.diff(a) > step + 1e-9)
+    starts, ends = np.append(a[0], a[breaks + 1]), np.append(a[breaks], a[-1])
+    out = list(zip(starts.tolist(), ends.tolist()))
+    if len(out) > 1 and out[0][0] <= 1e-9 and out[-1][1] >= 360 - step - 1e-9:  # wraps round 0
+        out = [(out[-1][0], out[0][1] + 360.0)] + out[1:-1]
+    return sorted(out, key=lambda se: se[0] - se[1])
+
+
+def arc_middle(arc: tuple[float, float]) -> int:
+    """The whole-degree angle (0-359) in the middle of an arc."""
+    return int(round((arc[0] + arc[1]) / 2)) % 360

@@ -181,10 +181,10 @@ def decision_map(learner: Learner, d: int, C: int, n: int, seed: int, grid: str)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
-def query_view_data(models: tuple[Learner, ...], names: tuple[str, ...], d: int, C: int, n: int, seed: int
-                    ) -> dict[str, pd.DataFrame]:
+def query_view_data(models: tuple[Learner, ...], names: tuple[str, ...], d: int, C: int, n: int, seed: int,
+                    contrast: tuple[str, str] | None = None) -> dict[str, pd.DataFrame]:
     """The data of the in-browser query view (`ui.query_charts`) for one context: every learner's query-row
-    form and its decision regions."""
+    form, its decision regions, and where the two `contrast` learners disagree."""
     from engine import query_row
     from ui import geometry, query_charts
 
@@ -194,7 +194,7 @@ def query_view_data(models: tuple[Learner, ...], names: tuple[str, ...], d: int,
     grid_name = geometry.view_for(d)
     regions = {name: decision_map(m, d, C, n, seed, grid_name) for name, m in zip(names, models)}
     grid = {"angle": geometry.circle_grid()} if d == 2 else geometry.sphere_grid()
-    return query_charts.datasets(forms, xs, ys, protos, regions, grid)
+    return query_charts.datasets(forms, xs, ys, protos, regions, grid, contrast)
 
 
 @st.cache_data(show_spinner=False, max_entries=64, hash_funcs=BY_KEY)

@@ -105,7 +105,7 @@ def truth_params(C: int, protos: np.ndarray | None = None) -> list[alt.Parameter
 
 
 def _circle(C: int, size: int, model: str | None = None) -> alt.LayerChart:
-    scale = alt.Scale(domain=[-1.3, 1.3], nice=False)
+    scale = alt.Scale(domain=[-1.4, 1.4], nice=False)
     x, y = alt.X("x1:Q", scale=scale, axis=None), alt.Y("x2:Q", scale=scale, axis=None)
     color = alt.Color("class:N", scale=class_scale(C), title="class")
     outline = alt.Chart(alt.NamedData("outline")).mark_line(color="#bbbbbb", strokeWidth=1).encode(x, y, order="o:Q")
@@ -125,7 +125,12 @@ def _circle(C: int, size: int, model: str | None = None) -> alt.LayerChart:
         qx="qx1", qy="qx2", cls="qtrue")
     qpos = dict(x=alt.X("qx:Q", scale=scale, axis=None), y=alt.Y("qy:Q", scale=scale, axis=None))
     marks = _query_marks(query, C, qpos)
+    disagree = alt.Chart(alt.NamedData("disagree")).mark_rule(strokeWidth=4, color="black").encode(
+        x, y, x2="e1:Q", y2="e2:Q", tooltip=[alt.Tooltip("angle:Q", format=".0f",
+                                                         title="linear and softmax disagree at angle")])
     layers = [outline, ring, *arrows, points, *marks]
+    if model is None:
+        layers.insert(2, disagree)
     if model is not None:  # a fixed learner: where its attention goes, in one line under the circle
         cos = " + ".join(f"datum.x{k + 1} * qx{k + 1}" for k in range(2))
         focus = (weight_transforms(alt.Chart(alt.NamedData("rows")), 2)
@@ -153,6 +158,10 @@ def _sphere(C: int, size: int) -> alt.LayerChart:
             cell=CELL_GEOJSON).mark_geoshape(opacity=0.42, strokeWidth=0).encode(
             shape=alt.Shape("cell:N", type="geojson"), color=color,
             tooltip=[alt.Tooltip("class:N", title="predicted")]).project(**proj),
+        alt.Chart(alt.NamedData("disagree")).transform_calculate(cell=CELL_GEOJSON).mark_geoshape(
+            fill=None, stroke="black", strokeWidth=1.2).encode(
+            shape=alt.Shape("cell:N", type="geojson"),
+            tooltip=[alt.Tooltip("class:N", title="linear and softmax disagree")]).project(**proj),
         alt.Chart(alt.graticule(step=[30, 30])).mark_geoshape(fill=None, stroke="#c8c8c8", strokeWidth=0.6)
         .project(**proj),
         alt.Chart(alt.NamedData("protos")).mark_point(shape="triangle-up", filled=True, size=230, stroke="black",
@@ -239,11 +248,12 @@ def template(d: int, C: int, models: Sequence[str], size: int = 400, bar_width: 
 
 
 def datasets(forms: Mapping[str, QueryRow], xs: np.ndarray, ys: np.ndarray, protos: np.ndarray,
-             regions: Mapping[str, np.ndarray] | None = None, grid: Mapping[str, np.ndarray] | None = None
-             ) -> dict[str, pd.DataFrame]:
+             regions: Mapping[str, np.ndarray] | None = None, grid: Mapping[str, np.ndarray] | None = None,
+             contrast: tuple[str, str] | None = None) -> dict[str, pd.DataFrame]:
     """The data of `template` for one context: `forms` (learner name -> QueryRow), the context (xs, ys
     0-based, protos) and, per learner, its predicted class (0-based) on `grid` (d = 2: {"angle"} radians;
-    d = 3: {"lon", "lat", "step"})."""
+    d = 3: {"lon", "lat", "step"}). With `contrast` (two learner names), `disagree` holds the grid points
+    where the two predict different classes."""
     xs, protos = np.asarray(xs, float), np.asarray(protos, float)
     n, d = xs.shape
     C = protos.shape[0]
@@ -286,6 +296,16 @@ def datasets(forms: Mapping[str, QueryRow], xs: np.ndarray, ys: np.ndarray, prot
                                            "lat0": np.maximum(lat - h, -90.0), "lat1": np.minimum(lat + h, 90.0),
                                            "class": np.asarray(cls, int) + 1}))
         out["regions"] = pd.concat(parts, ignore_index=True)
+        differ = np.zeros(0, bool)
+        if contrast is not None and all(c in regions for c in contrast):
+            differ = np.asarray(regions[contrast[0]]) != np.asarray(regions[contrast[1]])
+        if d == 2:
+            a = np.asarray(grid["angle"], float)[differ] if differ.size else np.zeros(0)
+            out["disagree"] = pd.DataFrame({"x1": 1.31 * np.cos(a), "x2": 1.31 * np.sin(a), "e1": 1.38 * np.cos(a),
+                                            "e2": 1.38 * np.sin(a), "angle": np.degrees(a)})
+        else:
+            cells = out["regions"][out["regions"]["model"] == next(iter(regions))].reset_index(drop=True)
+            out["disagree"] = cells[differ] if differ.size else cells.iloc[:0]
     return out
 
 
