@@ -81,6 +81,7 @@ def start(config: TrainConfig, name: str, resume: bool) -> None:
 
 # ---------------------------------------------------------------- new run
 st.subheader("New run")
+st.toggle("log step axis", True, key="train_log_step", help="a fast descent is not a sliver at the left edge")
 config = config_form()
 preset_now = st.session_state.get("train_preset", FAST[0])
 untouched = st.session_state.get("train_name") in (None, "", st.session_state.get("train_auto_name"))
@@ -133,7 +134,8 @@ def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig) -> Non
     optimum = yardsticks.get(config.yardstick, {}).get("loss")
     label = NAMES[config.yardstick]
     other = next((NAMES[m] for m in yardsticks if m != config.yardstick), None)
-    top = [run_charts.loss_curve(evals, optimum, f"{label} optimum", width=340, height=200)]
+    log_step = st.session_state.get("train_log_step", True)
+    top = [run_charts.loss_curve(evals, optimum, f"{label} optimum", width=340, height=200, log_step=log_step)]
     if config.kind == "softmax":
         top += run_charts.constants_curves([{"run": "this run", **e} for e in evals], width=170, height=200,
                                            legend=False).hconcat

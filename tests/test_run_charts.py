@@ -47,9 +47,21 @@ def test_loss_curve_marks_the_optimum() -> None:
 
 
 def test_alignment_curves_three_panels_two_references() -> None:
-    s = spec(run_charts.alignment_curves(EVALS, "eq. 1, self-key"))
+    s = spec(run_charts.alignment_curves(EVALS, "eq. 1", "eq. 1 self-key"))
     assert len(s["hconcat"]) == 3
-    assert {r["metric"] for r in dataset_rows(s)} == {"eq. 1, self-key", "eq. 1 (plain)"}
+    assert {r["metric"] for r in dataset_rows(s)} == {"eq. 1", "eq. 1 self-key"}
+
+
+def test_loss_curve_marks_where_the_optimum_was_reached() -> None:
+    evals = [{"step": s, "train_loss": 1.0 / (1 + s), "eval_loss": 0.5 + 1.0 / (1 + s)} for s in range(0, 1001, 50)]
+    optimum = 0.5
+    first = min(e["step"] for e in evals if e["eval_loss"] <= optimum * 1.01)  # 1/(1+s) <= 0.005: s >= 199 -> 200
+    assert run_charts.reached_optimum(evals, optimum) == first == 200
+    for log_step in (False, True):
+        s = json.dumps(spec(run_charts.loss_curve(evals, optimum, log_step=log_step)))
+        assert f"within 1% of the optimum at step {first:,}" in s
+        assert ('"type": "log"' in s) == log_step
+    assert run_charts.reached_optimum(evals, 0.1) is None
 
 
 def test_constants_curves_one_line_per_run() -> None:

@@ -66,12 +66,25 @@ def _long(rows: Sequence[Mapping], fields: Sequence[str], labels: Mapping[str, s
     return pd.DataFrame(out, columns=["step", "metric", "value", "run"])
 
 
+def reached_optimum(evals: Sequence[Mapping], optimum: float | None, within: float = 0.01) -> int | None:
+    """The first evaluated step whose eval loss is within `within` (relative) of the closed form's optimum."""
+    if optimum is None or not np.isfinite(optimum):
+        return None
+    return next((int(e["step"]) for e in evals if e.get("eval_loss", np.inf) <= optimum * (1 + within)), None)
+
+
 def loss_curve(evals: Sequence[Mapping], optimum: float | None = None, optimum_label: str = "closed form",
-               width: int = 420, height: int = 260) -> alt.LayerChart:
-    """Train and eval loss through training, with the fitted closed form's loss as a horizontal rule."""
+               width: int = 420, height: int = 260, log_step: bool = False) -> alt.LayerChart:
+    """Train and eval loss through training, with the fitted closed form's loss as a horizontal rule and the
+    step where the eval loss first came within 1% of it. `log_step`: a log step axis, where a fast descent is
+    not a vertical sliver at the left edge (step 0 is left out there)."""
     frame = _long(evals, ["train_loss", "eval_loss"], {"train_loss": "train loss", "eval_loss": "eval loss"})
+    if log_step:
+        frame = frame[frame["step"] > 0]
+    x = alt.X("step:Q", scale=alt.Scale(type="log") if log_step else alt.Undefined,
+              title="step (log)" if log_step else "step")
     lines = alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
-        x=alt.X("step:Q"), y=alt.Y("value:Q", title="cross-entropy", scale=alt.Scale(zero=False)),
+        x=x, y=alt.Y("value:Q", title="cross-entropy", scale=alt.Scale(zero=False)),
         color=alt.Color("metric:N", title=None, scale=alt.Scale(domain=["eval loss", "train loss"],
                                                                  range=["#1f77b4", "#aec7e8"])),
         tooltip=["step:Q", "metric:N", alt.Tooltip("value:Q", format=".5f")])
@@ -82,6 +95,12 @@ def loss_curve(evals: Sequence[Mapping], optimum: float | None = None, optimum_l
             y="value:Q", tooltip=["label:N"]))
         layers.append(alt.Chart(opt).mark_text(align="right", dy=-7, color="#d62728", x="width").encode(
             y="value:Q", text="label:N"))
+        step = reached_optimum(evals, optimum)
+        if step is not None and (step > 0 or not log_step):
+            hit = pd.DataFrame({"step": [step], "label": [f"within 1% of the optimum at step {step:,}"]})
+            layers.append(alt.Chart(hit).mark_rule(color="#2ca02c", strokeWidth=2).encode(x=x, tooltip=["label:N"]))
+            layers.append(alt.Chart(hit).mark_text(align="left", dx=4, y=8, color="#2ca02c", fontWeight="bold")
+                          .encode(x=x, text="label:N"))
     return alt.layer(*layers, title="loss").properties(width=width, height=height)
 
 
