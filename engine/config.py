@@ -125,6 +125,12 @@ def _presets() -> dict[str, TrainConfig]:
         out[f"fast-softmax-d{d}"] = TrainConfig(kind="softmax", **softmax[d], **fast)
         if d in (2, 3):  # the other variant, where the two differ most: eq. 1 self-key is its yardstick
             out[f"fast-softmax-d{d}-selfkey"] = TrainConfig(kind="softmax", query_in_keys=True, **softmax[d], **fast)
+    # Demo: for a talk, a layer that reaches its closed form within a minute on a laptop CPU, compiling included
+    # (the fits are shipped for these settings): short cosine runs, frequent evaluations on fewer contexts.
+    demo = dict(schedule="warmup_cosine", warmup=50, init_scale=0.002, clip=1.0, eval_contexts=1024,
+                align_contexts=50, batch=512)
+    out["demo-linear-d2"] = TrainConfig(kind="linear", d=2, lr=2e-3, steps=600, eval_every=25, **demo)
+    out["demo-softmax-d3"] = TrainConfig(kind="softmax", d=3, lr=1.5e-2, steps=1500, eval_every=50, **demo)
     for lr in (5e-5, 1e-4, 8e-4, 3e-3):
         out[f"paper-softmax-d10-lr{lr:g}"] = dataclasses.replace(out["paper-softmax-d10"], lr=lr)
     # One seed of the Fig. 11 sweep as a run of its own (C = 2: elimination is frequent): the strategy

@@ -19,17 +19,19 @@ widgets.setup_page("Train", "Train a one-layer attention model on fresh contexts
                    "form it can represent exactly. Runs are saved in runs/ and appear on every other page.")
 
 registry = loaders.job_registry()
-FAST = sorted((k for k in PRESETS if k.startswith("fast-")),
-              key=lambda k: (PRESETS[k].kind != "softmax", PRESETS[k].d))  # the softmax story first
-PAPER = [k for k in PRESETS if not k.startswith("fast-")]
+DEMO = [k for k in PRESETS if k.startswith("demo-")]  # under a minute: for a talk
+FAST = DEMO + sorted((k for k in PRESETS if k.startswith("fast-")),
+                     key=lambda k: (PRESETS[k].kind != "softmax", PRESETS[k].d))  # the softmax story first
+PAPER = [k for k in PRESETS if not k.startswith(("fast-", "demo-"))]
 NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
 def config_form() -> TrainConfig | None:
     """A preset, optionally changed field by field; an invalid combination is reported, not raised."""
     preset = st.selectbox("Preset", FAST + PAPER, key="train_preset",
-                          help="fast-*: warmup + cosine schedule, minutes on a laptop CPU; paper-*: the paper's "
-                               "recipe (hundreds of thousands of steps: hours)")
+                          help="demo-*: within 1% of the optimum in under a minute (for a talk); fast-*: warmup + "
+                               "cosine schedule, minutes on a laptop CPU; paper-*: the paper's recipe (hundreds of "
+                               "thousands of steps: hours)")
     base = PRESETS[preset]
     if preset in PAPER:
         st.warning(f"{preset} runs {base.steps:,} steps of batch {base.batch}: hours on a CPU. Lower the steps "

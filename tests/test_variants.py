@@ -1,0 +1,50 @@
+"""The two softmax layers side by side on the shipped runs: the Weights page opens on the paper's d = 3 layer,
+checks the paper's Fig. 8 constants (extracted 31.07 / 7.15, moved off to 25 / 5) next to the run's own, and
+tables both variants (query out of / among its keys) with both eq. 1 yardsticks; Compare opens on the same run
+against the closed form it represents and shows both eq. 1 variants."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import extract
+from engine.closed_form import NAMES
+from tests.app_support import open_app
+
+
+def frame_with(at, column: str):
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
+def test_weights_opens_on_the_paper_layer_with_its_fig8_check() -> None:
+    at = open_app("weights")
+    assert not at.exception and not at.error
+    assert at.selectbox(key="run").value == "pretrained/fast-softmax-d3"
+    metrics = {m.label: float(m.value) for m in at.metric if "extracted" in m.label}
+    assert abs(metrics["c_sigma (extracted)"] - extract.PAPER_EXTRACTED[0]) < 2.0  # the paper's layer: 31.07
+    assert abs(metrics["c_eta (extracted)"] - extract.PAPER_EXTRACTED[1]) < 0.5  # ... and 7.15
+    fig8 = frame_with(at, "which")
+    assert list(fig8["which"]) == ["this run's extracted", "the paper's extracted (Fig. 8a)",
+                                   "the paper's moved-off pair (Fig. 8b)"]
+    np.testing.assert_allclose(fig8[["c_sigma", "c_eta"]].to_numpy()[1:],
+                               [extract.PAPER_EXTRACTED, extract.PAPER_MOVED_OFF])
+    own, paper, moved = fig8["preds_diff"]
+    assert own < moved and paper < moved  # the moved-off pair tracks the layer visibly worse
+    variants = frame_with(at, "model")
+    assert list(variants["model"]) == ["softmax", "softmax, query among its keys"]
+    assert {f"{NAMES['adaptive']} (its own): constants", f"{NAMES['adaptive_self_key']}: loss"} <= set(variants.columns)
+
+
+def test_compare_opens_on_the_headline_run_against_its_own_closed_form() -> None:
+    at = open_app("compare", cmp_N=200)
+    assert not at.exception and not at.error
+    assert at.selectbox(key="run").value == "pretrained/fast-softmax-d3"
+    against = next(sb for sb in at.selectbox if sb.label == "Against")
+    assert against.value == "adaptive"
+    assert float({m.label: m.value for m in at.metric}["cos sim"]) > 0.99
+    both = frame_with(at, "closed form")
+    assert list(both["closed form"]) == [NAMES["adaptive"], NAMES["adaptive_self_key"]]
+    assert list(both["represented by this layer"]) == [True, False]
+    at.selectbox(key="run").set_value("pretrained/fast-softmax-d3-selfkey").run()
+    against = next(sb for sb in at.selectbox if sb.label == "Against")
+    assert against.value == "adaptive_self_key"  # the closed form follows the run
