@@ -4,15 +4,12 @@ through training per learning rate (Fig. 10), and a small sweep run live."""
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from engine import figure_data as figures
 from engine.runs import RunError
 from ui import loaders, sweep_charts, widgets
-from ui.job_status import job_status
-from ui.strategy_panels import STRATEGIES, draw_examples, example_runs, shipped_table, sweep_results
+from ui.strategy_panels import STRATEGIES, draw_examples, example_runs, shipped_table, sweep_form, sweep_panel
 
 widgets.setup_page("Strategies", "A trained softmax layer runs one of two algorithms: selection (attend to the "
                    "context points nearest the query and copy their labels) or elimination (attend to the furthest "
@@ -115,42 +112,7 @@ st.subheader("Run a small sweep")
 st.caption("Seeds 0 to S-1 of the Fig. 11 recipe, trained together in one vmapped program "
            "(`engine.sweep.sweep`); nothing is saved. One job trains at a time on this machine: a sweep waits for a "
            "run started on the Train page, and the other way round. d = 3 costs several times d = 2 per step.")
-cols = st.columns(5)
-d = int(cols[0].selectbox("d", (2, 3), key="sw_d"))
-C = int(cols[1].number_input("C", 2, 10, 3, key="sw_C", help="at C = 3 the seeds split between the two algorithms"))
-n = int(cols[2].number_input("n", 2, 500, 120, key="sw_n", help="must be divisible by C"))
-n_seeds = int(cols[3].number_input("seeds", 2, 10, 4, key="sw_seeds"))
-steps = int(cols[4].number_input("steps", 100, 600, 300, step=50, key="sw_steps"))
-config = None
-if n % C:
-    st.error(f"**n must be divisible by C** (exactly n/C points per class): n = {n}, C = {C}. "
-             f"Try n = {max(C, n - n % C)} or {n + C - n % C}.")
-else:
-    try:
-        config = figures.fig11_config(d, C, n, steps)
-    except ValueError as e:
-        st.error(f"**This sweep cannot be built.** {e}")
-if st.button("Start the sweep", type="primary", disabled=config is None, key="sw_start"):
-    try:
-        registry.submit_sweep(config, range(n_seeds), f"d={d} C={C} n={n}, {n_seeds} seeds x {steps} steps "
-                                                      f"({time.strftime('%H:%M:%S')})")
-    except ValueError as e:
-        st.error(str(e))
-    else:
-        st.rerun()
-
-
-def sweep_panel(job, view: dict) -> None:
-    """The shared job panel (progress, ETA, Stop), then the results once the sweep ends."""
-    runs = view["runs"]
-    sel = sum(r["strategy"] == "selection" for r in runs)
-    if not job_status(registry, job, view, f"**Sweep {view['name']}**", "sw_stop", "compiling the sweep (a few "
-                      "seconds) ...", f"; selection now {sel} of {len(runs)}" if runs else ""):
-        return
-    if view["state"] == "stopped" and runs:
-        st.caption("Strategies are read at the step it stopped.")
-    if view["state"] in ("finished", "stopped") and runs:
-        sweep_results(view)
+sweep_form(registry)
 
 
 latest = registry.latest_sweep()
@@ -165,7 +127,7 @@ def live_sweep() -> None:
         st.caption("No sweep has run on this server yet.")
         return
     with st.container(border=True):
-        sweep_panel(job, job.view())
+        sweep_panel(registry, job, job.view())
     if polling and not job.active:
         st.rerun()
 

@@ -4,6 +4,7 @@ selection / elimination example runs on one context, and a finished sweep's resu
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ import streamlit as st
 from engine import figure_data as figures
 from engine.runs import RunError
 from ui import context_charts, geometry, loaders, query_charts, run_index, sweep_charts, widgets
+from ui.job_status import job_status
 from ui.specs import fill
 
 STRATEGIES = ("selection", "elimination")
@@ -119,3 +121,44 @@ def sweep_results(view: dict) -> None:
     left.dataframe(table, hide_index=True)
     with right:
         widgets.show_chart(sweep_charts.strategy_scatter(runs), table, "live_sweep")
+
+
+def sweep_form(registry) -> None:
+    """d, C, n, seeds and steps of a live sweep of the Fig. 11 recipe, checked, and its Start button."""
+    cols = st.columns(5)
+    d = int(cols[0].selectbox("d", (2, 3), key="sw_d"))
+    C = int(cols[1].number_input("C", 2, 10, 3, key="sw_C", help="at C = 3 the seeds split between the two "
+                                                                "algorithms"))
+    n = int(cols[2].number_input("n", 2, 500, 120, key="sw_n", help="must be divisible by C"))
+    n_seeds = int(cols[3].number_input("seeds", 2, 10, 4, key="sw_seeds"))
+    steps = int(cols[4].number_input("steps", 100, 600, 300, step=50, key="sw_steps"))
+    config = None
+    if n % C:
+        st.error(f"**n must be divisible by C** (exactly n/C points per class): n = {n}, C = {C}. "
+                 f"Try n = {max(C, n - n % C)} or {n + C - n % C}.")
+    else:
+        try:
+            config = figures.fig11_config(d, C, n, steps)
+        except ValueError as e:
+            st.error(f"**This sweep cannot be built.** {e}")
+    if st.button("Start the sweep", type="primary", disabled=config is None, key="sw_start"):
+        try:
+            registry.submit_sweep(config, range(n_seeds), f"d={d} C={C} n={n}, {n_seeds} seeds x {steps} steps "
+                                                          f"({time.strftime('%H:%M:%S')})")
+        except ValueError as e:
+            st.error(str(e))
+        else:
+            st.rerun()
+
+
+def sweep_panel(registry, job, view: dict) -> None:
+    """The shared job panel (progress, ETA, Stop), then the results once the sweep ends."""
+    runs = view["runs"]
+    sel = sum(r["strategy"] == "selection" for r in runs)
+    if not job_status(registry, job, view, f"**Sweep {view['name']}**", "sw_stop", "compiling the sweep (a few "
+                      "seconds) ...", f"; selection now {sel} of {len(runs)}" if runs else ""):
+        return
+    if view["state"] == "stopped" and runs:
+        st.caption("Strategies are read at the step it stopped.")
+    if view["state"] in ("finished", "stopped") and runs:
+        sweep_results(view)
