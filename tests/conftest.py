@@ -35,6 +35,15 @@ def key():
     return jax.random.key(0)
 
 
+@pytest.fixture(scope="module", params=[2, 3, 10])
+def small_contexts(request):
+    """(task, 16 contexts) at d = 2, 3 and 10 with C = 5, n = 20: the closed-form and construction tests' data."""
+    from engine.tasks import TaskConfig, sample_contexts
+
+    task = TaskConfig(d=request.param, C=5, n=20)
+    return task, sample_contexts(jax.random.key(request.param), task, 16)
+
+
 @pytest.fixture
 def circle_context():
     """Ten points on the circle labelled by the nearest of three prototypes, and a query: xs, ys, xq, yq, protos."""

@@ -133,3 +133,9 @@ def softmax_vjp(x, g):
     p0, p1 = (big, small) if t >= 0 else (small, big)
     w = p0 * p1 * (g[0] - g[1])
     return np.array([p0, p1]), np.array([w, -w])
+
+
+def rel(a, b) -> float:
+    """Largest absolute difference relative to the largest entry of the reference `b`."""
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from engine import closed_form as cf
-from engine.tasks import TaskConfig, sample_contexts
 from tests import reference as ref
 
 
@@ -16,19 +15,8 @@ def _float64(x64_module):
     """Agreement with the numpy formulas to 1e-12 is a float64 statement."""
 
 
-@pytest.fixture(scope="module", params=[2, 3, 10])
-def setup(request):
-    task = TaskConfig(d=request.param, C=5, n=20)
-    return task, sample_contexts(jax.random.key(request.param), task, 16)
-
-
-def rel(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return np.max(np.abs(a - b)) / np.max(np.abs(b))
-
-
-def test_closed_forms_match_numpy_formulas(setup):
-    task, ctx = setup
+def test_closed_forms_match_numpy_formulas(small_contexts):
+    task, ctx = small_contexts
     c = ref.as_np(ctx)
     for b in range(ctx.batch):
         args = (c["xs"][b], c["ys"][b], c["xq"][b], task.C)
@@ -40,10 +28,10 @@ def test_closed_forms_match_numpy_formulas(setup):
             )
 
 
-def test_adaptive_weights_are_a_distribution_that_self_key_shrinks(setup):
+def test_adaptive_weights_are_a_distribution_that_self_key_shrinks(small_contexts):
     """Eq. 1's weights sum to one over the context; with the query's own key they sum to less, by exactly
     the query's share e^{c_sigma/sqrt(D)} / (sum_j e^{s_j} + e^{c_sigma/sqrt(D)})."""
-    task, ctx = setup
+    task, ctx = small_contexts
     c = ref.as_np(ctx)
     w = np.asarray(cf.adaptive_weights(ctx, 7.0))
     w_sk = np.asarray(cf.adaptive_weights(ctx, 7.0, self_key=True))
@@ -56,8 +44,8 @@ def test_adaptive_weights_are_a_distribution_that_self_key_shrinks(setup):
     np.testing.assert_allclose(w_sk, w * (1.0 - own)[:, None], rtol=1e-12)
 
 
-def test_rbf_and_label_sums(setup):
-    task, ctx = setup
+def test_rbf_and_label_sums(small_contexts):
+    task, ctx = small_contexts
     c = ref.as_np(ctx)
     k = np.exp(-((c["xs"] - c["xq"][:, None]) ** 2).sum(-1) / (2 * 0.3))
     np.testing.assert_allclose(cf.rbf(ctx, 0.3), k, rtol=1e-12)
@@ -68,10 +56,10 @@ def test_rbf_and_label_sums(setup):
 
 @pytest.mark.parametrize("self_key", [False, True])
 @pytest.mark.parametrize("c_eta, c_sigma", [(3.0, 7.0), (0.5, 40.0), (-2.0, -3.0)])
-def test_eq1_is_kernel_gd_with_the_adaptive_rate(setup, self_key, c_eta, c_sigma):
+def test_eq1_is_kernel_gd_with_the_adaptive_rate(small_contexts, self_key, c_eta, c_sigma):
     """docs/science.md section 3: eq. 1 equals kernel GD (eq. 3) at sigma^2 = sqrt(D) / c_sigma with the rate
     eta(X) = c_eta e^{1/sigma^2} n / sum_j e^{x_j.x_q/sigma^2} (the query's own term in the sum for self-key)."""
-    task, ctx = setup
+    task, ctx = small_contexts
     c = ref.as_np(ctx)
     sigma2 = np.sqrt(task.D) / c_sigma
     eta = np.array([ref.adaptive_eta(c["xs"][b], c["xq"][b], c_eta, c_sigma, task.C, self_key)
@@ -83,9 +71,9 @@ def test_eq1_is_kernel_gd_with_the_adaptive_rate(setup, self_key, c_eta, c_sigma
     assert np.std(eta) > 1e-3 * abs(np.mean(eta))
 
 
-def test_eq1_logit_spread_is_bounded_by_c_eta_while_kernel_gd_grows_with_density(setup):
+def test_eq1_logit_spread_is_bounded_by_c_eta_while_kernel_gd_grows_with_density(small_contexts):
     """Eq. 1 averages the kernel weights (a spread of at most |c_eta| wherever x_q falls); eq. 3 adds them."""
-    task, ctx = setup
+    task, ctx = small_contexts
     eq1 = np.asarray(cf.adaptive_logits(ctx, 3.0, 40.0))
     assert np.all(eq1.max(-1) - eq1.min(-1) <= 3.0 + 1e-12)
     # Doubling every point (the same context, twice as dense) leaves eq. 1 alone and doubles eq. 3's sums.
@@ -97,11 +85,11 @@ def test_eq1_logit_spread_is_bounded_by_c_eta_while_kernel_gd_grows_with_density
     np.testing.assert_allclose(k2, 2 * k1, rtol=1e-12)
 
 
-def test_eq1_becomes_gd_along_the_valley(setup):
+def test_eq1_becomes_gd_along_the_valley(small_contexts):
     """docs/science.md section 6: for small c_sigma with c_sigma * c_eta = P fixed, eq. 1's predictions tend
     to GD's at eta = P / sqrt(D) (balanced classes: the constant part of the softmax drops out), with an
     error of order c_sigma."""
-    task, ctx = setup
+    task, ctx = small_contexts
     P = 6.0
     gd = jax.nn.softmax(cf.gd_logits(ctx, P / np.sqrt(task.D)), -1)
     errs = []
@@ -112,8 +100,8 @@ def test_eq1_becomes_gd_along_the_valley(setup):
     assert errs[1] < 0.2 * errs[0] and errs[2] < 0.2 * errs[1]  # shrinks linearly with c_sigma
 
 
-def test_vanishing_scale_and_permutation(setup):
-    task, ctx = setup
+def test_vanishing_scale_and_permutation(small_contexts):
+    task, ctx = small_contexts
     for logits in (cf.gd_logits(ctx, 0.0), cf.kernel_gd_logits(ctx, 0.0, 0.5), cf.adaptive_logits(ctx, 0.0, 5.0)):
         np.testing.assert_array_equal(logits, 0.0)
     perm = np.random.default_rng(1).permutation(task.n)

@@ -1,4 +1,3 @@
-import jax
 import numpy as np
 import pytest
 
@@ -6,7 +5,7 @@ from engine import closed_form as cf
 from engine import constructions as cons
 from engine import models
 from engine.fit import closed_form_fn
-from engine.tasks import TaskConfig, sample_contexts
+from tests import reference as ref
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -14,59 +13,48 @@ def _float64(x64_module):
     """Equality with the closed forms to 1e-10 is a float64 statement."""
 
 
-@pytest.fixture(scope="module", params=[2, 3, 10])
-def setup(request):
-    task = TaskConfig(d=request.param, C=5, n=20)
-    return task, sample_contexts(jax.random.key(request.param), task, 16)
-
-
-def rel(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return np.max(np.abs(a - b)) / np.max(np.abs(b))
-
-
-def test_linear_construction_is_gd(setup):
-    task, ctx = setup
+def test_linear_construction_is_gd(small_contexts):
+    task, ctx = small_contexts
     for qk in (True, False):
         got = models.logits(cons.linear_construction(task, 3.7), ctx, "linear", query_in_keys=qk)
-        assert rel(got, cf.gd_logits(ctx, 3.7)) <= 1e-10
+        assert ref.rel(got, cf.gd_logits(ctx, 3.7)) <= 1e-10
 
 
-def test_kernel_construction_is_kernel_gd(setup):
-    task, ctx = setup
+def test_kernel_construction_is_kernel_gd(small_contexts):
+    task, ctx = small_contexts
     got = models.logits(cons.kernel_construction(task, 5.0), ctx, "kernel", sigma2=0.3)
-    assert rel(got, cf.kernel_gd_logits(ctx, 5.0, 0.3)) <= 1e-10
+    assert ref.rel(got, cf.kernel_gd_logits(ctx, 5.0, 0.3)) <= 1e-10
 
 
 @pytest.mark.parametrize("c_eta, c_sigma", [(4.0, 2.5), (-3.0, -1.5), (10.0, 40.0)])
-def test_softmax_construction_is_adaptive_kernel_gd(setup, c_eta, c_sigma):
-    task, ctx = setup
+def test_softmax_construction_is_adaptive_kernel_gd(small_contexts, c_eta, c_sigma):
+    task, ctx = small_contexts
     params = cons.softmax_construction(task, c_eta, c_sigma)
     with_q = models.logits(params, ctx, "softmax", query_in_keys=True)
     without_q = models.logits(params, ctx, "softmax", query_in_keys=False)
-    assert rel(with_q, cf.adaptive_logits(ctx, c_eta, c_sigma, self_key=True)) <= 1e-10
-    assert rel(without_q, cf.adaptive_logits(ctx, c_eta, c_sigma, self_key=False)) <= 1e-10
+    assert ref.rel(with_q, cf.adaptive_logits(ctx, c_eta, c_sigma, self_key=True)) <= 1e-10
+    assert ref.rel(without_q, cf.adaptive_logits(ctx, c_eta, c_sigma, self_key=False)) <= 1e-10
     # The two variants differ: the query's own key takes attention away from the labels.
-    assert rel(with_q, without_q) > 1e-6
+    assert ref.rel(with_q, without_q) > 1e-6
 
 
 @pytest.mark.parametrize("kind", models.KINDS)
 @pytest.mark.parametrize("query_in_keys", [False, True])
-def test_each_construction_computes_the_closed_form_it_is_represented_by(setup, kind, query_in_keys):
+def test_each_construction_computes_the_closed_form_it_is_represented_by(small_contexts, kind, query_in_keys):
     """`represented_by(kind, query_in_keys)` names the closed form the layer computes exactly: its yardstick."""
-    task, ctx = setup
+    task, ctx = small_contexts
     method = cf.represented_by(kind, query_in_keys)
     params = {"linear": cons.linear_construction(task, 3.7), "kernel": cons.kernel_construction(task, 3.7),
               "softmax": cons.softmax_construction(task, 4.0, 2.5)}[kind]
     consts = {"eta": 3.7, "sigma2": models.DEFAULT_SIGMA2, "c_eta": 4.0, "c_sigma": 2.5}
     got = models.logits(params, ctx, kind, query_in_keys=query_in_keys)
-    assert rel(got, closed_form_fn(method, consts)(ctx)) <= 1e-10
+    assert ref.rel(got, closed_form_fn(method, consts)(ctx)) <= 1e-10
 
 
-def test_construction_products_are_the_block_diagonals(setup):
+def test_construction_products_are_the_block_diagonals(small_contexts):
     """docs/science.md section 4: A = diag(c_sigma I_d, 0), B = diag(0, c_eta I_C); linear: diag(I_d, 0) and
     diag(0, (eta/n) I_C)."""
-    task, _ = setup
+    task, _ = small_contexts
     d, C = task.d, task.C
     A, B = models.products(cons.softmax_construction(task, 4.0, 2.5))
     np.testing.assert_array_equal(A, np.diag([2.5] * d + [0.0] * C))
