@@ -18,7 +18,7 @@ if table is not None:
     left, right = st.columns([3, 2], vertical_alignment="center")
     with left:
         widgets.chart_only(loaders.chart_spec(f"home-headline|{len(table)}", lambda: run_charts.headline_chart(
-            table, width=430, height=230)))
+            table, width=420, height=220, legend_orient="bottom")))
     right.markdown("**Softmax beats linear attention**, as the closed forms they represent predict: eq. 1 (what a "
                    "softmax layer can represent) beats GD (what a linear layer can) clearly at d = 2 and 3, and the "
                    "gap closes by d = 10. Each trained layer sits on its closed form.")
@@ -40,6 +40,9 @@ st.markdown(
    d and n vary (Fig. 11), c_sigma and c_eta per learning rate at d = 10 (Fig. 10), and a sweep run live.
 6. **Landscapes**: the loss of each closed form over its whole parameter grid, with the optimum and the
    refined point.
+
+**Talk** tells the same story in ten slides for a room (keyboard and clicker navigation, one link per slide), and
+**Science** is the full account of the task, the models, the closed forms and the metrics.
 """
 )
 

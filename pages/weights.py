@@ -88,7 +88,8 @@ else:
         consts = ", ".join(f"{k}={v:.3g}" for k, v in yard["best"].items())
         widgets.show_chart(cached("construction", lambda: run_charts.matrix_heatmaps(
             [snap], task.d, title=f"the construction at fitted constants ({consts})", cell=cell,
-            param_name="construction")), lambda: run_charts.snapshot_frame([snap]), f"construction_{entry.name}")
+            param_name="construction", show_step=False)), lambda: run_charts.snapshot_frame([snap]),
+            f"construction_{entry.name}")
 
 # ---------------------------------------------------------------- alignment through training
 evals = run.history.get("evals", [])

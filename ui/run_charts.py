@@ -159,9 +159,11 @@ def snapshot_frame(snapshots: Sequence[Mapping]) -> pd.DataFrame:
 
 
 def matrix_heatmaps(snapshots: Sequence[Mapping], d: int, title: str = "", param_name: str = "snapshot",
-                    cell: int = 18) -> alt.HConcatChart:
+                    cell: int = 18, show_step: bool = True) -> alt.HConcatChart:
     """A and B side by side, one cell per entry, red/blue by sign; with more than one snapshot a slider
-    (client-side, no rerun) picks the training step. Lines separate the x-block (first d) from the y-block."""
+    (client-side, no rerun) picks the training step. Lines separate the x-block (first d) from the y-block; rows
+    and columns are named by block (x1..xd, y1..yC). `show_step=False` for weights that were not trained (a
+    construction)."""
     frame = snapshot_frame(snapshots)
     D = int(frame["row"].max()) + 1 if len(frame) else d
     param = None
@@ -174,9 +176,10 @@ def matrix_heatmaps(snapshots: Sequence[Mapping], d: int, title: str = "", param
         base = alt.Chart(frame).transform_filter(alt.datum.matrix == name)
         if param is not None:
             base = base.transform_filter(f"datum.idx == {param_name}")
+        names = f"datum.value < {d} ? 'x' + (datum.value + 1) : 'y' + (datum.value - {d} + 1)"  # the blocks
         heat = base.mark_rect().encode(
-            x=alt.X("col:O", title=None, axis=alt.Axis(labels=D <= 20)),
-            y=alt.Y("row:O", title=None, axis=alt.Axis(labels=D <= 20)),
+            x=alt.X("col:O", title=None, axis=alt.Axis(labels=D <= 20, labelExpr=names, labelAngle=0)),
+            y=alt.Y("row:O", title=None, axis=alt.Axis(labels=D <= 20, labelExpr=names)),
             color=alt.Color("scaled:Q", scale=alt.Scale(scheme="redblue", domain=[-1, 1], reverse=True),
                             title="entry / max |entry|"),
             tooltip=["step:Q", "row:O", "col:O", alt.Tooltip("value:Q", format=".4g")])
@@ -185,8 +188,9 @@ def matrix_heatmaps(snapshots: Sequence[Mapping], d: int, title: str = "", param
             x=alt.X("pos:Q", scale=alt.Scale(domain=[-0.5, D - 0.5], nice=False), axis=None))
         sep_y = alt.Chart(edge).mark_rule(color="#333333", strokeDash=[3, 2]).encode(
             y=alt.Y("pos:Q", scale=alt.Scale(domain=[D - 0.5, -0.5], nice=False), axis=None))
+        at_step = "': step ' + datum.step + ', " if show_step else "': "
         caption = base.transform_aggregate(step="max(step)", max_abs="max(max_abs)").transform_calculate(
-            text=f"'{label}: step ' + datum.step + ', max |entry| ' + format(datum.max_abs, '.3g')"
+            text=f"'{label}{at_step}max |entry| ' + format(datum.max_abs, '.3g')"
         ).mark_text(align="left", baseline="bottom", x=0, y=-6, fontSize=12).encode(text="text:N")
         panels.append(alt.layer(heat, sep_x, sep_y, caption).resolve_scale(x="independent", y="independent")
                       .properties(width=cell * D, height=cell * D))
@@ -220,7 +224,8 @@ HEADLINE_COLORS = {"softmax SA (trained)": "#d62728", "eq. 1": "#ff9896", "linea
                    "GD (eq. 2)": "#aec7e8", "kernel GD (eq. 3)": "#7f7f7f"}
 
 
-def headline_chart(rows: pd.DataFrame | Sequence[Mapping], width: int = 460, height: int = 260) -> alt.Chart:
+def headline_chart(rows: pd.DataFrame | Sequence[Mapping], width: int = 460, height: int = 260,
+                   legend_orient: str = "right") -> alt.Chart:
     """Cross-entropy on held-out contexts against d: trained layers as solid lines, closed forms dashed (each
     trained layer lies on the closed form it represents); lower is better."""
     frame = pd.DataFrame(rows)
@@ -231,9 +236,9 @@ def headline_chart(rows: pd.DataFrame | Sequence[Mapping], width: int = 460, hei
         y=alt.Y("loss:Q", title="cross-entropy", scale=alt.Scale(zero=False)),
         color=alt.Color("learner:N", sort=order, title=None,
                         scale=alt.Scale(domain=order, range=list(HEADLINE_COLORS.values())),
-                        legend=alt.Legend(orient="right")),
-        strokeDash=alt.StrokeDash("kind:N", title=None, scale=alt.Scale(domain=["trained layer", "closed form"],
-                                                                        range=[[1, 0], [5, 3]])),
+                        legend=alt.Legend(orient=legend_orient, columns=2 if legend_orient == "bottom" else 1)),
+        strokeDash=alt.StrokeDash("kind:N", title=None, legend=alt.Legend(orient=legend_orient),
+                                  scale=alt.Scale(domain=["trained layer", "closed form"], range=[[1, 0], [5, 3]])),
         tooltip=["d:O", "learner:N", alt.Tooltip("loss:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".3f")],
     ).properties(width=width, height=height)
 
