@@ -23,5 +23,5 @@ pages = [
     st.Page("pages/science.py", title="Science"),
     st.Page("pages/talk.py", title="Talk", url_path="talk"),
 ]
+loaders.warm_up()  # a background thread that waits for the first page before it starts: no one is held up
 st.navigation(pages).run()
-loaders.warm_up()  # after the page: the first visitor is not held up

@@ -68,13 +68,18 @@ def fig11_shapes() -> list[tuple[str, dict[str, int]]]:
     return out
 
 
+def off_plateau(eval_loss: float, C: int) -> bool:
+    """A run has left the chance plateau (loss log C) when its eval loss is below LEARNED log C."""
+    return bool(eval_loss < LEARNED * math.log(C))
+
+
 def learned(eval_loss: float, margin: float, C: int) -> bool:
     """A run learned an algorithm: off the chance plateau and with a clear selection/elimination reading.
 
     At C = 2 most runs (15 of 20 in the shipped sweep) stop at c_sigma ~ c_eta ~ 0 (loss ~0.47, below
     log 2 but far above the ~0.13 of either algorithm): the sign of the reading is noise there, so such
     runs are not counted."""
-    return bool(eval_loss < LEARNED * math.log(C) and margin >= DECIDED)
+    return off_plateau(eval_loss, C) and bool(margin >= DECIDED)
 
 
 def fig11_steps(d: int) -> int:

@@ -54,7 +54,7 @@ class Learner:
         if self.is_closed_form:
             return closed_form.NAMES[self.kind]
         name = LAYER_NAMES[self.kind]
-        return name + (" (query among keys)" if self.kind == "softmax" and self.query_in_keys else "")
+        return name + (" (query among its keys)" if self.kind == "softmax" and self.query_in_keys else "")
 
     @property
     def represents(self) -> str:

@@ -22,7 +22,7 @@ CONSTRUCTIONS = {"softmax SA": ("softmax", False), "softmax SA, query among keys
 
 side = st.sidebar
 side.markdown("**Model**")
-entries = [e for e in run_index.entries() if e.config is not None or e.error]
+entries = run_index.entries()
 source = side.radio("Model from", ["a trained run", "a construction"], index=0 if entries else 1, key="cmp_source",
                     help="constructions are the weights that compute a closed form exactly (docs/science.md, 4)")
 learner, task, config, entry = None, None, None, None

@@ -17,7 +17,8 @@ table = loaders.headline_table()
 if table is not None:
     left, right = st.columns([3, 2], vertical_alignment="center")
     with left:
-        widgets.chart_only(loaders.chart_spec(f"home-headline|{len(table)}", lambda: run_charts.headline_chart(
+        key = f"home-headline|{loaders.table_key(table)}"
+        widgets.chart_only(loaders.chart_spec(key, lambda: run_charts.headline_chart(
             table, width=420, height=220, legend_orient="bottom")))
     right.markdown("**Softmax beats linear attention**, as the closed forms they represent predict: eq. 1 (what a "
                    "softmax layer can represent) beats GD (what a linear layer can) clearly at d = 2 and 3, and the "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from engine.runs import RunError
 from ui import talk, widgets
 
 widgets.ensure_navigation()
@@ -30,7 +31,11 @@ slide = talk.SLIDES[k - 1]
 head.markdown(f'<div class="talk-headline">{slide.headline}</div>', unsafe_allow_html=True)
 st.markdown("<style>.talk-headline{font-size:2.15rem;font-weight:700;line-height:1.15;margin:0}</style>",
             unsafe_allow_html=True)
-slide.draw()
+try:
+    slide.draw()
+except (RunError, OSError, KeyError, IndexError, ValueError, ZeroDivisionError) as e:  # a damaged shipped file
+    st.warning(f"This slide cannot be drawn here ({type(e).__name__}: {e}). Regenerate the shipped runs with "
+               "`bash pretrained/regenerate.sh`.")
 where, left, right = st.columns([1, 8, 5], vertical_alignment="center")
 where.markdown(f"**{k} / {N}**")
 left.select_slider("slide", options=list(range(1, N + 1)), key="slide", bind="query-params",

@@ -86,7 +86,7 @@ def live() -> None:
     """Polls the registry; when the last active job ends, reruns the page once to stop polling."""
     jobs = registry.all()
     if not jobs:
-        st.caption("No training in this session yet.")
+        st.caption("No training on this server yet.")
         return
     st.subheader("Training")
     for job in jobs[:3]:

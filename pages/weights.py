@@ -13,6 +13,7 @@ from engine.closed_form import NAMES
 from engine.config import TrainConfig
 from engine.runs import RunError
 from ui import loaders, run_charts, run_index, run_panels, widgets
+from ui.specs import fill
 
 HEADLINE = "pretrained/fast-softmax-d3"  # the paper's Fig. 7 and 8 setting opens first
 
@@ -73,15 +74,15 @@ else:
                "to the largest entry at each step, so the pattern shows while the weights grow; hover for values. "
                "Dashed lines separate the x-block (first d) from the label block.")
     placeholder = st.empty()
+    movie = cached("snapshots", lambda: run_charts.matrix_heatmaps(snapshots, task.d, title=f"{entry.name}",
+                                                                  cell=cell))
     if st.button("Play through training", key="w_play", help="shows every snapshot in turn"):
-        for snap in snapshots:
+        for i in range(len(snapshots)):  # the one cached chart, its step parameter moved: nothing is rebuilt
             with placeholder.container():
-                widgets.chart_only(cached(f"snap{snap['step']}", lambda s=snap: run_charts.matrix_heatmaps(
-                    [s], task.d, title=f"{entry.name}", cell=cell)))
-            time.sleep(0.25)
+                widgets.chart_only(fill(movie, {}, {"snapshot": i}) if len(snapshots) > 1 else movie)
+            time.sleep(0.15)
     with placeholder.container():
-        widgets.show_chart(cached("snapshots", lambda: run_charts.matrix_heatmaps(snapshots, task.d,
-                                                                                  title=f"{entry.name}", cell=cell)),
+        widgets.show_chart(movie,
                            lambda: run_charts.snapshot_frame(snapshots), f"weights_{entry.name}")
     if yard.get("best"):
         snap = run_panels.construction_snapshot(cfg, yard["best"])
@@ -141,9 +142,8 @@ if cfg.kind == "softmax":
                "factor 1) and do visibly worse when either constant is moved off (factors 1/4 to 4), on 500 fresh "
                "contexts.")
     if reading.pairs:
-        own = {"which": "this run's extracted", "c_sigma": reading.c_sigma, "c_eta": reading.c_eta,
-               **next(r for r in reading.rows if r["factor"] == 1.0 and r["which"] == "c_sigma")}
-        own["which"] = "this run's extracted"
+        own = {**next(r for r in reading.rows if r["factor"] == 1.0 and r["which"] == "c_sigma"),
+               "which": "this run's extracted", "c_sigma": reading.c_sigma, "c_eta": reading.c_eta}
         pairs = [own] + [{**r, "which": w} for r, w in zip(reading.pairs, ("the paper's extracted (Fig. 8a)",
                                                                              "the paper's moved-off pair (Fig. 8b)"))]
         st.markdown("**The paper's Fig. 8, on this run.** Eq. 1 at the paper's extracted constants and at its "

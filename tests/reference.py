@@ -1,4 +1,4 @@
-"""Independent float64 numpy implementations of SPEC sections 2, 3 and 5, written from the formulas:
+"""Independent float64 numpy implementations of docs/science.md sections 2, 3 and 5, written from the formulas:
 the full (n+1) x D token matrix, full attention, and finite differences."""
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def adaptive_jacobian(xs, ys, xq, C, c_eta, c_sigma, self_key=False):
 
 
 def sensitivity_from_jacobian(logits, J):
-    """(s, g): d y_hat_j / d x_q = y_j g_j with g_j = J_j - sum_k y_k J_k (SPEC 5 by the chain rule)."""
+    """(s, g): d y_hat_j / d x_q = y_j g_j with g_j = J_j - sum_k y_k J_k (docs/science.md, 5; chain rule)."""
     y = softmax(logits)
     g = J - y @ J
     return y[:, None] * g, g

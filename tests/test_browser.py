@@ -81,7 +81,7 @@ def browser() -> Iterator:
 def settle(page, timeout_ms: int = 300_000) -> None:
     """Wait until the script has run to the end and the charts have drawn."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
-    page.wait_for_timeout(1500)  # Vega renders after the script state flips
+    page.wait_for_timeout(600)  # Vega renders after the script state flips
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
 
 
@@ -170,10 +170,10 @@ def test_walk_the_talk(server: str, browser, size: tuple[int, int]) -> None:
             page.screenshot(path=str(SHOTS / f"talk-{w}x{h}-slide{k}.png"))
             if k < len(SLIDES):
                 page.keyboard.press("ArrowRight")
-                page.wait_for_timeout(300)
+                page.get_by_text(f"{k + 1} / {len(SLIDES)}", exact=True).wait_for(timeout=120_000)
                 settle(page)
         page.keyboard.press("ArrowLeft")
-        page.wait_for_timeout(300)
+        page.get_by_text(f"{len(SLIDES) - 1} / {len(SLIDES)}", exact=True).wait_for(timeout=120_000)
         settle(page)
         assert page.get_by_text(f"{len(SLIDES) - 1} / {len(SLIDES)}", exact=True).count() == 1
     finally:

@@ -66,7 +66,7 @@ def test_fig11_csv_and_evidence(tmp_path, monkeypatch, capsys):
         assert r["strategy"] == last["strategy"] == last["final_strategy"]
         assert (r["c_sigma"], r["c_eta"], r["final_eval_loss"]) == (last["c_sigma"], last["c_eta"], last["eval_loss"])
         D = int(r["d"]) + int(r["C"])
-        score = float(r["c_sigma"]) / math.sqrt(D) + float(r["c_eta"])  # the strategy's reading (SPEC 7)
+        score = float(r["c_sigma"]) / math.sqrt(D) + float(r["c_eta"])  # the strategy reading (science, 7)
         assert r["strategy"] == ("selection" if score >= 0 else "elimination")
         assert float(last["margin"]) == pytest.approx(abs(score), rel=1e-6, abs=1e-12)
         want = fd.learned(float(r["final_eval_loss"]), float(last["margin"]), int(r["C"]))

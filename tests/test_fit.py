@@ -10,7 +10,7 @@ from engine.tasks import TaskConfig, sample_contexts
 from tests import reference as ref
 
 TASK = TaskConfig(d=3, C=5, n=20)
-# Small grids: these tests are about the logic, not SPEC's defaults.
+# Small grids: these tests are about the logic, not the default grids.
 SMALL = {
     "gd": {"eta": np.logspace(0, 2.5, 9)},
     "kernel_gd": {"sigma2": np.logspace(-2, 1, 6), "eta": np.logspace(0, 3, 9)},
@@ -169,7 +169,7 @@ def test_closed_form_fn(ctx):
 
 
 def test_fits_on_disjoint_context_sets_agree():
-    """Default SPEC grids at d = 3, two disjoint sets of 10,000 contexts, float32 as in the app.
+    """Default grids at d = 3, two disjoint sets of 10,000 contexts, float32 as in the app.
 
     Between sets the mean loss itself varies by about 2% (sampling noise of a mean of 10,000
     cross-entropies), and c_sigma lies along a shallow valley; the sharp statement is that the

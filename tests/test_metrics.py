@@ -23,7 +23,7 @@ def test_per_context_matches_numpy(x64):
 
 
 def reference_alignment(model_f, ref_f, c, C):
-    """float64 numpy: softmax predictions and central-difference sensitivities, SPEC 5 formulas."""
+    """float64 numpy: softmax predictions and central-difference sensitivities, docs/science.md section 5 formulas."""
     preds, coss, diffs = [], [], []
     for b in range(len(c["xs"])):
         fm = lambda xq, b=b: model_f(c["xs"][b], c["ys"][b], xq, C)  # noqa: E731

@@ -44,7 +44,7 @@ def init_runtime() -> str:
 
 @st.cache_resource(show_spinner=False)
 def warm_up() -> bool:
-    """Once per process: the background warm-up of the slides' and default views' caches (`ui.warmup`)."""
+    """Once per process: the background warm-up of the talk slides' caches (`ui.warmup`)."""
     from ui import warmup
 
     return warmup.start()
@@ -170,6 +170,8 @@ def decision_map(learner: Learner, d: int, C: int, n: int, seed: int, grid: str)
     fixed."""
     from ui import geometry
 
+    if grid not in ("circle", "sphere"):
+        raise ValueError(f"decision regions are drawn on the circle or the sphere, not on {grid!r}")
     arrays = contexts(d, C, n, seed, 1)
     if grid == "circle":
         angles = geometry.circle_grid()
@@ -249,6 +251,11 @@ def _headline(path: str, stamp: float) -> pd.DataFrame:
     from engine.headline import COLUMNS
 
     return read_table(Path(path), COLUMNS)
+
+
+def table_key(frame: pd.DataFrame) -> str:
+    """Names a table's contents, for the caches of what is drawn from it."""
+    return str(int(pd.util.hash_pandas_object(frame, index=False).sum()))
 
 
 def headline_table() -> pd.DataFrame | None:

@@ -7,7 +7,7 @@ the query and come computed (the `ring` / `cells` data). Pure Altair; no Streaml
 
 Datasets (by name, filled per context by `datasets`): `rows` (one row per learner and query-row row: the
 coefficients u, b, Q, v, W, the norm, and the point's position and class), `protos`, `outline` (d = 2),
-`regions` (decision ring or cells per learner).
+`regions` (decision ring or cells per learner) and `disagree` (where two learners predict different classes).
 """
 
 from __future__ import annotations
@@ -313,6 +313,7 @@ def fill(spec: dict, data: Mapping[str, pd.DataFrame], protos: np.ndarray, start
     """A copy of a serialised `template` with one context's data, the query's dots with its prototypes and
     the query's starting position; the template stays untouched."""
     dots = {p.param.name: p.param.to_dict() for p in truth_params(len(protos), protos)[:-1]}
+    start = (start[0],) if len(start) == 1 else (start[0], min(max(start[1], -89), 89))  # the slider's range
     bound = dict(zip((QUERY,) if len(start) == 1 else (QLON, QLAT), (round(float(v)) for v in start)))
     if len(start) == 2:
         bound.update(rotation_values(*start))

@@ -28,11 +28,17 @@ class RunEntry:
     step: int = 0
 
     @property
+    def query_in_keys(self) -> bool:
+        """As the run was trained (runs saved before the option existed had the query among the keys)."""
+        return bool((self.config or {}).get("query_in_keys", True))
+
+    @property
     def variant(self) -> str:
+        """How the app names the layer (`TrainConfig.variant`'s wording)."""
         c = self.config or {}
         if c.get("kind") != "softmax":
             return str(c.get("kind", "?"))
-        return "softmax, query among keys" if c.get("query_in_keys", True) else "softmax"
+        return "softmax, query among its keys" if self.query_in_keys else "softmax"
 
     @property
     def label(self) -> str:
@@ -90,15 +96,19 @@ def matching(kind: str, d: int, C: int, n: int | None = None, query_in_keys: boo
              and e.config["C"] == C and e.status in ("finished", "stopped")]
 
     def rank(e: RunEntry):
-        other_variant = query_in_keys is not None and bool(e.config.get("query_in_keys", True)) != query_in_keys
+        other_variant = query_in_keys is not None and e.query_in_keys != query_in_keys
         return (e.origin != "pretrained", not e.converged, e.status != "finished",
                 n is not None and e.config["n"] != n, other_variant, e.name)
 
     return sorted(cands, key=rank)
 
 
+def best_of(ranked: list[RunEntry]) -> RunEntry | None:
+    """The run shown by default among `matching`'s list: the first if it is pretrained or converged, else none
+    (an unconverged run of one's own is offered, not imposed)."""
+    return ranked[0] if ranked and (ranked[0].origin == "pretrained" or ranked[0].converged) else None
+
+
 def pick(kind: str, d: int, C: int, n: int | None = None, query_in_keys: bool | None = False) -> RunEntry | None:
-    """The run shown by default: the best match if it is pretrained or converged, else none (an unconverged
-    run of one's own is offered, not imposed)."""
-    runs = matching(kind, d, C, n, query_in_keys)
-    return runs[0] if runs and (runs[0].origin == "pretrained" or runs[0].converged) else None
+    """`best_of` the runs matching a setting."""
+    return best_of(matching(kind, d, C, n, query_in_keys))

@@ -25,9 +25,8 @@ def other_variant(entry: run_index.RunEntry) -> run_index.RunEntry | None:
     c = entry.config or {}
     if c.get("kind") != "softmax":
         return None
-    want = not c.get("query_in_keys", True)
-    runs = [e for e in run_index.matching("softmax", c["d"], c["C"], c["n"], want)
-            if bool(e.config.get("query_in_keys", True)) == want]
+    want = not entry.query_in_keys
+    runs = [e for e in run_index.matching("softmax", c["d"], c["C"], c["n"], want) if e.query_in_keys == want]
     return runs[0] if runs else None
 
 
@@ -38,9 +37,11 @@ def variants_table(entries: list[run_index.RunEntry]) -> pd.DataFrame:
     for e in entries:
         try:
             history = loaders.read_history(e.path)
-        except RunError:
+            config = TrainConfig.from_dict(e.config)
+        except (RunError, TypeError, ValueError):
             continue
-        config = TrainConfig.from_dict(e.config)
+        if not history.get("evals"):
+            continue
         last = history["evals"][-1]
         row = {"run": f"{e.origin}/{e.name}", "model": config.variant, "c_sigma": last["c_sigma"],
                "c_eta": last["c_eta"], "eval loss": last["eval_loss"]}

@@ -3,7 +3,6 @@ selection / elimination example runs on one context, and a finished sweep's resu
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -99,7 +98,7 @@ def sweep_results(view: dict) -> None:
     runs = pd.DataFrame(view["runs"])
     S, C_ = len(runs), int(view["config"]["C"])
     runs["learned"] = [figures.learned(loss, margin, C_) for loss, margin in zip(runs["eval_loss"], runs["margin"])]
-    off_plateau = runs["eval_loss"] < figures.LEARNED * math.log(C_)
+    off_plateau = runs["eval_loss"].map(lambda loss: figures.off_plateau(loss, C_))
     runs["strategy"] = runs["strategy"].where(off_plateau, "on the plateau")  # no reading before it has left it
     sel, decided = int((runs["strategy"] == "selection").sum()), int(off_plateau.sum())
     m = st.columns(3)
@@ -114,7 +113,8 @@ def sweep_results(view: dict) -> None:
                    "(at d = 2 runs leave it within about 35-140 steps, at d = 3 within a few hundred).")
     elif not runs["learned"].any():
         st.warning("The runs left the chance plateau but none reads clearly as selection or elimination (strategy "
-                   "margin below 1: c_sigma and c_eta near 0, common at C = 2): their strategy column is noise.")
+                   f"margin below {figures.DECIDED:g}: c_sigma and c_eta near 0, common at C = 2): their strategy "
+                   "column is noise.")
     table = runs[["seed", "strategy", "c_sigma", "c_eta", "eval_loss", "learned", "margin"]].rename(
         columns={"eval_loss": "final_eval_loss"})
     left, right = st.columns([3, 2])

@@ -1,7 +1,7 @@
 """Altair builders for the Strategies page: Fig. 11 (which algorithm seeds learn), the evidence that it is
 decided early, Fig. 10 (c_sigma, c_eta through training per learning rate) and a sweep's c_sigma-c_eta scatter.
 
-Pure functions, like `ui.run_charts`: tables in (the CSVs of `engine.figures`, a sweep's rows), plain frames or
+Pure functions, like `ui.run_charts`: tables in (the CSVs of `engine.figure_data`, a sweep's rows), plain frames or
 `alt.Chart` out, so they are unit-tested through `.to_dict()` and know nothing of Streamlit or JAX.
 """
 
@@ -29,7 +29,7 @@ def _label(vary: str, value: int, shape: Mapping[str, int], base: Mapping[str, i
 
 def fig11_summary(rows: pd.DataFrame, base: Mapping[str, int]) -> pd.DataFrame:
     """One row per (vary, value) of fig11.csv: the shape, the seeds, how many learned selection, how many
-    learned an algorithm (`learned`, `engine.figures.learned`), and the proportions of selection among all
+    learned an algorithm (`learned`, `engine.figure_data.learned`), and the proportions of selection among all
     runs and among those."""
     out = []
     for vary in dict.fromkeys(rows["vary"]):  # groups in file order

@@ -93,7 +93,7 @@ def _scatter_slide(run: str, method: str) -> None:
     al = loaders.alignment(learner, ref, t.d, t.C, t.n, 200, 0)
     st.caption(f"{N} fresh contexts, d = 3, C = 5, n = 100; one dot per context, the trained layer on x and "
                f"{NAMES[method]} at its fitted constants on y. Preds diff {al['preds_diff']:.4f}, cos sim of the "
-               f"sensitivities {al['cos_sim']:.4f}.")
+               f"sensitivities {al['cos_sim']:.4f} (on 200 of them, in float64).")
 
 
 def linear_slide() -> None:
@@ -122,7 +122,10 @@ def weights_slide() -> None:
         return
     entry, _ = got
     run = loaders.load_run(entry.path)
-    snaps = run.history["snapshots"]
+    snaps = run.history.get("snapshots", [])
+    if not snaps:
+        st.info("This run kept no A/B snapshots.")
+        return
     widgets.chart_only(loaders.chart_spec(f"talk-weights|{loaders.run_key(entry.path)}", lambda: (
         run_charts.matrix_heatmaps(snaps, SETTING.d, cell=30, param_name="talk_snapshot"))))
     st.caption("fast-softmax-d3: drag the slider through training. A's x-block becomes c_sigma times the identity, "
@@ -155,7 +158,8 @@ def headline_slide() -> None:
     if table is None:
         st.info("No `pretrained/headline.csv` yet: `python -m engine.headline`.")
         return
-    widgets.chart_only(loaders.chart_spec(f"talk-headline|{len(table)}", lambda: run_charts.headline_chart(
+    key = f"talk-headline|{loaders.table_key(table)}"
+    widgets.chart_only(loaders.chart_spec(key, lambda: run_charts.headline_chart(
         table, width=560, height=CHART_HEIGHT - 40)))
     st.caption(f"{int(table['contexts'].iloc[0]):,} held-out contexts per d, the closed forms at constants fitted on "
                "other contexts. Softmax attention can represent eq. 1; linear attention only GD.")
@@ -185,7 +189,7 @@ def valley_slide() -> None:
     if entry is not None:
         evals = loaders.read_history(entry.path)["evals"]
         path = pd.DataFrame([{"step": e["step"], "c_sigma": e["c_sigma"], "c_eta": e["c_eta"]} for e in evals
-                             if e["c_sigma"] > 0 and e["c_eta"] > 0])
+                             if e["c_sigma"] > 0 and e["c_eta"] > 0], columns=["step", "c_sigma", "c_eta"])
     widgets.chart_only(loaders.chart_spec(f"talk-valley|{entry and loaders.run_key(entry.path)}", lambda: (
         landscape_charts.landscape_heatmap(fit.axes["c_sigma"], fit.axes["c_eta"], fit.losses, "c_sigma", "c_eta",
                                            fit.best, fit.refined, size=CHART_HEIGHT - 30, path=path))))

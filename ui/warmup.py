@@ -1,6 +1,6 @@
-"""Work done once per server process, in the background, so that the talk's slides and the pages' default
-views show at once: the same loaders the pages call, run ahead of the first visitor. The page being visited
-is never held up: this runs in a daemon thread, after the entry page has been served."""
+"""Work done once per server process, in the background, so that the talk's slides show at once: the same
+loaders the slides call, run ahead of the first visitor. The page being visited is never held up: this runs in
+a daemon thread that first lets that page render."""
 
 from __future__ import annotations
 

@@ -80,6 +80,16 @@ def task_inputs(d: int = 2, C: int = 5, n: int = 100, with_seed: bool = True,
     invalid combination is reported with what to change (no traceback). Returns (task or None, seed)."""
     box = container if container is not None else st.sidebar
     box.markdown("**Task**")
+    fresh = [k for k in ("d", "C", "n") if k not in st.session_state]
+    if fresh:  # a link's task that cannot be built (n not divisible by C, d or C below 2) opens the default task
+        got = {k: int_in(lo, hi)(st.query_params.get(k, str(v))) for k, v, lo, hi in
+               (("d", d, 2, 20), ("C", C, 2, 10), ("n", n, 1, 1000))}
+        try:
+            TaskConfig(**{k: v if v is not None else {"d": d, "C": C, "n": n}[k] for k, v in got.items()})
+        except ValueError as e:
+            st.caption(f"The link's task cannot be built ({e}): showing d = {d}, C = {C}, n = {n}.")
+            for k, v in (("d", d), ("C", C), ("n", n)):
+                st.session_state.setdefault(k, v)
 
     def number(label: str, key: str, default: int, lo: int, hi: int, **kw) -> int:
         from_url(key, default, int_in(lo, hi))  # callbacks (New context) set it too: no value= here
@@ -129,19 +139,20 @@ def attention_model(kind: str, task: TaskConfig, container=None) -> tuple[Learne
     defaulting to the best pretrained or converged run, else the construction. Returns the learner and, when
     the construction stands in, why."""
     box = container if container is not None else st.sidebar
-    runs = {run_id(e): e for e in run_index.matching(kind, task.d, task.C, task.n)}
-    default = run_index.pick(kind, task.d, task.C, task.n)
+    ranked = run_index.matching(kind, task.d, task.C, task.n, query_in_keys=False)
+    runs = {run_id(e): e for e in ranked}
+    default = run_index.best_of(ranked)
     options = [CONSTRUCTION, *runs]
     choice = box.selectbox(f"{LAYER_NAMES[kind]} from", options,
                            index=options.index(run_id(default)) if default else 0,
                            format_func=lambda o: runs[o].label if o in runs else o,
                            key=f"src_{kind}_{task.d}_{task.C}")
-    construction = loaders.construction(kind, task)
     if choice != CONSTRUCTION:
         try:
             return loaders.run_learner(runs[choice]), None
         except RunError as e:
-            return construction, f"run {runs[choice].name} is unreadable ({e})"
+            return loaders.construction(kind, task), f"run {runs[choice].name} is unreadable ({e})"
+    construction = loaders.construction(kind, task)
     if not runs:
         return construction, f"no trained {kind} run for d={task.d}, C={task.C}"
     if default is None:
