@@ -19,7 +19,7 @@ if table is not None:
     with left:
         key = f"home-headline|{loaders.table_key(table)}"
         widgets.chart_only(loaders.chart_spec(key, lambda: run_charts.headline_chart(
-            table, width=420, height=220, legend_orient="bottom")))
+            table, width=360, height=220, legend_orient="bottom")))
     right.markdown("**Softmax beats linear attention**, as the closed forms they represent predict: eq. 1 (what a "
                    "softmax layer can represent) beats GD (what a linear layer can) clearly at d = 2 and 3, and the "
                    "gap closes by d = 10. Each trained layer sits on its closed form.")
