@@ -1,6 +1,7 @@
 """Every shipped pretrained run, re-evaluated on 10,000 fresh contexts it never saw, is within 1% of the optimum
-of the closed form it represents, fitted on those same contexts (fewer contexts flatter the in-sample fit) (docs/science.md section 8); its recorded
-yardstick is that closed form; it keeps enough A/B snapshots to watch the structure form."""
+of the closed form it represents, fitted on those same contexts (docs/science.md section 8; fewer contexts
+flatter the in-sample fit); its recorded yardstick is that closed form; it keeps enough A/B snapshots to watch
+the structure form."""
 
 import jax
 import numpy as np
