@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--moves", type=int, default=12)
     ap.add_argument("--baseline", help="git revision whose app is measured the same way, for the ratio")
     ap.add_argument("--pages", action="store_true", help="also time each page's first visit")
+    ap.add_argument("--dims", type=int, nargs="+", default=[2, 3], choices=[2, 3], help="the contexts' d to move in")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                     if args.pages and root == ROOT:
                         for name, s in first_visits(browser, url):
                             print(f"first visit {name}: {s:.2f} s", flush=True)
-                    for d in (2, 3):
+                    for d in args.dims:
                         kind, times = query_moves(browser, url, d, args.moves)
                         results[(label, d)] = statistics.median(times)
                         print(f"{label}, d = {d}, query {kind}: median {statistics.median(times):.0f} ms, "
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if tmp is not None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp)], check=False)
     if args.baseline:
-        for d in (2, 3):
+        for d in args.dims:
             new, old = results[("this checkout", d)], results[(f"baseline {args.baseline}", d)]
             print(f"d = {d}: {old:.0f} ms -> {new:.0f} ms, {old / new:.1f}x faster")
     return 0
