@@ -91,3 +91,17 @@ def test_extracted_check_log_factor_axis() -> None:
     s = spec(run_charts.extracted_check(rows))
     assert s["encoding"]["x"]["scale"]["type"] == "log"
     assert s["encoding"]["x"]["scale"]["domain"] == [0.5, 2.0]
+
+
+def test_heatmap_captions_are_valid_vega_expressions() -> None:
+    """The caption over each heatmap: one quoted string per part (an unbalanced quote leaves the chart blank in
+    the browser), naming the step for a run and not for a construction."""
+    snaps = [{"step": s, "A": (np.eye(5) * (s + 1)).tolist(), "B": (2 * np.eye(5)).tolist()} for s in (0, 10)]
+
+    def caption(chart) -> str:
+        return chart.to_dict()["hconcat"][0]["layer"][-1]["transform"][-1]["calculate"]
+
+    run = caption(run_charts.matrix_heatmaps(snaps, 2))
+    con = caption(run_charts.matrix_heatmaps(snaps[:1], 2, show_step=False))
+    assert run == "'A = W_Q^T W_K: step ' + datum.step + ', max |entry| ' + format(datum.max_abs, '.3g')"
+    assert con == "'A = W_Q^T W_K: max |entry| ' + format(datum.max_abs, '.3g')"

@@ -188,7 +188,7 @@ def matrix_heatmaps(snapshots: Sequence[Mapping], d: int, title: str = "", param
             x=alt.X("pos:Q", scale=alt.Scale(domain=[-0.5, D - 0.5], nice=False), axis=None))
         sep_y = alt.Chart(edge).mark_rule(color="#333333", strokeDash=[3, 2]).encode(
             y=alt.Y("pos:Q", scale=alt.Scale(domain=[D - 0.5, -0.5], nice=False), axis=None))
-        at_step = "': step ' + datum.step + ', " if show_step else "': "
+        at_step = ": step ' + datum.step + ', " if show_step else ": "
         caption = base.transform_aggregate(step="max(step)", max_abs="max(max_abs)").transform_calculate(
             text=f"'{label}{at_step}max |entry| ' + format(datum.max_abs, '.3g')"
         ).mark_text(align="left", baseline="bottom", x=0, y=-6, fontSize=12).encode(text="text:N")
