@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import jax
@@ -20,7 +19,7 @@ import numpy as np
 
 from engine import fit
 from engine.closed_form import METHODS, NAMES
-from engine.runs import PRETRAINED_ROOT, USER_ROOT, read_json, write_json
+from engine.runs import PRETRAINED_ROOT, USER_ROOT, read_json, write_atomic, write_json
 from engine.tasks import Contexts, TaskConfig, sample_contexts
 
 FIT_N = 10_000
@@ -121,15 +120,8 @@ def _read(folder: Path, stem: str) -> Fitted | None:
 
 
 def _write(folder: Path, stem: str, f: Fitted) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=stem, suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, f.losses.astype(np.float32), allow_pickle=False)
-        os.replace(tmp, folder / f"{stem}.npy")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(folder / f"{stem}.npy", lambda fh: np.save(fh, f.losses.astype(np.float32), allow_pickle=False),
+                 binary=True)
     write_json(folder / f"{stem}.json", f.to_json())  # last: its presence says the entry is whole
 
 

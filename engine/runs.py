@@ -15,8 +15,9 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import jax
 import numpy as np
@@ -52,17 +53,23 @@ class Run:
         return bool(self.verdict.get("converged", False))
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write atomically: a reader never sees half a file, a crash never loses the previous one."""
+def write_atomic(path: Path, write: Callable[[IO], None], binary: bool = False) -> None:
+    """Write `path` through `write(file)` atomically: a reader never sees half a file, a crash never loses the
+    previous one, and a failed write leaves no temporary file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, separators=(",", ":"))
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """`obj` as compact JSON, written atomically."""
+    write_atomic(path, lambda f: json.dump(obj, f, separators=(",", ":")))
 
 
 def read_json(path: Path) -> Any:

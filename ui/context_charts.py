@@ -124,12 +124,12 @@ def circle_chart(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos
                      circle_datasets(xs, ys, xq, yq, protos, weights, ring))
 
 
-def _query_marks(base: alt.Chart, C: int, position: dict) -> list[alt.Chart]:
-    """The query: a black diamond ringed in its true class's colour, labelled."""
+def _query_marks(base: alt.Chart, C: int, position: dict, field: str = "class") -> list[alt.Chart]:
+    """The query: a black diamond ringed in its true class's colour (`field`), labelled."""
     diamond = base.mark_point(shape="diamond", filled=True, size=260, color=QUERY_COLOR, strokeWidth=2.5,
                               opacity=1).encode(
-        **position, stroke=alt.Stroke("class:N", scale=class_scale(C), legend=None),
-        tooltip=[alt.Tooltip("class:N", title="query (true class)")])
+        **position, stroke=alt.Stroke(f"{field}:N", scale=class_scale(C), legend=None),
+        tooltip=[alt.Tooltip(f"{field}:N", title="query (true class)")])
     label = base.mark_text(text="query", dy=-16, fontWeight="bold", color=QUERY_COLOR).encode(**position)
     return [diamond, label]
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from engine.query_row import QueryRow
 from ui.context_charts import _CELL_GEOJSON as CELL_GEOJSON
-from ui.context_charts import QUERY_COLOR, ROT_LAT, ROT_LON, class_scale, rotation_params, rotation_values
+from ui.context_charts import QUERY_COLOR, ROT_LAT, ROT_LON, _query_marks, class_scale, rotation_params, rotation_values
 from ui.geometry import lonlat
 
 QUERY = "query"  # d = 2: the angle in degrees
@@ -124,7 +124,7 @@ def _circle(C: int, size: int, model: str | None = None) -> alt.LayerChart:
     query = alt.Chart(alt.NamedData("outline")).transform_filter("datum.o == 0").transform_calculate(
         qx="qx1", qy="qx2", cls="qtrue")
     qpos = dict(x=alt.X("qx:Q", scale=scale, axis=None), y=alt.Y("qy:Q", scale=scale, axis=None))
-    marks = _query_marks(query, C, qpos)
+    marks = _query_marks(query, C, qpos, field="cls")
     disagree = alt.Chart(alt.NamedData("disagree")).mark_rule(strokeWidth=4, color="black").encode(
         x, y, x2="e1:Q", y2="e2:Q", tooltip=[alt.Tooltip("angle:Q", format=".0f",
                                                          title="linear and softmax disagree at angle")])
@@ -173,7 +173,7 @@ def _sphere(C: int, size: int) -> alt.LayerChart:
     ]
     query = alt.Chart(alt.NamedData("protos")).transform_filter("datum.class == 1").transform_calculate(
         lon=QLON, lat=QLAT, cls="qtrue").transform_filter(visible)
-    layers += [m.project(**proj) for m in _query_marks(query, C, pos)]
+    layers += [m.project(**proj) for m in _query_marks(query, C, pos, field="cls")]
     return alt.layer(*layers).properties(width=size, height=size)
 
 
@@ -195,15 +195,6 @@ def _point_channels(C: int) -> dict:
                                                   range=["circle", "cross"]), title="weight sign"),
         opacity=alt.value(0.85),
         tooltip=[alt.Tooltip("i:Q", title="point"), "class:N", alt.Tooltip("w:Q", format=".4g", title="weight")])
-
-
-def _query_marks(base: alt.Chart, C: int, position: dict) -> list[alt.Chart]:
-    diamond = base.mark_point(shape="diamond", filled=True, size=260, color=QUERY_COLOR, strokeWidth=2.5,
-                              opacity=1).encode(**position, stroke=alt.Stroke("cls:N", scale=class_scale(C),
-                                                                               legend=None),
-                                                tooltip=[alt.Tooltip("cls:N", title="query (true class)")])
-    label = base.mark_text(text="query", dy=-16, fontWeight="bold", color=QUERY_COLOR).encode(**position)
-    return [diamond, label]
 
 
 def _bars(models: Sequence[str], d: int, C: int, width: int) -> alt.LayerChart:
