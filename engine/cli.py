@@ -161,6 +161,9 @@ def figure_data_main(argv: list[str] | None = None) -> int:
     p10 = sub.add_parser("fig10", help="c_sigma, c_eta through training for d = 10 at four learning rates")
     p10.add_argument("--out", default="pretrained/sweeps/fig10.csv")
     p10.add_argument("--steps", type=int, default=fd.FIG10_STEPS, help="steps of the paper's recipe")
+    p10.add_argument("--lr-scale", type=float, default=fd.FIG10_LR_SCALE,
+                     help="every paper rate is multiplied by this (the run's time scale shrinks by it)")
+    p10.add_argument("--batch", type=int, default=fd.FIG10_BATCH, help="batch of the paper's recipe (paper: 2048)")
     p10.add_argument("--fast-run", default="pretrained/fast-softmax-d10",
                      help="run folder of fast-softmax-d10 to read; trained here when it does not exist")
     p10.add_argument("--fast-steps", type=int, help="steps when training fast-softmax-d10 (default: the preset's)")
@@ -171,7 +174,8 @@ def figure_data_main(argv: list[str] | None = None) -> int:
         if args.figure == "fig11":
             fd.fig11(Path(args.out), steps=args.steps, seeds=args.seeds, batch=args.batch, vary=tuple(args.vary))
         else:
-            fd.fig10(Path(args.out), steps=args.steps, fast_steps=args.fast_steps, fast_run=Path(args.fast_run))
+            fd.fig10(Path(args.out), steps=args.steps, fast_steps=args.fast_steps, fast_run=Path(args.fast_run),
+                     lr_scale=args.lr_scale, batch=args.batch)
         return 0
 
     return _guard(body, "nothing written")

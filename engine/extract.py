@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -26,24 +27,39 @@ PAPER_EXTRACTED = (31.07, 7.15)  # (c_sigma, c_eta)
 PAPER_MOVED_OFF = (25.0, 5.0)
 
 
-def _blocks(params: Params, task: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
-    """A's x-block (d x d) and B's y-block (C x C), in float64."""
-    A, B = models.products(params)
-    A, B = np.asarray(A, np.float64), np.asarray(B, np.float64)
-    return A[: task.d, : task.d], B[task.d :, task.d :]
-
-
-def effective_constants(params: Params, task: TaskConfig) -> tuple[float, float]:
-    """(c_sigma, c_eta) of eq. (1) read from the weights (docs/science.md section 7).
+def constants_of_products(A: np.ndarray, B: np.ndarray, task: TaskConfig) -> tuple[float, float]:
+    """(c_sigma, c_eta) of eq. (1) read from A = W_Q^T W_K and B = W_V^T W_O^T (docs/science.md section 7).
 
     c_sigma: mean of the diagonal of A's x-block. c_eta: B's y-block with each row's mean
     off-diagonal entry subtracted from that row (a softmax-invariant shift), then the mean of the
-    diagonal. Exact for `softmax_construction` weights, whatever the row shifts.
+    diagonal. Exact for `softmax_construction` weights, whatever the row shifts. Taking the products
+    lets stored snapshots (which keep A and B, not the four matrices) be read the same way.
     """
-    A_xx, B_yy = _blocks(params, task)
+    A, B = np.asarray(A, np.float64), np.asarray(B, np.float64)
+    A_xx, B_yy = A[: task.d, : task.d], B[task.d :, task.d :]
     diag = np.diag(B_yy)
     off_mean = (B_yy.sum(1) - diag) / (task.C - 1)
     return float(np.mean(np.diag(A_xx))), float(np.mean(diag - off_mean))
+
+
+def effective_constants(params: Params, task: TaskConfig) -> tuple[float, float]:
+    """(c_sigma, c_eta) of eq. (1) read from a layer's weights (`constants_of_products`)."""
+    return constants_of_products(*models.products(params), task)
+
+
+def path(snapshots: Sequence[Mapping], task: TaskConfig) -> list[dict]:
+    """A run's way through the closed forms' constants: per stored snapshot (idx, step, c_sigma, c_eta, eta).
+
+    eta = n * c_sigma * c_eta is the rate of eq. (2) a linear layer with these weights equals
+    (`linear_construction`: A's x-block I, B's y-block eta / n); for a softmax layer (c_sigma, c_eta)
+    are its eq. (1) constants. Signs are kept: early in training, or for an elimination run, they are
+    near zero or negative, which a log-axis chart must leave off (and say so)."""
+    out = []
+    for idx, snap in enumerate(snapshots):
+        c_sigma, c_eta = constants_of_products(snap["A"], snap["B"], task)
+        out.append({"idx": idx, "step": int(snap["step"]), "c_sigma": c_sigma, "c_eta": c_eta,
+                    "eta": task.n * c_sigma * c_eta})
+    return out
 
 
 def strategy(params: Params, task: TaskConfig) -> tuple[str, float]:

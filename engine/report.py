@@ -25,15 +25,29 @@ EXAMPLES_HEADER = (
 )
 
 
+def summary(path: Path) -> dict:
+    """A shipped run in numbers, from its JSON files alone (no weights restored): what the table shows."""
+    from engine.config import TrainConfig
+
+    config = TrainConfig.from_dict(read_json(path / "config.json"))
+    history = read_json(path / "history.json")
+    status = read_json(path / "status.json")
+    if not history.get("evals"):
+        raise RunError(f"{path.name} has no evaluations")
+    last, v = history["evals"][-1], status.get("verdict", {})
+    yard = history["yardsticks"][config.yardstick]
+    return {"run": path.name, "model": config.variant, "d": config.d, "steps": int(last["step"]),
+            "minutes": last["elapsed_s"] / 60, "final eval loss": last["eval_loss"], "optimum": yard["loss"],
+            "closed form": NAMES[config.yardstick], "gap": v.get("gap", float("nan")),
+            "converged": bool(v.get("converged")), "c_sigma": last["c_sigma"], "c_eta": last["c_eta"],
+            "snapshots": len(history.get("snapshots", []))}
+
+
 def row(path: Path) -> str:
-    run = load_run(path)
-    last = run.history["evals"][-1]
-    yard = run.history["yardsticks"][run.config.yardstick]
-    v = run.verdict
-    return (f"| {run.name} | {run.config.variant} | {last['step']:,} | {last['elapsed_s'] / 60:.1f} min | "
-            f"{last['eval_loss']:.4f} | {yard['loss']:.4f} ({NAMES[yard['method']]}) | {100 * v['gap']:+.2f}% | "
-            f"{'yes' if v['converged'] else 'no'} | {last['c_sigma']:.3g} | {last['c_eta']:.3g} | "
-            f"{len(run.history.get('snapshots', []))} |")
+    s = summary(path)
+    return (f"| {s['run']} | {s['model']} | {s['steps']:,} | {s['minutes']:.1f} min | {s['final eval loss']:.4f} | "
+            f"{s['optimum']:.4f} ({s['closed form']}) | {100 * s['gap']:+.2f}% | "
+            f"{'yes' if s['converged'] else 'no'} | {s['c_sigma']:.3g} | {s['c_eta']:.3g} | {s['snapshots']} |")
 
 
 def example_row(path: Path) -> str:

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from engine.closed_form import METHODS, NAMES
-from ui import landscape_charts, loaders, widgets
+from engine.closed_form import METHODS, NAMES, represented_by
+from ui import loaders, run_charts, run_index, run_panels, widgets
 
 widgets.setup_page("Landscapes", "Mean cross-entropy of each closed form on a grid of its constants (100 log-spaced "
                    "values per axis, docs/science.md section 6), with the grid's optimum and the point refined from "
@@ -28,17 +28,15 @@ points = pd.DataFrame([{"point": "grid optimum", **fit.best, "loss": fit.loss},
 st.dataframe(points, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.5g")
                                                     for k in [*names, "loss"]})
 
-if len(names) == 1:
-    (name,) = names
-    chart = landscape_charts.landscape_line(fit.axes[name], fit.losses, name, fit.best[name], fit.refined[name])
-    table = pd.DataFrame({name: fit.axes[name], "loss": fit.losses})
-else:
-    x_name, y_name = names
-    chart = landscape_charts.landscape_heatmap(fit.axes[x_name], fit.axes[y_name], fit.losses, x_name, y_name,
-                                               fit.best, fit.refined)
-    i, j = np.indices(fit.losses.shape)
-    table = pd.DataFrame({x_name: fit.axes[x_name][i.ravel()], y_name: fit.axes[y_name][j.ravel()],
-                          "loss": fit.losses.ravel()})
+runs = [e for e in run_index.entries() if e.config and represented_by(e.config["kind"], e.query_in_keys) == method
+        and (e.config["d"], e.config["C"], e.config["n"]) == (task.d, task.C, task.n)]
+chosen = widgets.run_picker("Paths of runs on it", "land_runs", runs, multi=True,
+                            default=[widgets.run_id(e) for e in runs if e.origin == "pretrained"][:3]) if runs else []
+path_rows = [{**p, "run": e.name} for e in chosen for p in loaders.run_path(e.path, task.d, task.C, task.n)]
+chart = loaders.chart_spec(f"landscape|{method}|{task}|" + "|".join(loaders.run_key(e.path) for e in chosen),
+                           lambda: run_charts.landscape_with_path(fit, path_rows, size=440))
+i = np.indices(fit.losses.shape)
+table = pd.DataFrame({**{k: fit.axes[k][i[a].ravel()] for a, k in enumerate(names)}, "loss": fit.losses.ravel()})
 widgets.show_chart(chart, table, f"landscape_{method}_d{task.d}")
 if fit.on_edge:
     st.warning(f"The grid optimum lies on the edge of the grid in {', '.join(fit.on_edge)}: the true optimum may be "
@@ -50,3 +48,8 @@ if fit.valley:
             "optimum is its small-c_sigma end, where eq. 1 becomes GD (eq. 2).")
 st.caption(f"d={task.d}, C={task.C}, n={task.n}, fitted on {fit.N:,} fixed contexts. Colour is clamped to the better "
            "half of the grid so the valley stands out; hover for values.")
+if chosen:
+    st.caption("Paths: each chosen run's constants at every stored snapshot, read off its A and B. " +
+               run_panels.path_caption(method, fit, path_rows, intro=False))
+elif not runs:
+    st.caption("No run of this setting represents this closed form: train one on the Train page to see its path.")

@@ -3,8 +3,6 @@ constants c_sigma, c_eta through training, and the check that eq. 1 at the read-
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import streamlit as st
 
@@ -13,16 +11,11 @@ from engine.closed_form import NAMES
 from engine.config import TrainConfig
 from engine.runs import RunError
 from ui import loaders, run_charts, run_index, run_panels, widgets
-from ui.specs import fill
 
 HEADLINE = "pretrained/fast-softmax-d3"  # the paper's Fig. 7 and 8 setting opens first
 
 widgets.setup_page("Weights", "What training writes into A = W_Q^T W_K and B = W_V^T W_O^T, and how the constants "
                    "of eq. 1 are read off them.")
-
-def heat_cell(D: int) -> int:
-    return max(12, min(30, 300 // D))
-
 
 entries = run_index.entries()
 if not entries:
@@ -34,7 +27,7 @@ if not entries:
     config = TrainConfig(kind="softmax", d=task.d, C=task.C, n=task.n)
     snap = run_panels.construction_snapshot(config, loaders.fit("adaptive", task.d, task.C, task.n).refined)
     widgets.show_chart(run_charts.matrix_heatmaps([snap], task.d, title="softmax construction (eq. 1)",
-                                                  cell=heat_cell(task.D)),
+                                                  cell=run_panels.heat_cell(task.D)),
                        run_charts.snapshot_frame([snap]), "construction_softmax")
     st.stop()
 
@@ -62,66 +55,53 @@ def cached(name: str, build):
     return loaders.chart_spec(f"weights|{name}|{key}", build)
 
 
-# ---------------------------------------------------------------- A and B through training
-st.subheader("A and B through training")
-snapshots = run.history.get("snapshots", [])
-yard = run.history.get("yardsticks", {}).get(cfg.yardstick, {})
-cell = heat_cell(task.D)
-if not snapshots:
-    st.info("This run has no snapshots of A and B yet.")
+# ---------------------------------------------------------------- A and B through training, and the path
+st.subheader("A and B through training, and the run's way across its landscape")
+st.caption("Drag the snapshot slider under the chart, or press Play: the heatmaps (colours scaled to the largest "
+           "entry at each step; dashed lines separate the x-block from the label block) and the ringed point on "
+           "the landscape move together. Snapshots are dense early, where the structure forms.")
+others = [e for e in entries if widgets.run_id(e) != widgets.run_id(entry)]
+beside = widgets.run_picker("Beside it (optional)", "beside", others, url=True, optional=True)
+if beside is None:
+    run_panels.dynamics_panel(entry, room=420, key="w")
 else:
-    st.caption("Drag the slider under the chart to move through training (0 = initialisation). Colours are scaled "
-               "to the largest entry at each step, so the pattern shows while the weights grow; hover for values. "
-               "Dashed lines separate the x-block (first d) from the label block.")
-    placeholder = st.empty()
-    movie = cached("snapshots", lambda: run_charts.matrix_heatmaps(snapshots, task.d, title=f"{entry.name}",
-                                                                  cell=cell))
-    if st.button("Play through training", key="w_play", help="shows every snapshot in turn"):
-        for i in range(len(snapshots)):  # the one cached chart, its step parameter moved: nothing is rebuilt
-            with placeholder.container():
-                widgets.chart_only(fill(movie, {}, {"snapshot": i}) if len(snapshots) > 1 else movie)
-            time.sleep(0.15)
-    with placeholder.container():
-        widgets.show_chart(movie,
-                           lambda: run_charts.snapshot_frame(snapshots), f"weights_{entry.name}")
-    if yard.get("best"):
-        snap = run_panels.construction_snapshot(cfg, yard["best"])
-        consts = ", ".join(f"{k}={v:.3g}" for k, v in yard["best"].items())
+    for col, e, k in zip(st.columns(2), (entry, beside), ("w", "w2")):
+        with col:
+            run_panels.dynamics_panel(e, room=260, key=k)
+yard = run.history.get("yardsticks", {}).get(cfg.yardstick, {})
+if yard.get("best"):
+    snap = run_panels.construction_snapshot(cfg, yard["best"])
+    consts = ", ".join(f"{k}={v:.3g}" for k, v in yard["best"].items())
+    with st.expander(f"The construction at the fitted constants ({consts}), which training approaches"):
         widgets.show_chart(cached("construction", lambda: run_charts.matrix_heatmaps(
-            [snap], task.d, title=f"the construction at fitted constants ({consts})", cell=cell,
+            [snap], task.d, title=f"{NAMES[cfg.yardstick]} as a layer", cell=run_panels.heat_cell(task.D),
             param_name="construction", show_step=False)), lambda: run_charts.snapshot_frame([snap]),
             f"construction_{entry.name}")
 
 # ---------------------------------------------------------------- alignment through training
-evals = run.history.get("evals", [])
-if evals:
-    st.subheader("Loss and alignment through training")
-    label = NAMES[cfg.yardstick]
-    other = next((NAMES[m] for m in run.history.get("yardsticks", {}) if m != cfg.yardstick), "the other eq. 1")
-    widgets.show_chart(cached("loss", lambda: run_charts.loss_curve(evals, yard.get("loss"), f"{label} optimum")),
-                       lambda: pd.DataFrame(evals), f"history_{entry.name}")
-    widgets.chart_only(cached("alignment", lambda: run_charts.alignment_curves(evals, label, other)))
+for e, col in zip((entry, beside) if beside else (entry,), st.columns(2) if beside else (st.container(),)):
+    history = loaders.read_history(e.path) if e.config else {}
+    evals = history.get("evals", [])
+    if not evals:
+        continue
+    with col:
+        c = TrainConfig.from_dict(e.config)
+        ys = history.get("yardsticks", {})
+        label = NAMES[c.yardstick]
+        other = next((NAMES[m] for m in ys if m != c.yardstick), "the other eq. 1")
+        st.subheader(f"Loss and alignment: {e.name}" if beside else "Loss and alignment through training")
+        narrow = dict(width=260, height=200) if beside else {}
+        widgets.show_chart(loaders.chart_spec(f"loss|{loaders.run_key(e.path)}|{bool(beside)}", lambda: (
+            run_charts.loss_curve(evals, ys.get(c.yardstick, {}).get("loss"), f"{label} optimum", log_step=True,
+                                  **narrow))), lambda: pd.DataFrame(evals), f"history_{e.name}")
+        widgets.chart_only(loaders.chart_spec(f"alignment|{loaders.run_key(e.path)}|{bool(beside)}", lambda: (
+            run_charts.alignment_curves(evals, label, other, **(dict(width=150, height=150) if beside else {})))))
 
 # ---------------------------------------------------------------- c_sigma and c_eta, several runs
 softmax_runs = [e for e in entries if e.config and e.config["kind"] == "softmax"]
 if softmax_runs:
-    st.subheader("c_sigma and c_eta through training")
-    default = [widgets.run_id(e) for e in softmax_runs[:6]]
-    chosen = widgets.run_picker("Runs", "w_multi", softmax_runs, multi=True, default=default)
-    rows = []
-    keys = "|".join(loaders.run_key(e.path) for e in chosen)  # before reading: a run may write meanwhile
-    for e in chosen:
-        try:
-            hist = loaders.read_history(e.path)
-        except RunError as err:
-            st.error(f"{e.name}: {err}")
-            continue
-        tag = f"{e.name} (d={e.config['d']}, lr={e.config['lr']:g})"
-        rows += [{"run": tag, "step": r["step"], "c_sigma": r.get("c_sigma"), "c_eta": r.get("c_eta")}
-                 for r in hist.get("evals", [])]
-    if rows:
-        widgets.show_chart(loaders.chart_spec(f"constants|{keys}", lambda: run_charts.constants_curves(rows)),
-                           lambda: pd.DataFrame(rows), "constants_through_training")
+    st.subheader("c_sigma and c_eta through training, across runs")
+    run_panels.constants_across_runs(softmax_runs)
 
 # ---------------------------------------------------------------- Fig. 8
 if cfg.kind == "softmax":
@@ -150,6 +130,16 @@ if cfg.kind == "softmax":
                     "moved-off pair, next to this run's own reading:")
         st.dataframe(pd.DataFrame(pairs)[["which", "c_sigma", "c_eta", "preds_diff", "loss_model",
                                           "loss_closed_form"]], hide_index=True)
+
+# ---------------------------------------------------------------- the shipped runs
+with st.expander("The shipped runs in numbers (pretrained/)"):
+    number = st.column_config.NumberColumn
+    st.dataframe(run_panels.shipped_summary(), hide_index=True, column_config={
+        "gap": number(format="percent"), "minutes": number(format="%.1f"),
+        **{k: number(format="%.4g") for k in ("final eval loss", "optimum", "c_sigma", "c_eta")}})
+    st.caption("Each run's last evaluation against the fitted optimum of the closed form it represents (gap: "
+               "relative, converged: within 1% and flat, docs/science.md section 8). Made by `python -m engine.train "
+               "--preset NAME`; the same table is in pretrained/README.md (`python -m engine.report pretrained`).")
 
 # ---------------------------------------------------------------- the two softmax variants
 twin = run_panels.other_variant(entry)

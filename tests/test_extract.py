@@ -133,3 +133,22 @@ def test_check_extracted_defaults_to_the_papers_model(ctx):
     for a, b in zip(rows, explicit, strict=True):
         np.testing.assert_array_equal(a["per_context"]["loss_model"], b["per_context"]["loss_model"])
         np.testing.assert_array_equal(a["per_context"]["loss_closed_form"], b["per_context"]["loss_closed_form"])
+
+
+def test_path_reads_each_snapshot_like_the_weights_and_gives_the_linear_rate():
+    """The path's points are the constants of each stored (A, B) snapshot; a linear construction's point
+    carries its own eq. (2) rate as eta."""
+    from engine.constructions import linear_construction
+
+    snaps = []
+    for step, (c_eta, c_sigma) in enumerate(CONSTANTS):
+        A, B = models.products(disguised(TASK, c_eta, c_sigma, seed=step))
+        snaps.append({"step": 10 * step, "A": np.asarray(A).tolist(), "B": np.asarray(B).tolist()})
+    A, B = models.products(linear_construction(TASK, 7.5))
+    snaps.append({"step": 99, "A": np.asarray(A).tolist(), "B": np.asarray(B).tolist()})
+    got = extract.path(snaps, TASK)
+    assert [p["idx"] for p in got] == [0, 1, 2, 3] and [p["step"] for p in got] == [0, 10, 20, 99]
+    for p, (c_eta, c_sigma) in zip(got, CONSTANTS):
+        np.testing.assert_allclose((p["c_sigma"], p["c_eta"]), (c_sigma, c_eta), rtol=1e-9)
+        np.testing.assert_allclose(p["eta"], TASK.n * c_sigma * c_eta, rtol=1e-9)
+    np.testing.assert_allclose(got[-1]["eta"], 7.5, rtol=1e-12)

@@ -69,7 +69,28 @@ def test_constants_curves_one_line_per_run() -> None:
     s = spec(run_charts.constants_curves(rows))
     assert [p["title"] for p in s["hconcat"]] == ["c_sigma", "c_eta"]
     assert {r["run"] for r in dataset_rows(s)} == {"a", "b"}
-    assert s["hconcat"][0]["encoding"]["y"]["scale"]["type"] == "symlog"
+    line = s["hconcat"][0]["layer"][0]
+    assert line["encoding"]["y"]["scale"]["type"] == "symlog"
+    assert len(set(line["encoding"]["color"]["scale"]["range"])) == 2  # two runs, two colours
+
+
+def test_constants_curves_axis_modes_and_fitted_references() -> None:
+    """log: step 0 is left out (a log axis cannot hold it); fraction: each run's step over its own length; the
+    fitted constants as one dashed rule per run, in its colour."""
+    rows = [{"run": run, "steps": steps, **e} for run, steps in (("short", 200), ("long", 4000)) for e in EVALS]
+    log = spec(run_charts.constants_curves(rows, x_axis="log"))
+    assert log["hconcat"][0]["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
+    assert all(r["step"] > 0 for r in dataset_rows(log))
+    frac = spec(run_charts.constants_curves(rows, x_axis="fraction",
+                                            references=[{"run": "short", "c_sigma": 2.0, "c_eta": 3.0}]))
+    line_rows = [r for r in dataset_rows(frac) if "fraction" in r]
+    for r in line_rows:
+        assert r["fraction"] == pytest.approx(r["step"] / (200 if r["run"] == "short" else 4000))
+    rules = [u for u in layers(frac) if mark_type(u) == "rule"]
+    assert len(rules) == 2 and all(u["mark"]["strokeDash"] == [6, 4] for u in rules)
+    assert sorted(r["value"] for r in dataset_rows(frac) if "label" in r) == [2.0, 3.0]
+    with pytest.raises(ValueError, match="x_axis"):
+        run_charts.constants_curves(rows, x_axis="linear")
 
 
 def test_matrix_heatmaps_slider_filters_snapshots() -> None:
@@ -91,6 +112,7 @@ def test_extracted_check_log_factor_axis() -> None:
     s = spec(run_charts.extracted_check(rows))
     assert s["encoding"]["x"]["scale"]["type"] == "log"
     assert s["encoding"]["x"]["scale"]["domain"] == [0.5, 2.0]
+    assert s["encoding"]["x"]["axis"]["values"] == [0.5, 1.0, 2.0]  # ticks at the factors tested
 
 
 def test_heatmap_captions_are_valid_vega_expressions() -> None:
@@ -103,5 +125,5 @@ def test_heatmap_captions_are_valid_vega_expressions() -> None:
 
     run = caption(run_charts.matrix_heatmaps(snaps, 2))
     con = caption(run_charts.matrix_heatmaps(snaps[:1], 2, show_step=False))
-    assert run == "'A = W_Q^T W_K: step ' + datum.step + ', max |entry| ' + format(datum.max_abs, '.3g')"
+    assert run == "'A = W_Q^T W_K: step ' + format(datum.step, ',') + ', max |entry| ' + format(datum.max_abs, '.3g')"
     assert con == "'A = W_Q^T W_K: max |entry| ' + format(datum.max_abs, '.3g')"

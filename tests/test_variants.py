@@ -5,11 +5,14 @@ against the closed form it represents and shows both eq. 1 variants."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-from engine import extract
+from engine import extract, fitted
 from engine.closed_form import NAMES
-from tests.app_support import open_app
+from engine.tasks import TaskConfig
+from tests.app_support import charts_of, open_app
 
 
 def frame_with(at, column: str):
@@ -30,9 +33,35 @@ def test_weights_opens_on_the_paper_layer_with_its_fig8_check() -> None:
                                [extract.PAPER_EXTRACTED, extract.PAPER_MOVED_OFF])
     own, paper, moved = fig8["preds_diff"]
     assert own < moved and paper < moved  # the moved-off pair tracks the layer visibly worse
-    variants = frame_with(at, "model")
+    variants = frame_with(at, "eval loss")
     assert list(variants["model"]) == ["softmax", "softmax, query among its keys"]
     assert {f"{NAMES['adaptive']} (its own): constants", f"{NAMES['adaptive_self_key']}: loss"} <= set(variants.columns)
+    shipped = frame_with(at, "snapshots")
+    assert (shipped["snapshots"] >= 100).all() and shipped["converged"].all() and len(shipped) >= 8
+
+
+def test_weights_path_is_the_runs_constants_on_its_own_fitted_landscape() -> None:
+    """The path under the heatmaps: one point per stored snapshot, at the constants read off its A and B (numpy
+    reference below), over eq. 1's landscape fitted for d = 3, C = 5, n = 100; the snapshot control drives the
+    heatmaps and the path's marker; nothing non-positive reaches the log axes."""
+    at = open_app("weights")
+    spec = next(s for s in charts_of(at) if any(p["name"] == "snapshot" for p in s.get("params", [])))
+    rows = {name: data for name, data in spec["datasets"].items()}
+    path = max((d for d in rows.values() if d and "on_axes" in d[0]), key=len)  # the whole path, marker's data
+    snaps = json.loads(open("pretrained/fast-softmax-d3/history.json").read())["snapshots"]
+    assert [p["step"] for p in path] == [s["step"] for s in snaps] and len(snaps) >= 100
+    for p, s in zip(path, snaps):
+        A, B = np.asarray(s["A"]), np.asarray(s["B"])
+        Byy = B[3:, 3:]
+        c_eta = np.mean(np.diag(Byy) - (Byy.sum(1) - np.diag(Byy)) / 4)
+        np.testing.assert_allclose([p["c_sigma"], p["c_eta"]], [np.trace(A[:3, :3]) / 3, c_eta], rtol=1e-9,
+                                   atol=1e-12)
+    cells = next(d for d in rows.values() if d and "x0" in d[0])
+    fit = fitted.fitted("adaptive", TaskConfig(3, 5, 100))
+    np.testing.assert_allclose(sorted(c["loss"] for c in cells), np.sort(fit.losses.ravel()))
+    drawn = [d for d in rows.values() if d and "on_axes" in d[0] and all(r["on_axes"] for r in d)]
+    assert drawn and all(r["c_sigma"] > 0 and r["c_eta"] > 0 for d in drawn for r in d)
+    assert "datum.idx == snapshot" in json.dumps(spec)
 
 
 def test_compare_opens_on_the_headline_run_against_its_own_closed_form() -> None:

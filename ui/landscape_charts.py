@@ -6,7 +6,7 @@ Pure functions from numbers to `alt.Chart`; no Streamlit or JAX.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import altair as alt
 import numpy as np
@@ -29,14 +29,71 @@ def _overlap(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return lo * (hi / lo) ** 1.25
 
 
+def _holding(lo: float, hi: float, values) -> tuple[float, float]:
+    """A log axis's [lo, hi] widened to hold the positive `values` too (a path that leaves the grid)."""
+    v = np.asarray([x for x in values if np.isfinite(x) and x > 0], float)
+    if v.size:
+        lo, hi = min(lo, float(v.min()) / 1.3), max(hi, float(v.max()) * 1.3)
+    return lo, hi
+
+
+def path_frame(rows: Sequence[Mapping], names: Sequence[str]) -> pd.DataFrame:
+    """A run's path (engine.extract.path rows, optionally with `run`) with `on_axes` (every named constant
+    positive: log axes can show it) and a `label` saying where the run is at that snapshot."""
+    frame = pd.DataFrame(list(rows))
+    if "run" not in frame:
+        frame["run"] = "this run"
+    frame["on_axes"] = np.all([frame[k].to_numpy(float) > 0 for k in names], axis=0) if len(frame) else []
+    values = [", ".join(f"{k} = {v:.3g}" for k, v in zip(names, vals)) for vals in zip(*(frame[k] for k in names))]
+    frame["label"] = [f"step {step:,}: {v}" + ("" if ok else " (not positive: off these log axes)")
+                      for step, v, ok in zip(frame["step"], values, frame["on_axes"])]
+    return frame
+
+
+def _path_layers(frame: pd.DataFrame, x: alt.X, y: alt.Y, param_name: str | None,
+                 trail: bool = True) -> list[alt.Chart]:
+    """A path's line (positive points only, coloured by run when there are several) with its first and last
+    points (`trail`), and with `param_name` a marker at that snapshot, or a note when it is off the axes."""
+    on = frame[frame["on_axes"]]
+    several = frame["run"].nunique() > 1
+    tip = ["run:N", "step:Q", "label:N"] if several else ["step:Q", "label:N"]
+    layers = []
+    if trail and len(on):
+        color = (alt.Color("run:N", title="run", legend=alt.Legend(orient="bottom", columns=1, labelLimit=300))
+                 if several else alt.value("white"))
+        if not several:  # a dark casing keeps the white line visible off the heatmap (a path can leave the grid)
+            layers.append(alt.Chart(on).mark_line(strokeWidth=5, color="#333333", opacity=0.6).encode(
+                x=x, y=y, order="step:Q", detail="run:N"))
+        layers.append(alt.Chart(on).mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=16)).encode(
+            x=x, y=y, order="step:Q", color=color, detail="run:N", tooltip=tip))
+        first = on.groupby("run", sort=False).head(1).assign(where="first positive step")
+        last = on.groupby("run", sort=False).tail(1).assign(where="end of training")
+        layers.append(alt.Chart(pd.concat([first, last])).mark_point(size=200, filled=True, stroke="black").encode(
+            x=x, y=y, fill=alt.Fill("where:N", scale=alt.Scale(domain=["first positive step", "end of training"],
+                                                                range=["white", "#ff7f0e"]), title=None),
+            tooltip=["where:N", *tip]))
+    if param_name is not None:
+        now = alt.Chart(frame).transform_filter(f"datum.idx == {param_name}")
+        layers.append(now.transform_filter("datum.on_axes").mark_point(
+            size=420, strokeWidth=3, color="#e6550d", filled=False).encode(x=x, y=y, tooltip=tip))
+        layers.append(now.mark_text(align="left", baseline="bottom", x=0, y=-8, fontSize=13, fontWeight="bold",
+                                    color="#222222").encode(text="label:N"))
+    return layers
+
+
 def landscape_line(grid: np.ndarray, losses: np.ndarray, name: str, best: float, refined: float | None = None,
-                   width: int = 520, height: int = 280) -> alt.LayerChart:
-    """Mean cross-entropy over a log-spaced 1-D grid, with the grid optimum and the refined point."""
-    frame = pd.DataFrame({name: np.asarray(grid, float), "loss": np.asarray(losses, float)})
-    x = alt.X(f"{name}:Q", scale=alt.Scale(type="log"), title=name)
+                   width: int = 520, height: int = 280, path: pd.DataFrame | None = None,
+                   param_name: str | None = None) -> alt.LayerChart:
+    """Mean cross-entropy over a log-spaced 1-D grid, with the grid optimum and the refined point.
+    `path` (`path_frame` over [name]) puts a run's value at each snapshot on the curve (inside the grid: the
+    loss is only known there); with `param_name` a marker follows that snapshot parameter."""
+    grid, losses = np.asarray(grid, float), np.asarray(losses, float)
+    frame = pd.DataFrame({name: grid, "loss": losses})
+    lo, hi = float(grid[0]), float(grid[-1])
+    x = alt.X(f"{name}:Q", scale=alt.Scale(type="log", domain=[lo, hi], nice=False), title=name)
+    y = alt.Y("loss:Q", title="mean cross-entropy", scale=alt.Scale(zero=False))
     line = alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=10)).encode(
-        x, y=alt.Y("loss:Q", title="mean cross-entropy", scale=alt.Scale(zero=False)),
-        tooltip=[alt.Tooltip(f"{name}:Q", format=".4g"), alt.Tooltip("loss:Q", format=".5f")])
+        x, y=y, tooltip=[alt.Tooltip(f"{name}:Q", format=".4g"), alt.Tooltip("loss:Q", format=".5f")])
     marks = [{"point": "grid optimum", name: float(best)}]
     if refined is not None:
         marks.append({"point": "refined", name: float(refined)})
@@ -44,15 +101,27 @@ def landscape_line(grid: np.ndarray, losses: np.ndarray, name: str, best: float,
         x, color=alt.Color("point:N", scale=alt.Scale(domain=["grid optimum", "refined"],
                                                       range=["#ff7f0e", "#d62728"]), title=None),
         tooltip=["point:N", alt.Tooltip(f"{name}:Q", format=".5g")])
-    return alt.layer(line, rules).properties(width=width, height=height)
+    layers = [line, rules]
+    if path is not None and len(path):  # on the curve: the loss at each snapshot's value, where the grid has it
+        curve = path.assign(on_axes=path["on_axes"] & (path[name] >= lo) & (path[name] <= hi))
+        curve["loss"] = np.interp(np.log(np.clip(curve[name].to_numpy(float), lo, hi)), np.log(grid), losses)
+        curve["label"] = [t if ok else f"{t.split(' (')[0]} (off this curve: {name} outside {lo:.3g} to {hi:.3g})"
+                          for t, ok in zip(curve["label"], curve["on_axes"])]
+        layers.append(alt.Chart(curve[curve["on_axes"]]).mark_point(size=30, filled=True, opacity=0.8).encode(
+            x, y=y, color=alt.Color("step:Q", scale=alt.Scale(scheme="oranges", type="symlog"), title="step"),
+            tooltip=["step:Q", "label:N"]))
+        layers += _path_layers(curve, x, y, param_name, trail=False)
+    return alt.layer(*layers).resolve_scale(color="independent").properties(width=width, height=height)
 
 
 def landscape_heatmap(x_grid: np.ndarray, y_grid: np.ndarray, losses: np.ndarray, x_name: str, y_name: str,
                       best: Mapping[str, float], refined: Mapping[str, float] | None = None,
-                      size: int = 440, path: pd.DataFrame | None = None) -> alt.LayerChart:
+                      size: int = 440, path: pd.DataFrame | None = None,
+                      param_name: str | None = None) -> alt.LayerChart:
     """Mean cross-entropy on a log x log grid (`losses[i, j]` at x_grid[i], y_grid[j]), brighter = lower,
     the colour clamped to the better half so the valley stands out; the grid optimum and the refined point.
-    `path` (step, x_name, y_name; positive values only) draws a training run's way across the landscape."""
+    `path` (`path_frame` over [x_name, y_name]) draws training runs' ways across the landscape, the axes
+    widened to hold them; with `param_name` a marker follows that snapshot parameter."""
     L = np.asarray(losses, float)
     xe, ye = _edges(x_grid), _edges(y_grid)
     i, j = np.indices(L.shape)
@@ -64,8 +133,14 @@ def landscape_heatmap(x_grid: np.ndarray, y_grid: np.ndarray, losses: np.ndarray
     lo = float(finite.min()) if finite.size else 0.0
     hi = float(np.quantile(finite, 0.5)) if finite.size else 1.0
     hi = hi if hi > lo else lo + 1e-6
-    xs = alt.Scale(type="log", domain=[float(xe[0]), float(xe[-1])], nice=False)
-    ys = alt.Scale(type="log", domain=[float(ye[0]), float(ye[-1])], nice=False)
+    if path is not None and len(path):  # points a decade or more below the grid are near 0: left off, said so
+        near = (path[x_name] < xe[0] / 10) | (path[y_name] < ye[0] / 10)
+        path = path.assign(on_axes=path["on_axes"] & ~near, label=[
+            f"{t} (near 0: below these axes)" if n and ok else t
+            for t, n, ok in zip(path["label"], near, path["on_axes"])])
+    on = path[path["on_axes"]] if path is not None and len(path) else pd.DataFrame({x_name: [], y_name: []})
+    xs = alt.Scale(type="log", domain=list(_holding(float(xe[0]), float(xe[-1]), on[x_name])), nice=False)
+    ys = alt.Scale(type="log", domain=list(_holding(float(ye[0]), float(ye[-1]), on[y_name])), nice=False)
     heat = alt.Chart(frame).mark_rect(clip=True).encode(
         x=alt.X("x0:Q", scale=xs, title=x_name, axis=alt.Axis(grid=False)), x2="x1:Q",
         y=alt.Y("y0:Q", scale=ys, title=y_name, axis=alt.Axis(grid=False)), y2="y1:Q",
@@ -83,21 +158,6 @@ def landscape_heatmap(x_grid: np.ndarray, y_grid: np.ndarray, losses: np.ndarray
         tooltip=["point:N", alt.Tooltip("x:Q", format=".5g", title=x_name),
                  alt.Tooltip("y:Q", format=".5g", title=y_name)])
     layers = [heat, pts]
-    if path is not None:  # the part of the path on the grid
-        inside = ((path[x_name] >= xe[0]) & (path[x_name] <= xe[-1]) & (path[y_name] >= ye[0])
-                  & (path[y_name] <= ye[-1]))
-        path = path[inside]
     if path is not None and len(path):
-        line = alt.Chart(path).mark_line(color="white", strokeWidth=2.5, point=alt.OverlayMarkDef(
-            color="white", size=18)).encode(
-            x=alt.X(f"{x_name}:Q", scale=xs), y=alt.Y(f"{y_name}:Q", scale=ys), order="step:Q",
-            tooltip=["step:Q", alt.Tooltip(f"{x_name}:Q", format=".4g"), alt.Tooltip(f"{y_name}:Q", format=".4g")])
-        ends = path.iloc[[0, -1]].assign(where=["first step on the grid", "end of training"])
-        end_marks = alt.Chart(ends).mark_point(size=200, filled=True, stroke="black").encode(
-            x=alt.X(f"{x_name}:Q", scale=xs), y=alt.Y(f"{y_name}:Q", scale=ys),
-            fill=alt.Fill("where:N", scale=alt.Scale(domain=["first step on the grid", "end of training"],
-                                                     range=["white", "#ff7f0e"]), title=None),
-            tooltip=["where:N", "step:Q", alt.Tooltip(f"{x_name}:Q", format=".4g"),
-                     alt.Tooltip(f"{y_name}:Q", format=".4g")])
-        layers += [line, end_marks]
+        layers += _path_layers(path, alt.X(f"{x_name}:Q", scale=xs), alt.Y(f"{y_name}:Q", scale=ys), param_name)
     return alt.layer(*layers).resolve_scale(color="independent").properties(width=size, height=size)

@@ -149,6 +149,17 @@ def read_history(path: str) -> dict:
     return _history(str(p), run_index.stamp(p))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _path(path: str, stamp: float, d: int, C: int, n: int) -> list[dict]:
+    return extract.path(_history(path, stamp).get("snapshots", []), TaskConfig(d, C, n))
+
+
+def run_path(path: str, d: int, C: int, n: int) -> list[dict]:
+    """A run's (c_sigma, c_eta, eta) at every stored snapshot (`engine.extract.path`), reread when it writes."""
+    p = run_index.allowed(path)
+    return _path(str(p), run_index.stamp(p), d, C, n)
+
+
 def run_learner(entry: run_index.RunEntry) -> Learner:
     """The trained layer of a run (raises RunError when it cannot be read)."""
     run = load_run(entry.path)

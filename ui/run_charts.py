@@ -13,6 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from ui import landscape_charts
 from ui.context_charts import class_scale
 
 # Snapshots of A and B through training exceed Altair's default 5,000-row guard.
@@ -120,22 +121,51 @@ def alignment_curves(evals: Sequence[Mapping], yardstick_label: str, other_label
     return alt.hconcat(*panels)
 
 
-def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 240,
-                     legend: bool = True, x_title: str = "step", legend_orient: str = "bottom") -> alt.HConcatChart:
-    """c_sigma and c_eta through training, one line per run (rows carry `run`, `step`, `c_sigma`, `c_eta`).
+RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
+              "#bcbd22", "#393b79", "#ad494a"]  # distinct hues first: neighbouring runs never share a colour
+STEP_AXES = {"step": "step", "log": "step (log)", "fraction": "fraction of training"}
 
-    A symmetric-log axis keeps d = 2's hundreds and d = 10's tenths readable together, signs included
-    (elimination runs go negative)."""
+
+def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 240, legend: bool = True,
+                     x_title: str = "step", legend_orient: str = "bottom", x_axis: str = "step",
+                     references: Sequence[Mapping] = ()) -> alt.HConcatChart:
+    """c_sigma and c_eta through training, one line per run (rows carry `run`, `step`, `c_sigma`, `c_eta`, and
+    for `x_axis="fraction"` `steps`, the run's length).
+
+    `x_axis`: "step"; "log" (step 0 left out), where runs of 350 and 40,000 steps both show their
+    descent; "fraction" of each run's training, where they line up end to end. A symmetric-log value
+    axis keeps d = 2's hundreds and d = 10's tenths readable together, signs included (elimination runs
+    go negative), with ticks at signed powers of ten. `references` (run, c_sigma, c_eta): each run's
+    fitted constants of the closed form it represents, dashed in the run's colour."""
+    runs = list(dict.fromkeys(r["run"] for r in rows))
+    colors = alt.Scale(domain=runs, range=[RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(runs))])
+    if x_axis not in STEP_AXES:
+        raise ValueError(f"x_axis must be one of {tuple(STEP_AXES)}, got {x_axis!r}")
+    field = "fraction" if x_axis == "fraction" else "step"
+    x = alt.X(f"{field}:Q", title=STEP_AXES[x_axis] if x_title == "step" else x_title,
+              scale=alt.Scale(type="log") if x_axis == "log" else alt.Undefined,
+              axis=alt.Axis(format="%") if x_axis == "fraction" else alt.Undefined)
     panels = []
-    for field, label in (("c_sigma", "c_sigma"), ("c_eta", "c_eta")):
-        frame = _long(rows, [field])
-        panels.append(alt.Chart(frame, title=label).mark_line().encode(
-            x=alt.X("step:Q", title=x_title), y=alt.Y("value:Q", title=label, scale=alt.Scale(type="symlog")),
-            color=alt.Color("run:N", title="run", scale=alt.Scale(scheme="category10"),
-                            sort=list(dict.fromkeys(r["run"] for r in rows)),
-                            legend=alt.Legend(labelLimit=320, orient=legend_orient, columns=1) if legend else None),
-            tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
-        ).properties(width=width, height=height))
+    for name in ("c_sigma", "c_eta"):
+        frame = _long(rows, [name])
+        steps = {r["run"]: r.get("steps") for r in rows}
+        frame["fraction"] = [s / (steps[r] or 1) for s, r in zip(frame["step"], frame["run"])]
+        if x_axis == "log":
+            frame = frame[frame["step"] > 0]
+        top = float(np.nanmax(np.abs(frame["value"]))) if len(frame) else 1.0
+        ticks = [0.0] + [s * 10.0**k for k in range(-2, int(math.log10(max(top, 1e-2))) + 1) for s in (1, -1)]
+        y = alt.Y("value:Q", title=name, scale=alt.Scale(type="symlog"),
+                  axis=alt.Axis(values=sorted(ticks), format="~g"))
+        color = alt.Color("run:N", title="run", scale=colors,
+                          legend=alt.Legend(labelLimit=320, orient=legend_orient, columns=1) if legend else None)
+        layers = [alt.Chart(frame).mark_line().encode(
+            x=x, y=y, color=color, tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")])]
+        refs = pd.DataFrame([{"run": r["run"], "value": float(r[name]), "label": f"{r['run']}: fitted {name} "
+                              f"{float(r[name]):.4g}"} for r in references if r.get(name) is not None])
+        if len(refs):
+            layers.append(alt.Chart(refs).mark_rule(strokeDash=[6, 4], strokeWidth=1.5, opacity=0.8).encode(
+                y=y, color=alt.Color("run:N", scale=colors, legend=None), tooltip=["label:N"]))
+        panels.append(alt.layer(*layers, title=name).properties(width=width, height=height))
     return alt.hconcat(*panels)
 
 
@@ -159,18 +189,20 @@ def snapshot_frame(snapshots: Sequence[Mapping]) -> pd.DataFrame:
 
 
 def matrix_heatmaps(snapshots: Sequence[Mapping], d: int, title: str = "", param_name: str = "snapshot",
-                    cell: int = 18, show_step: bool = True) -> alt.HConcatChart:
+                    cell: int = 18, show_step: bool = True,
+                    below: Sequence[alt.TopLevelMixin] = ()) -> alt.HConcatChart | alt.VConcatChart:
     """A and B side by side, one cell per entry, red/blue by sign; with more than one snapshot a slider
-    (client-side, no rerun) picks the training step. Lines separate the x-block (first d) from the y-block; rows
-    and columns are named by block (x1..xd, y1..yC). `show_step=False` for weights that were not trained (a
-    construction)."""
+    (client-side, no rerun) picks the snapshot, whose training step each title shows. Lines separate the
+    x-block (first d) from the y-block; rows and columns are named by block (x1..xd, y1..yC).
+    `show_step=False` for weights that were not trained (a construction). `below`: charts in a row under the
+    heatmaps that follow the same snapshot parameter (a run's path on its landscape)."""
     frame = snapshot_frame(snapshots)
     D = int(frame["row"].max()) + 1 if len(frame) else d
     param = None
     if len(snapshots) > 1:
         param = alt.param(name=param_name, value=len(snapshots) - 1,
                           bind=alt.binding_range(min=0, max=len(snapshots) - 1, step=1,
-                                                 name="training snapshot (0 = init) "))
+                                                 name="snapshot (0 = initialisation; its step is in the titles) "))
     panels = []
     for name, label in (("A", "A = W_Q^T W_K"), ("B", "B = W_V^T W_O^T")):
         base = alt.Chart(frame).transform_filter(alt.datum.matrix == name)
@@ -188,14 +220,45 @@ def matrix_heatmaps(snapshots: Sequence[Mapping], d: int, title: str = "", param
             x=alt.X("pos:Q", scale=alt.Scale(domain=[-0.5, D - 0.5], nice=False), axis=None))
         sep_y = alt.Chart(edge).mark_rule(color="#333333", strokeDash=[3, 2]).encode(
             y=alt.Y("pos:Q", scale=alt.Scale(domain=[D - 0.5, -0.5], nice=False), axis=None))
-        at_step = ": step ' + datum.step + ', " if show_step else ": "
+        at_step = ": step ' + format(datum.step, ',') + ', " if show_step else ": "
         caption = base.transform_aggregate(step="max(step)", max_abs="max(max_abs)").transform_calculate(
             text=f"'{label}{at_step}max |entry| ' + format(datum.max_abs, '.3g')"
         ).mark_text(align="left", baseline="bottom", x=0, y=-6, fontSize=12).encode(text="text:N")
         panels.append(alt.layer(heat, sep_x, sep_y, caption).resolve_scale(x="independent", y="independent")
                       .properties(width=cell * D, height=cell * D))
-    chart = alt.hconcat(*panels, title=title)
+    chart = alt.vconcat(alt.hconcat(*panels), alt.hconcat(*below), title=title) if below else \
+        alt.hconcat(*panels, title=title)
     return chart.add_params(param) if param is not None else chart
+
+
+def path_names(fit_axes: Mapping[str, np.ndarray]) -> list[str]:
+    """The constants a path is drawn in on this closed form's landscape: its own fitted parameters."""
+    return list(fit_axes)
+
+
+def landscape_with_path(fit, path_rows: Sequence[Mapping], param_name: str | None = None,
+                        size: int = 330) -> alt.LayerChart:
+    """A closed form's fitted landscape (`engine.fitted.Fitted`: eq. 1's c_sigma x c_eta heatmap, or eq. 2's
+    loss against eta) with runs' paths on it (`engine.extract.path` rows, `run` per row when several)."""
+    names = path_names(fit.axes)
+    frame = landscape_charts.path_frame(path_rows, names)
+    if len(names) == 2:
+        x, y = names
+        return landscape_charts.landscape_heatmap(fit.axes[x], fit.axes[y], fit.losses, x, y, fit.best, fit.refined,
+                                                  size=size, path=frame, param_name=param_name)
+    (name,) = names
+    return landscape_charts.landscape_line(fit.axes[name], fit.losses, name, fit.best[name], fit.refined[name],
+                                           width=int(size * 1.5), height=int(size * 0.8), path=frame,
+                                           param_name=param_name)
+
+
+def weights_with_path(snapshots: Sequence[Mapping], d: int, fit, path_rows: Sequence[Mapping], title: str = "",
+                      cell: int = 18, size: int = 330) -> alt.HConcatChart | alt.VConcatChart:
+    """A and B through training over the run's path on the landscape of the closed form it represents, one
+    snapshot control driving both: the weights take the construction's shape as the marker walks to the optimum."""
+    param = "snapshot" if len(snapshots) > 1 else None
+    return matrix_heatmaps(snapshots, d, title=title, cell=cell,
+                           below=[landscape_with_path(fit, path_rows, param, size=size)])
 
 
 # ---------------------------------------------------------------- Fig. 8: the extracted constants, checked
@@ -205,11 +268,11 @@ def extracted_check(rows: Sequence[Mapping], width: int = 420, height: int = 240
     """Preds diff between the trained model and eq. 1 at the extracted constants times a factor (x, log),
     one line per constant moved; the minimum should sit at factor 1."""
     frame = pd.DataFrame(rows)
+    factors = sorted(float(f) for f in frame["factor"].unique())
     return alt.Chart(frame, title="trained model vs eq. 1 at the extracted constants, moved off").mark_line(
         point=True).encode(
-        x=alt.X("factor:Q", scale=alt.Scale(type="log", domain=[float(frame["factor"].min()),
-                                                                float(frame["factor"].max())], nice=False),
-                title="factor on the extracted value"),
+        x=alt.X("factor:Q", scale=alt.Scale(type="log", domain=[factors[0], factors[-1]], nice=False),
+                title="factor on the extracted value", axis=alt.Axis(values=factors, format="~g")),
         y=alt.Y("preds_diff:Q", title="preds diff"),
         color=alt.Color("which:N", title="constant moved", scale=alt.Scale(domain=["c_sigma", "c_eta"],
                                                                             range=["#1f77b4", "#d62728"])),

@@ -1,16 +1,129 @@
-"""Panels about runs shared by the Weights and Compare pages: the construction a run is measured against,
-and the two variants of a softmax layer (query among its keys or not) side by side."""
+"""Panels about runs shared by the Weights, Compare and Train pages: the construction a run is measured against,
+a run's weights and path through training, the constants of several runs, the shipped runs' summary, and the
+two variants of a softmax layer (query among its keys or not) side by side."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
+import streamlit as st
 
-from engine import learners, models
+from engine import learners, models, report
 from engine.closed_form import NAMES
 from engine.config import TrainConfig
 from engine.runs import RunError
-from ui import loaders, run_index
+from ui import loaders, run_charts, run_index, widgets
+from ui.specs import fill
+
+
+def heat_cell(D: int, room: int = 300) -> int:
+    """Pixels per matrix entry: a D x D heatmap about `room` pixels wide, entries 12 to 30 pixels."""
+    return max(12, min(30, room // D))
+
+
+def path_caption(method: str, fit, path_rows: list[dict], intro: bool = True) -> str:
+    """What the path shows (`intro`), what it leaves off the log axes and why, and at d = 10 the valley it
+    walks. `method`: the closed form whose landscape is drawn."""
+    names = run_charts.path_names(fit.axes)
+    floor = {k: float(np.min(v)) / 10 for k, v in fit.axes.items()}  # as the chart: a decade below the grid
+    off = [p for p in path_rows if not all(p[k] > 0 and (len(names) == 1 or p[k] >= floor[k]) for k in names)]
+    text = (f"The run's {' and '.join(names)} at each of its {len(path_rows)} snapshots (read off A and B as on "
+            f"docs/science.md section 7) on the landscape of {NAMES[method]}, the closed form it represents, "
+            "fitted on 10,000 fixed contexts; the ringed point follows the snapshot control.") if intro else ""
+    if off:
+        last = max(p["step"] for p in off)
+        why = ("elimination: both constants negative" if path_rows and all(path_rows[-1][k] < 0 for k in names)
+               else "the chance plateau, where the constants are near 0 and change sign with noise")
+        text += (f" {len(off)} snapshots (up to step {last:,}) are not positive, or near 0, and stay off these log "
+                 f"axes ({why}); the note in the chart says so at those steps.")
+    v = fit.valley if len(names) == 2 else None
+    if v and path_rows:
+        end = path_rows[-1]
+        text += (f" The bright band is eq. 1's flat valley (c_sigma * c_eta ~ {v['product']:.3g}): the run ends at "
+                 f"c_sigma * c_eta = {end['c_sigma'] * end['c_eta']:.3g}, walking along it, where only the product "
+                 "is pinned.")
+    return text
+
+
+def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w") -> None:
+    """A and B through training over the run's path on its closed form's landscape, one snapshot control for
+    both, with a Play button (the one cached chart, its parameter moved: nothing is rebuilt)."""
+    try:
+        config = TrainConfig.from_dict(entry.config or {})
+        history = loaders.read_history(entry.path)
+        run_key = loaders.run_key(entry.path)
+    except (RunError, TypeError, ValueError) as e:
+        st.error(f"{entry.name}: {e}")
+        return
+    snapshots, task = history.get("snapshots", []), config.task
+    if not snapshots:
+        st.info(f"{entry.name} has no snapshots of A and B yet.")
+        return
+    fit = loaders.fit(config.yardstick, task.d, task.C, task.n)
+    path_rows = loaders.run_path(entry.path, task.d, task.C, task.n)
+    movie = loaders.chart_spec(f"dynamics|{run_key}|{room}", lambda: run_charts.weights_with_path(
+        snapshots, task.d, fit, path_rows, title=f"{entry.name}: A, B and the path, step by step",
+        cell=heat_cell(task.D, room), size=min(360, room + 40)))
+    placeholder = st.empty()
+    if len(snapshots) > 1 and st.button("Play through training", key=f"{key}_play",
+                                        help="shows every snapshot in turn"):
+        for i in range(len(snapshots)):
+            with placeholder.container():
+                widgets.chart_only(fill(movie, {}, {"snapshot": i}))
+            time.sleep(0.08)
+    with placeholder.container():
+        widgets.show_chart(movie, lambda: run_charts.snapshot_frame(snapshots).merge(
+            pd.DataFrame(path_rows), on=["idx", "step"]), f"weights_{entry.name}")
+    st.caption(path_caption(config.yardstick, fit, path_rows))
+
+
+def constants_across_runs(entries: list[run_index.RunEntry], key: str = "w_multi") -> None:
+    """c_sigma and c_eta through training of the chosen runs, on a step, log-step or fraction-of-training axis,
+    each run's fitted constants dashed in its colour."""
+    default = [widgets.run_id(e) for e in entries[:6]]
+    chosen = widgets.run_picker("Runs", key, entries, multi=True, default=default)
+    x_axis = st.radio("Step axis", list(run_charts.STEP_AXES), index=1, horizontal=True, key=f"{key}_axis",
+                      format_func=run_charts.STEP_AXES.get,
+                      help="log: runs of 350 and 40,000 steps both show their descent; fraction: end to end")
+    rows, refs = [], []
+    keys = "|".join(loaders.run_key(e.path) for e in chosen)  # before reading: a run may write meanwhile
+    for e in chosen:
+        try:
+            hist = loaders.read_history(e.path)
+            config = TrainConfig.from_dict(e.config)
+        except (RunError, TypeError, ValueError) as err:
+            st.error(f"{e.name}: {err}")
+            continue
+        tag = f"{e.name} (d={config.d}, lr={config.lr:g})"
+        rows += [{"run": tag, "step": r["step"], "steps": config.steps, "c_sigma": r.get("c_sigma"),
+                  "c_eta": r.get("c_eta")} for r in hist.get("evals", [])]
+        best = hist.get("yardsticks", {}).get(config.yardstick, {}).get("best", {})
+        if "c_sigma" in best:
+            refs.append({"run": tag, **best})
+    if not rows:
+        return
+    widgets.show_chart(loaders.chart_spec(f"constants|{x_axis}|{keys}", lambda: run_charts.constants_curves(
+        rows, x_axis=x_axis, references=refs)), lambda: pd.DataFrame(rows), "constants_through_training")
+    note = "Dashed: each run's fitted constants of the closed form it represents (its yardstick)."
+    if any(e.config.get("d") == 10 for e in chosen):
+        note += (" At d = 10 eq. 1's landscape is a flat valley along c_sigma * c_eta ~ 350: the fitted and the "
+                 "trained constants need not agree one by one, only their product is pinned.")
+    st.caption(note)
+
+
+def shipped_summary() -> pd.DataFrame:
+    """The shipped runs: model, steps, final loss against the closed-form optimum, gap, verdict, constants."""
+    rows = []
+    for e in run_index.entries():
+        if e.origin != "pretrained" or not e.config or str(e.config.get("preset", "")).startswith("fig11-"):
+            continue
+        try:
+            rows.append(report.summary(run_index.allowed(e.path)))
+        except RunError:
+            continue
+    return pd.DataFrame(rows)
 
 
 def construction_snapshot(config: TrainConfig, consts: dict[str, float]) -> dict:

@@ -141,13 +141,13 @@ def constants_slide() -> None:
         keys.append(loaders.run_key(entry.path))
         evals = loaders.read_history(entry.path)["evals"]
         last = evals[-1]["step"]
-        rows += [{"run": f"d = {d}", "step": e["step"] / last, "c_sigma": e["c_sigma"], "c_eta": e["c_eta"]}
+        rows += [{"run": f"d = {d}", "step": e["step"], "steps": last, "c_sigma": e["c_sigma"], "c_eta": e["c_eta"]}
                  for e in evals]
     if not rows:
         st.info("No shipped softmax runs here.")
         return
     widgets.chart_only(loaders.chart_spec("talk-constants|" + "|".join(keys), lambda: (
-        run_charts.constants_curves(rows, width=420, height=CHART_HEIGHT - 40, x_title="fraction of training",
+        run_charts.constants_curves(rows, width=420, height=CHART_HEIGHT - 40, x_axis="fraction",
                                     legend_orient="right"))))
     st.caption("The shipped softmax runs (fast-softmax-d2 ... d10), step axis as a fraction of each run. At d = 10 "
                "the two constants are not pinned separately: the landscape is a valley along c_sigma * c_eta.")

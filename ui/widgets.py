@@ -180,12 +180,17 @@ def run_id(entry: run_index.RunEntry) -> str:
     return f"{entry.origin}/{entry.name}"
 
 
+NO_RUN = "none"
+
+
 def run_picker(label: str, key: str, entries: Sequence[run_index.RunEntry] | None = None,
-               multi: bool = False, default: Sequence[str] | str = (), container=None, url: bool = False):
+               multi: bool = False, default: Sequence[str] | str = (), container=None, url: bool = False,
+               optional: bool = False):
     """Choose among the runs of pretrained/ and runs/ (options are run ids, shown by label, so a running
     run's changing label keeps its selection); returns entries (or one entry, or None). `default`: the ids
-    selected first (one id for a single choice). With `url`, a single choice is bound to the URL's `run=`
-    (only ids of listed runs are accepted: a link cannot point the app anywhere else)."""
+    selected first (one id for a single choice). With `url`, a single choice is bound to the URL's `key=`
+    (only ids of listed runs are accepted: a link cannot point the app anywhere else). `optional`: a single
+    choice whose first option, "none", returns None."""
     box = container if container is not None else st
     entries = list(run_index.entries() if entries is None else entries)
     by_id = {run_id(e): e for e in entries}
@@ -196,14 +201,15 @@ def run_picker(label: str, key: str, entries: Sequence[run_index.RunEntry] | Non
         return [by_id[i] for i in chosen]
     if not by_id:
         return None
-    ids = list(by_id)
+    ids = ([NO_RUN] if optional else []) + list(by_id)
     first = default if isinstance(default, str) and default in by_id else ids[0]
     if url:
-        from_url(key, first, lambda raw: raw if raw in by_id else None)
-        if st.session_state[key] not in by_id:  # a run that has gone since
+        from_url(key, first, lambda raw: raw if raw in ids else None)
+        if st.session_state[key] not in ids:  # a run that has gone since
             st.session_state[key] = first
         # no format_func here: a bound widget writes what it shows into the URL, and the id is what links name
         chosen = by_id.get(box.selectbox(label, ids, key=key, bind="query-params"))
-        box.caption(chosen.label.split(": ", 1)[-1] if chosen else "")
+        if chosen:
+            box.caption(chosen.label.split(": ", 1)[-1])
         return chosen
-    return by_id.get(box.selectbox(label, ids, index=ids.index(first), format_func=show, key=key))
+    return by_id.get(box.selectbox(label, ids, index=ids.index(first), format_func=lambda i: show(i) or i, key=key))
