@@ -9,7 +9,7 @@ import streamlit as st
 
 from engine.config import TrainConfig
 from engine.runs import RunError
-from ui import loaders, run_index, widgets
+from ui import loaders, run_index, run_panels, widgets
 from ui.job_status import job_status
 from ui.train_panels import FAST, config_form, draw_curves
 
@@ -68,8 +68,11 @@ def job_panel(view: dict) -> None:
     except RunError:
         history = {"evals": view["evals"]}
     evals = history.get("evals") or view["evals"]
+    config = TrainConfig.from_dict(c)
     if evals:
-        draw_curves(evals, history.get("yardsticks", {}), TrainConfig.from_dict(c))
+        draw_curves(evals, history.get("yardsticks", {}), config)
+    if view["state"] in ("running", "stopped", "finished"):
+        run_panels.live_weights(view["path"], history, config)
     verdict = view["verdict"]
     if view["state"] == "finished":
         (st.success if verdict.get("converged") else st.warning)(

@@ -49,8 +49,11 @@ def wait_for(cond, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def fake_trainer(steps: int = 400, dt: float = 0.002):
-    """Stands in for engine.train.train: reports progress until done or stopped."""
+def fake_trainer(steps: int = 400, dt: float = 0.002, write_every: int = 0):
+    """Stands in for engine.train.train: reports progress until done or stopped. With `write_every`, it also
+    writes the run's history.json as the real trainer does (an evaluation and an A/B snapshot every
+    `write_every` steps: the construction's pattern at constants growing with the step)."""
+    from engine.runs import write_json
 
     @dataclasses.dataclass
     class FakeRun:
@@ -58,13 +61,28 @@ def fake_trainer(steps: int = 400, dt: float = 0.002):
         verdict: dict
         message: str
 
+    def snapshot(config, step: int) -> dict:
+        c = 0.01 * step
+        A = np.diag([c] * config.d + [0.0] * config.C)
+        B = np.diag([0.0] * config.d + [c] * config.C)
+        return {"step": step, "A": A.tolist(), "B": B.tolist()}
+
     def run(config, path, *, resume=False, on_progress=None, stop_event=None):
+        history = {"evals": [], "snapshots": [], "yardsticks": {}}
+        if write_every:
+            write_json(Path(path) / "config.json", config.to_dict())
         for step in range(1, steps + 1):
             if stop_event is not None and stop_event.is_set():
                 return FakeRun("stopped", {}, f"stopped at step {step}")
             time.sleep(dt)
-            on_progress({"step": step, "steps": steps, "eval": {"step": step, "eval_loss": 1.0 / step},
-                         "verdict": {}, "yardstick_loss": 0.1, "elapsed_s": step * dt})
+            row = {"step": step, "eval_loss": 1.0 / step, "train_loss": 1.0 / step, "c_sigma": 0.01 * step,
+                   "c_eta": 0.01 * step}
+            if write_every and step % write_every == 0:
+                history["evals"].append(row)
+                history["snapshots"].append(snapshot(config, step))
+                write_json(Path(path) / "history.json", history)
+            on_progress({"step": step, "steps": steps, "eval": row, "verdict": {}, "yardstick_loss": 0.1,
+                         "elapsed_s": step * dt})
         return FakeRun("finished", {"converged": True, "message": "ok"}, "")
 
     return run

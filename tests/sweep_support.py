@@ -41,9 +41,11 @@ def fig10_frame() -> pd.DataFrame:
     rows = []
     for lr in figure_data.FIG10_LRS:
         for step in range(0, 201, 50):
-            rows.append({"recipe": "paper-softmax-d10", "lr": lr, "step": step, "c_sigma": lr * step - 1e-6,
+            rows.append({"recipe": "paper-softmax-d10", "lr": 25 * lr, "paper_lr": lr, "batch": 256, "step": step,
+                         "c_sigma": lr * step - 1e-6,
                          "c_eta": 10 * lr * step + 1e-4, "eval_loss": 1.6, "recipe_steps": 2_000_000})
     for step in range(0, 901, 300):
-        rows.append({"recipe": "fast-softmax-d10", "lr": 0.02, "step": step, "c_sigma": 1 + step / 100,
+        rows.append({"recipe": "fast-softmax-d10", "lr": 0.02, "paper_lr": float("nan"), "batch": 2048, "step": step,
+                     "c_sigma": 1 + step / 100,
                      "c_eta": 2 + step, "eval_loss": 1.0, "recipe_steps": 900})
     return pd.DataFrame(rows)[figure_data.FIG10_COLUMNS]

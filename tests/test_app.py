@@ -255,6 +255,35 @@ def test_jobs_failure_is_reported_not_raised(tmp_path) -> None:
 
 
 
+def test_train_shows_the_weights_forming_live(monkeypatch) -> None:
+    """While a job runs, the Train page draws A and B of its latest snapshot over its path so far, and the polling
+    fragment moves them on as the trainer writes (a stand-in trainer writing history.json as the real one does)."""
+    monkeypatch.setattr(loaders.job_registry(), "_trainer", fake_trainer(steps=100_000, dt=0.002, write_every=50))
+    at = app("train")
+    at.text_input(key="train_name").set_value("ui-live").run()
+    at.button(key="train_start").click().run()
+    job = loaders.job_registry().jobs["ui-live"]
+
+    def live_chart():
+        at.run()
+        return next((s for s in charts_of(at) if "A = W_Q^T W_K" in json.dumps(s)), None)
+
+    def shown_steps(spec) -> set[int]:
+        return {r["step"] for d in spec["datasets"].values() for r in d if "matrix" in r}
+
+    wait_for(lambda: job.view()["step"] >= 100)
+    first = live_chart()
+    assert first is not None and not at.exception
+    (step1,) = shown_steps(first)  # one snapshot: the latest written
+    path1 = max((d for d in first["datasets"].values() if d and "on_axes" in d[0]), key=len)
+    assert [r["step"] for r in path1] == list(range(50, step1 + 1, 50))  # the path so far, one point per snapshot
+    wait_for(lambda: job.view()["step"] >= step1 + 200)
+    (step2,) = shown_steps(live_chart())
+    assert step2 > step1
+    job.stop.set()
+    wait_for(lambda: job.view()["state"] == "stopped")
+
+
 def test_train_stop_button(monkeypatch) -> None:
     """Stop from the page: the worker honours it and the panel says so (a stand-in trainer keeps it quick)."""
     monkeypatch.setattr(loaders.job_registry(), "_trainer", fake_trainer(steps=100_000, dt=0.005))

@@ -92,12 +92,13 @@ def test_fig10_csv_from_a_saved_fast_run(tmp_path, tiny_fig10_presets, capsys):
     write_json(fast / "history.json", {"evals": evals, "snapshots": []})
     write_json(fast / "status.json", {"status": "stopped"})
     out = tmp_path / "fig10.csv"
-    rows = fd.fig10(out, steps=2, fast_run=fast, lrs=(5e-5, 3e-3))
+    rows = fd.fig10(out, steps=2, fast_run=fast, lrs=(5e-5, 3e-3), lr_scale=10.0, batch=16)
     assert "wrote" in capsys.readouterr().out
     assert read_csv(out) == [{k: str(v) for k, v in r.items()} for r in rows]
     assert list(read_csv(out)[0]) == fd.FIG10_COLUMNS
     paper = [r for r in rows if r["recipe"] == "paper-softmax-d10"]
-    assert [(r["lr"], r["step"]) for r in paper] == [(lr, s) for lr in (5e-5, 3e-3) for s in (0, 1, 2)]
+    assert [(r["paper_lr"], r["step"]) for r in paper] == [(lr, s) for lr in (5e-5, 3e-3) for s in (0, 1, 2)]
+    assert all(r["lr"] == pytest.approx(10 * r["paper_lr"]) and r["batch"] == 16 for r in paper)  # scaled as asked
     assert all(r["recipe_steps"] == 2_000_000 for r in paper)  # the full recipe's length, truncated here
     assert all(math.isfinite(r["c_sigma"]) and math.isfinite(r["eval_loss"]) for r in paper)
     fast_rows = [r for r in rows if r["recipe"] == "fast-softmax-d10"]
@@ -107,7 +108,7 @@ def test_fig10_csv_from_a_saved_fast_run(tmp_path, tiny_fig10_presets, capsys):
 
 
 def test_fig10_trains_the_fast_recipe_when_no_run_is_saved(tmp_path, tiny_fig10_presets, capsys):
-    rows = fd.fig10(tmp_path / "fig10.csv", steps=1, fast_steps=40, fast_run=tmp_path / "none", lrs=(1e-4,))
+    rows = fd.fig10(tmp_path / "fig10.csv", steps=1, fast_steps=40, fast_run=tmp_path / "none", lrs=(1e-4,), batch=16)
     capsys.readouterr()
     fast_rows = [r for r in rows if r["recipe"] == "fast-softmax-d10"]
     assert [r["step"] for r in fast_rows] == list(range(0, 41))  # eval_every = steps // 40

@@ -75,7 +75,8 @@ def test_fig10_lines_and_log_axes() -> None:
         assert min(values) > 0  # log axis: only positive values are drawn
         assert len(values) == int((rows[quantity] > 0).sum())
     lines = {r["run"] for r in drawn}
-    assert lines == {f"paper-softmax-d10 lr={lr:g}" for lr in figure_data.FIG10_LRS} | {"fast-softmax-d10 lr=0.02"}
+    assert lines == {f"paper's lr {lr:g} (run at {25 * lr:g})" for lr in figure_data.FIG10_LRS} | \
+        {"fast-softmax-d10 lr=0.02"}
     assert panels[0]["encoding"]["color"]["scale"]["domain"][-1] == "fast-softmax-d10 lr=0.02"  # paper lrs first
     linear = sweep_charts.fig10_chart(sweep_charts.fig10_curves(rows), log_step=False).to_dict()
     assert "type" not in linear["hconcat"][0]["encoding"]["x"].get("scale", {})

@@ -40,7 +40,7 @@ def _holding(lo: float, hi: float, values) -> tuple[float, float]:
 def path_frame(rows: Sequence[Mapping], names: Sequence[str]) -> pd.DataFrame:
     """A run's path (engine.extract.path rows, optionally with `run`) with `on_axes` (every named constant
     positive: log axes can show it) and a `label` saying where the run is at that snapshot."""
-    frame = pd.DataFrame(list(rows))
+    frame = pd.DataFrame(list(rows), columns=None if rows else ["idx", "step", *names])
     if "run" not in frame:
         frame["run"] = "this run"
     frame["on_axes"] = np.all([frame[k].to_numpy(float) > 0 for k in names], axis=0) if len(frame) else []

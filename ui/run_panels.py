@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from engine import learners, models, report
+from engine import extract, learners, models, report
 from engine.closed_form import NAMES
 from engine.config import TrainConfig
 from engine.runs import RunError
@@ -77,6 +77,21 @@ def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w") -
         widgets.show_chart(movie, lambda: run_charts.snapshot_frame(snapshots).merge(
             pd.DataFrame(path_rows), on=["idx", "step"]), f"weights_{entry.name}")
     st.caption(path_caption(config.yardstick, fit, path_rows))
+
+
+def live_weights(path: str, history: dict, config: TrainConfig, room: int = 240) -> None:
+    """A and B of a training job's latest snapshot over its path so far: drawn once per new snapshot (the chart
+    is cached by the snapshot count), so the polling fragment re-sends an unchanged chart between them."""
+    snapshots = history.get("snapshots") or []
+    if not snapshots:
+        return
+    task = config.task
+    fit = loaders.fit(config.yardstick, task.d, task.C, task.n)
+    path_rows = extract.path(snapshots, task)
+    latest = snapshots[-1]
+    widgets.chart_only(loaders.chart_spec(f"live|{path}|{len(snapshots)}|{latest['step']}", lambda: (
+        run_charts.weights_with_path([latest], task.d, fit, path_rows, cell=heat_cell(task.D, room),
+                                     title=f"step {latest['step']:,}: A, B and the path so far", size=room))))
 
 
 def constants_across_runs(entries: list[run_index.RunEntry], key: str = "w_multi") -> None:

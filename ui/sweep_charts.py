@@ -118,9 +118,11 @@ def agreement_chart(agreement: pd.DataFrame, width: int = 520, height: int = 240
 
 
 def fig10_curves(rows: pd.DataFrame) -> pd.DataFrame:
-    """fig10.csv in long form (run, recipe, lr, step, quantity, value, recipe_steps), one run per (recipe, lr):
-    the paper's rates in ascending order first, then the other recipes."""
-    runs = rows.assign(run=[f"{r} lr={lr:g}" for r, lr in zip(rows["recipe"], rows["lr"])])
+    """fig10.csv in long form (run, recipe, lr, step, quantity, value, recipe_steps), one run per (recipe, lr),
+    the paper's recipe named by the paper's rate it stands for and the rate it ran at: the paper's rates in
+    ascending order first, then the other recipes."""
+    runs = rows.assign(run=[f"paper's lr {plr:g} (run at {lr:g})" if r.startswith("paper") and np.isfinite(plr)
+                            else f"{r} lr={lr:g}" for r, lr, plr in zip(rows["recipe"], rows["lr"], rows["paper_lr"])])
     long = runs.melt(id_vars=["run", "recipe", "lr", "step", "recipe_steps"], value_vars=["c_sigma", "c_eta",
                      "eval_loss"], var_name="quantity", value_name="value")
     long["paper"] = long["recipe"].str.startswith("paper")

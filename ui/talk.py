@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 import altair as alt
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from engine import figure_data
@@ -19,7 +18,6 @@ from engine.runs import RunError
 from engine.tasks import TaskConfig
 from ui import (
     context_charts,
-    landscape_charts,
     loaders,
     run_charts,
     run_index,
@@ -185,18 +183,14 @@ def strategies_slide() -> None:
 def valley_slide() -> None:
     fit = loaders.fit("adaptive", 10, 5, 100)
     entry = run_index.by_name("pretrained/fast-softmax-d10")
-    path = None
-    if entry is not None:
-        evals = loaders.read_history(entry.path)["evals"]
-        path = pd.DataFrame([{"step": e["step"], "c_sigma": e["c_sigma"], "c_eta": e["c_eta"]} for e in evals
-                             if e["c_sigma"] > 0 and e["c_eta"] > 0], columns=["step", "c_sigma", "c_eta"])
+    rows = loaders.run_path(entry.path, 10, 5, 100) if entry is not None else []
     widgets.chart_only(loaders.chart_spec(f"talk-valley|{entry and loaders.run_key(entry.path)}", lambda: (
-        landscape_charts.landscape_heatmap(fit.axes["c_sigma"], fit.axes["c_eta"], fit.losses, "c_sigma", "c_eta",
-                                           fit.best, fit.refined, size=CHART_HEIGHT - 30, path=path))))
+        run_charts.landscape_with_path(fit, rows, size=CHART_HEIGHT - 30))))
     v = fit.valley or {}
     st.caption(f"Eq. 1's loss at d = 10 on 10,000 contexts: {fit.constants_text()}. The white path is "
-               "fast-softmax-d10 through training (positive constants only); the paper's run at these rates had "
-               f"not converged (c_eta still growing; its grid optimum near c_eta 8,000). "
+               "fast-softmax-d10 through training, walking along the valley towards its small-c_sigma end (positive "
+               "constants only); the paper's run at these rates had not converged (c_eta still growing; its grid "
+               "optimum near c_eta 8,000). "
                + (f"Every point of the bright band has c_sigma * c_eta ~ {v['product']:.3g}." if v else ""))
 
 
