@@ -52,7 +52,7 @@ if view_kind in ("circle", "sphere"):
     if tag in st.session_state and spots:
         start = spots[st.session_state[tag] % len(spots)]
     spec = loaders.chart_spec(f"qview|{task.d}|{task.C}|{names}|{stacked}", lambda: query_charts.template(
-        task.d, task.C, names, start=start, shown=names[1], stacked=stacked))
+        task.d, task.C, names, size=360, bar_width=300, start=start, shown=names[1], stacked=stacked))
     widgets.show_chart(query_charts.fill(spec, data, protos, start), points, "context_points")
     st.toggle("probabilities under the context (narrow screens)", key="ctx_stacked")
     st.caption(f"Linear and softmax attention predict different classes for {share:.0%} of the queries on this "
@@ -76,10 +76,10 @@ if view_kind in ("circle", "sphere"):
 
     def row_template():
         if view_kind == "circle":
-            parts = [context_charts.circle_template(task.C, nm, 215, ring=True, sized=False, prefix=f"p{i}_")
+            parts = [context_charts.circle_template(task.C, nm, 185, ring=True, sized=False, prefix=f"p{i}_")
                      for i, nm in enumerate(names)]
             return hconcat(parts).configure_legend(disable=True)
-        parts = [context_charts.sphere_template(task.C, nm, 215, cells=True, sized=False, with_params=False,
+        parts = [context_charts.sphere_template(task.C, nm, 185, cells=True, sized=False, with_params=False,
                                                 prefix=f"p{i}_") for i, nm in enumerate(names)]
         return context_charts.sphere_row(parts, 0.0, 0.0).configure_legend(disable=True)
 

@@ -106,7 +106,7 @@ def loss_curve(evals: Sequence[Mapping], optimum: float | None = None, optimum_l
 
 
 def alignment_curves(evals: Sequence[Mapping], yardstick_label: str, other_label: str = "the other eq. 1",
-                     width: int = 230, height: int = 200) -> alt.HConcatChart:
+                     width: int = 220, height: int = 200) -> alt.HConcatChart:
     """Preds diff, cos sim and model diff through training, against the yardstick closed form
     and, for softmax runs, against their second closed form too (fields `*_other`)."""
     panels = []
@@ -115,7 +115,8 @@ def alignment_curves(evals: Sequence[Mapping], yardstick_label: str, other_label
         panels.append(alt.Chart(frame, title=label).mark_line().encode(
             x=alt.X("step:Q"), y=alt.Y("value:Q", title=label, scale=alt.Scale(zero=field != "cos_sim")),
             color=alt.Color("metric:N", title="against", scale=alt.Scale(domain=[yardstick_label, other_label],
-                                                                          range=["#1f77b4", "#ff7f0e"])),
+                                                                          range=["#1f77b4", "#ff7f0e"]),
+                            legend=alt.Legend(orient="bottom")),  # under the panels: the row fits 880 px
             tooltip=["step:Q", "metric:N", alt.Tooltip("value:Q", format=".4g")],
         ).properties(width=width, height=height))
     return alt.hconcat(*panels)

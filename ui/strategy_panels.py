@@ -67,7 +67,7 @@ def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int, size
     start = (geometry.angle_deg(arrays["xq"][0]),)
     data = loaders.query_view_data(models, names, d, C, n, seed)
     spec = loaders.chart_spec(f"strategies|{C}|{names}|{size}", lambda: query_charts.template(
-        d, C, names, size=size, bar_width=260, start=start, side_by_side=True))
+        d, C, names, size=size, bar_width=260, start=start, side_by_side=True, stacked=True))
     points = pd.DataFrame({"point": np.arange(n), "class": ys + 1, **{f"x{k + 1}": xs[:, k] for k in range(d)}})
     widgets.show_chart(query_charts.fill(spec, data, protos, start), points, "strategy_examples")
     st.caption("One query for both runs: move it with the slider under the chart (it runs in your browser). Marker "

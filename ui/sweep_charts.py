@@ -49,7 +49,7 @@ def fig11_summary(rows: pd.DataFrame, base: Mapping[str, int]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def fig11_chart(summary: pd.DataFrame, width: int = 230, height: int = 220) -> alt.HConcatChart:
+def fig11_chart(summary: pd.DataFrame, width: int = 200, height: int = 220) -> alt.HConcatChart:
     """Fig. 11: proportion of selection against C, d and n (one panel each), over all runs and over the runs
     that learned; labels give learned/seeds, the circled point is the base shape, tooltips the counts."""
     tips = [alt.Tooltip("label:N", title="value"), "d:Q", "C:Q", "n:Q", alt.Tooltip("seeds:Q", title="seeds"),
@@ -58,7 +58,8 @@ def fig11_chart(summary: pd.DataFrame, width: int = 230, height: int = 220) -> a
             alt.Tooltip("proportion:Q", format=".2f", title="proportion (all)"),
             alt.Tooltip("proportion_learned:Q", format=".2f", title="proportion (learned)")]
     color = alt.Color("series:N", title=None, scale=alt.Scale(domain=list(SERIES.values()),
-                                                               range=["#1f77b4", "#ff7f0e"]))
+                                                               range=["#1f77b4", "#ff7f0e"]),
+                      legend=alt.Legend(orient="bottom"))  # under the panels: the row fits 880 px
     y = alt.Y("value_y:Q", title="proportion of selection", scale=alt.Scale(domain=[0, 1.08], nice=False),
               axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1], format=".0%"))
     panels = []
