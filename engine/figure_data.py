@@ -45,6 +45,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from engine import sweep
@@ -256,8 +257,46 @@ def fig10(out: Path, steps: int = FIG10_STEPS, fast_steps: int | None = None, fa
             e = [r for r in rows if r["recipe"] == recipe and r["lr"] == lr][-1]
             print(f"  {recipe} lr {lr:g}: step {e['step']} of {e['recipe_steps']:,}, c_sigma {e['c_sigma']:.3g}, "
                   f"c_eta {e['c_eta']:.3g}, eval loss {e['eval_loss']:.4f}")
+    summary = fig10_summary(pd.DataFrame(rows))
+    print("c_eta's growth per rate (flattened: first evaluation within 10% of its final value):")
+    for r in summary.itertuples():
+        left = "never left the plateau" if pd.isna(r.left_plateau_at) else \
+            f"left the plateau at step {int(r.left_plateau_at):,}"
+        print(f"  {r.recipe} lr {r.lr:g}: {left}, flattened at step "
+              f"{r.flattened_at:,} (c_eta {r.c_eta_there:.3g}), final c_eta {r.final_c_eta:.3g}"
+              f"{' (still growing)' if r.still_growing else ''}, final eval loss {r.final_eval_loss:.4f}")
     print(f"wrote {out} in {time.time() - t0:.0f} s")
     return rows
+
+
+FLAT_SHARE = 0.9  # c_eta's growth has flattened once |c_eta| is within 10% of where the run ends
+STILL_GROWING = 0.1  # ... unless |c_eta| still grew by more than 10% over the last fifth of the run
+
+
+def fig10_summary(rows: pd.DataFrame, C: int = 5) -> pd.DataFrame:
+    """Per (recipe, lr) of fig10.csv: when the run left the chance plateau, when and at what value c_eta's
+    growth flattened (first evaluation with |c_eta| >= FLAT_SHARE of its final value, the final value being
+    the mean over the last 5% of evaluations against noise), whether it was still growing at the end, and the
+    final eval loss: the comparison the paper draws between training rates."""
+    out = []
+    for (recipe, lr), part in rows.groupby(["recipe", "lr"], sort=False):
+        part = part.sort_values("step")
+        steps, c_eta = part["step"].to_numpy(), part["c_eta"].to_numpy(float)
+        loss = part["eval_loss"].to_numpy(float)
+        tail = max(1, len(part) // 20)
+        final = float(np.mean(c_eta[-tail:]))
+        reached = np.flatnonzero(np.abs(c_eta) >= FLAT_SHARE * abs(final))
+        at = int(reached[0]) if reached.size else len(part) - 1
+        fifth = np.searchsorted(steps, steps[-1] - (steps[-1] - steps[0]) / 5)
+        grown = abs(final) / max(abs(float(np.mean(c_eta[max(0, fifth - tail):fifth + 1]))), 1e-12) - 1
+        left = np.flatnonzero(loss < LEARNED * math.log(C))
+        out.append({"recipe": recipe, "lr": float(lr), "paper_lr": float(part["paper_lr"].iloc[0]),
+                    "left_plateau_at": int(steps[left[0]]) if left.size else None,
+                    "flattened_at": int(steps[at]), "c_eta_there": float(c_eta[at]), "final_c_eta": final,
+                    "final_c_sigma": float(np.mean(part["c_sigma"].to_numpy(float)[-tail:])),
+                    "still_growing": bool(grown > STILL_GROWING), "final_eval_loss": float(loss[-1]),
+                    "steps": int(steps[-1])})
+    return pd.DataFrame(out)
 
 
 if __name__ == "__main__":

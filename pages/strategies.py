@@ -8,7 +8,7 @@ import streamlit as st
 
 from engine import figure_data as figures
 from engine.runs import RunError
-from ui import loaders, sweep_charts, widgets
+from ui import loaders, run_charts, sweep_charts, widgets
 from ui.strategy_panels import STRATEGIES, draw_examples, example_runs, shipped_table, sweep_form, sweep_panel
 
 widgets.setup_page("Strategies", "A trained softmax layer runs one of two algorithms: selection (attend to the "
@@ -95,17 +95,29 @@ if f10 is not None:
     log_step = st.toggle("symlog step axis", True, key="strat_f10_log",
                          help="shows the paper's first hundreds of steps next to the fast recipe's thousands")
     widgets.show_chart(sweep_charts.fig10_chart(sweep_charts.fig10_curves(f10), log_step), f10, "fig10")
-    spans = []
-    for recipe, part in f10.groupby("recipe", sort=False):
-        done, full = int(part["step"].max()), int(part["recipe_steps"].max())
-        lrs = ", ".join(f"{lr:g}" for lr in sorted(part["lr"].unique()))
-        spans.append(f"**{recipe}** (lr {lrs}): steps 0 to {done:,} of its {full:,}" +
-                     (" — a truncated prefix" if done < full else ""))
-    hidden = int(((f10[["c_sigma", "c_eta"]] <= 0).sum()).sum())
-    st.caption("; ".join(spans) + ". The paper's recipe (batch 2048, constant lr, initialisation 0.002) did not "
-               "converge at d = 10; the project's fast recipe does. " +
-               (f"{hidden} non-positive values (c_sigma and c_eta start near 0) are left off the log axes."
-                if hidden else ""))
+    summary = figures.fig10_summary(f10)
+    st.dataframe(summary, hide_index=True, column_config={
+        "lr": st.column_config.NumberColumn("lr (run at)", format="%.3g"),
+        "paper_lr": st.column_config.NumberColumn("paper's lr", format="%.3g"),
+        **{k: st.column_config.NumberColumn(format="%.4g") for k in ("c_eta_there", "final_c_eta", "final_c_sigma",
+                                                                     "final_eval_loss")}})
+    paper = f10[f10["recipe"] == "paper-softmax-d10"]
+    if len(paper):
+        batch, scale = int(paper["batch"].iloc[0]), float(paper["lr"].iloc[0] / paper["paper_lr"].iloc[0])
+        st.caption(f"The paper's recipe at d = 10 (Adam, constant rate, initialisation 0.002, clip 1), its four rates "
+                   f"each times {scale:g} and batch {batch} instead of 2048: {int(paper['step'].max()):,} steps here "
+                   f"stand for about {scale * paper['step'].max():,.0f} of the paper's (with Adam a step moves each "
+                   "weight by about the rate, so one factor on every rate shortens every run's time scale alike and "
+                   "keeps their ratios). `flattened_at`: the first evaluation with c_eta within 10% of its final "
+                   "value. The fast recipe (the project's converging one) is shown beside them. "
+                   "`python -m engine.figure_data fig10` makes this table's data (~45 min here).")
+        rows = sweep_charts.fig10_paths(paper)
+        fit = loaders.fit("adaptive", 10, 5, 100)
+        widgets.chart_only(loaders.chart_spec(f"fig10-paths|{loaders.table_key(paper)}", lambda: (
+            run_charts.landscape_with_path(fit, rows, size=420))))
+        st.caption("Each rate's (c_sigma, c_eta) through training on eq. 1's landscape at d = 10 (fitted on 10,000 "
+                   "contexts): the runs climb onto the bright valley, where c_sigma * c_eta ~ 350 and only the product "
+                   "is pinned, and move along it. Non-positive constants (the plateau, or elimination) are left off.")
 
 # ---------------------------------------------------------------- a live sweep
 st.subheader("Run a small sweep")

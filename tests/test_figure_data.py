@@ -5,6 +5,8 @@ import csv
 import dataclasses
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from engine import figure_data as fd
@@ -113,3 +115,25 @@ def test_fig10_trains_the_fast_recipe_when_no_run_is_saved(tmp_path, tiny_fig10_
     fast_rows = [r for r in rows if r["recipe"] == "fast-softmax-d10"]
     assert [r["step"] for r in fast_rows] == list(range(0, 41))  # eval_every = steps // 40
     assert all(r["recipe_steps"] == 40 and r["lr"] == PRESETS["fast-softmax-d10"].lr for r in fast_rows)
+
+
+def test_fig10_summary_reads_when_and_where_c_eta_flattens():
+    """Saturating curves c_eta = V (1 - exp(-step / tau)) flatten (90% of V) at tau ln 10; one still climbing
+    linearly is flagged; the plateau exit is the first step below 0.97 log C."""
+    steps = np.arange(0, 20_001, 100)
+    frames = []
+    for lr, V, tau in ((1e-3, 300.0, 4000.0), (1e-2, 120.0, 500.0)):
+        frames.append(pd.DataFrame({"recipe": "paper-softmax-d10", "lr": lr, "paper_lr": lr / 25, "step": steps,
+                                    "c_sigma": 1.0, "c_eta": V * (1 - np.exp(-steps / tau)),
+                                    "eval_loss": np.where(steps >= tau / 2, 1.0, 1.6)}))
+    frames.append(pd.DataFrame({"recipe": "paper-softmax-d10", "lr": 1e-4, "paper_lr": 4e-6, "step": steps,
+                                "c_sigma": 1.0, "c_eta": steps / 100.0, "eval_loss": 1.6}))
+    got = fd.fig10_summary(pd.concat(frames)).set_index("lr")
+    for lr, V, tau in ((1e-3, 300.0, 4000.0), (1e-2, 120.0, 500.0)):
+        r = got.loc[lr]
+        final = np.mean((V * (1 - np.exp(-steps / tau)))[-10:])
+        expect = steps[np.argmax(V * (1 - np.exp(-steps / tau)) >= 0.9 * final)]
+        assert r["flattened_at"] == expect and abs(expect - tau * np.log(10)) <= 100 + 0.03 * tau * np.log(10)
+        assert r["left_plateau_at"] == steps[np.argmax(steps >= tau / 2)] and not r["still_growing"]
+    assert got.loc[1e-4, "still_growing"] and pd.isna(got.loc[1e-4, "left_plateau_at"])
+    assert got.loc[1e-2, "flattened_at"] < got.loc[1e-3, "flattened_at"]  # the faster rate flattens first

@@ -144,7 +144,12 @@ def test_page_draws_the_shipped_figures() -> None:
     assert "varying C" in specs and "strategy at each evaluation" in specs and "c_eta (log" in specs
     captions = texts(at.caption)
     assert "4 seeds per point" in captions and "C = 3 use n = 120" in captions and "d = 2, C = 5, n = 100" in captions
-    assert "truncated prefix" in captions and "2,000,000" in captions
+    assert "times 25 and batch 256" in captions and "200 steps here stand for about 5,000" in captions
+    summary = next(df.value for df in at.dataframe if "flattened_at" in df.value.columns)
+    assert len(summary) == 5 and set(summary["recipe"]) == {"paper-softmax-d10", "fast-softmax-d10"}
+    paths = next(c for c in charts_of(at) if "first positive step" in json.dumps(c))  # the rates on eq. 1's landscape
+    drawn = {r["run"] for d in paths["datasets"].values() for r in d if "on_axes" in r and r["on_axes"]}
+    assert len(drawn) == 2  # the fixture's two slower rates stay near 0, a decade below eq. 1's grid: off the axes
     assert "python -m engine.train --preset fig11-d2-C2" in texts(at.info)  # no example run: how to make one
     assert not at.error and not at.warning
     at.radio(key="strat_ev_split").set_value("one per shape").run()

@@ -91,3 +91,18 @@ def test_strategy_scatter_plots_each_seed() -> None:
     enc = spec["layer"][-1]["encoding"]
     assert enc["color"]["scale"]["domain"][:2] == ["selection", "elimination"]
     assert enc["x"]["scale"]["type"] == enc["y"]["scale"]["type"] == "symlog"
+
+
+def test_fig10_paths_one_per_rate_in_step_order() -> None:
+    rows = fig10_frame()
+    paths = sweep_charts.fig10_paths(rows[rows["recipe"] == "paper-softmax-d10"])
+    by_run = {}
+    for p in paths:
+        by_run.setdefault(p["run"], []).append(p)
+    assert set(by_run) == {f"paper's lr {lr:g} (run at {25 * lr:g})" for lr in figure_data.FIG10_LRS}
+    for run, pts in by_run.items():
+        assert [p["idx"] for p in pts] == list(range(len(pts))) and [p["step"] for p in pts] == sorted(
+            p["step"] for p in pts)
+        lr = float(run.split()[2])
+        src = rows[(rows["paper_lr"] == lr)].sort_values("step")
+        assert [p["c_eta"] for p in pts] == list(src["c_eta"])

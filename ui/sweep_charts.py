@@ -118,12 +118,26 @@ def agreement_chart(agreement: pd.DataFrame, width: int = 520, height: int = 240
         width=width, height=height)
 
 
+def _fig10_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """fig10.csv with a `run` label: the paper's recipe by the paper's rate it stands for and the rate it ran at."""
+    return rows.assign(run=[f"paper's lr {plr:g} (run at {lr:g})" if r.startswith("paper") and np.isfinite(plr)
+                            else f"{r} lr={lr:g}" for r, lr, plr in zip(rows["recipe"], rows["lr"], rows["paper_lr"])])
+
+
+def fig10_paths(rows: pd.DataFrame) -> list[dict]:
+    """fig10.csv as runs' paths (run, idx, step, c_sigma, c_eta), for `run_charts.landscape_with_path`."""
+    out = []
+    for run, part in _fig10_runs(rows).sort_values("step").groupby("run", sort=False):
+        out += [{"run": run, "idx": i, "step": int(r.step), "c_sigma": float(r.c_sigma), "c_eta": float(r.c_eta)}
+                for i, r in enumerate(part.itertuples())]
+    return out
+
+
 def fig10_curves(rows: pd.DataFrame) -> pd.DataFrame:
     """fig10.csv in long form (run, recipe, lr, step, quantity, value, recipe_steps), one run per (recipe, lr),
     the paper's recipe named by the paper's rate it stands for and the rate it ran at: the paper's rates in
     ascending order first, then the other recipes."""
-    runs = rows.assign(run=[f"paper's lr {plr:g} (run at {lr:g})" if r.startswith("paper") and np.isfinite(plr)
-                            else f"{r} lr={lr:g}" for r, lr, plr in zip(rows["recipe"], rows["lr"], rows["paper_lr"])])
+    runs = _fig10_runs(rows)
     long = runs.melt(id_vars=["run", "recipe", "lr", "step", "recipe_steps"], value_vars=["c_sigma", "c_eta",
                      "eval_loss"], var_name="quantity", value_name="value")
     long["paper"] = long["recipe"].str.startswith("paper")
