@@ -127,3 +127,12 @@ def test_heatmap_captions_are_valid_vega_expressions() -> None:
     con = caption(run_charts.matrix_heatmaps(snaps[:1], 2, show_step=False))
     assert run == "'A = W_Q^T W_K: step ' + format(datum.step, ',') + ', max |entry| ' + format(datum.max_abs, '.3g')"
     assert con == "'A = W_Q^T W_K: max |entry| ' + format(datum.max_abs, '.3g')"
+
+
+def test_snapshot_control_names_the_training_step() -> None:
+    """The chart's title reads the training step of the snapshot the control points at. The title is a Vega
+    expression; this one is also a Python expression, so it is evaluated here at each position of the control."""
+    snaps = [{"step": st, "A": np.eye(4).tolist(), "B": np.eye(4).tolist()} for st in (0, 10, 2500)]
+    expr = spec(run_charts.matrix_heatmaps(snaps, d=2, title="run x"))["title"]["text"]["expr"]
+    assert [eval(expr.replace("snapshot", str(i))) for i in range(3)] == [  # noqa: S307 - our own expression
+        "run x: training step 0 of 2,500", "run x: training step 10 of 2,500", "run x: training step 2,500 of 2,500"]

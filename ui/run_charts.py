@@ -6,6 +6,7 @@ Pure functions from numbers (numpy arrays, lists of history rows) to `alt.Chart`
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 
@@ -227,6 +228,10 @@ def matrix_heatmaps(snapshots: Sequence[Mapping], d: int, title: str = "", param
         ).mark_text(align="left", baseline="bottom", x=0, y=-6, fontSize=12).encode(text="text:N")
         panels.append(alt.layer(heat, sep_x, sep_y, caption).resolve_scale(x="independent", y="independent")
                       .properties(width=cell * D, height=cell * D))
+    if param is not None:  # the title says the training step of the snapshot the control points at
+        steps = json.dumps([f"{int(s['step']):,}" for s in snapshots])
+        title = alt.Title(alt.expr(f"{json.dumps((title + ': ') if title else '')} + 'training step ' + "
+                                   f"{steps}[{param_name}] + ' of {int(snapshots[-1]['step']):,}'"), anchor="start")
     chart = alt.vconcat(alt.hconcat(*panels), alt.hconcat(*below), title=title) if below else \
         alt.hconcat(*panels, title=title)
     return chart.add_params(param) if param is not None else chart

@@ -64,7 +64,7 @@ def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w") -
     fit = loaders.fit(config.yardstick, task.d, task.C, task.n)
     path_rows = loaders.run_path(entry.path, task.d, task.C, task.n)
     movie = loaders.chart_spec(f"dynamics|{run_key}|{room}", lambda: run_charts.weights_with_path(
-        snapshots, task.d, fit, path_rows, title=f"{entry.name}: A, B and the path, step by step",
+        snapshots, task.d, fit, path_rows, title=entry.name,
         cell=heat_cell(task.D, room), size=min(360, room + 40)))
     placeholder = st.empty()
     if len(snapshots) > 1 and st.button("Play through training", key=f"{key}_play",
