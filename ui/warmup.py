@@ -1,15 +1,23 @@
-"""Work done once per server process, in the background, so that the talk's slides show at once: the same
-loaders the slides call, run ahead of the first visitor. The page being visited is never held up: this runs in
-a daemon thread that first lets that page render."""
+"""Work done once per server process, in the background, so that the talk's slides and every page's default view
+show at once: the slides' own drawing functions, then the page scripts themselves, run ahead of the first visitor
+outside any session (Streamlit's calls draw nothing there, widgets give their defaults, the caches fill all the
+same). The page being visited is never held up: this runs in a daemon thread that first lets that page render."""
 
 from __future__ import annotations
 
 import logging
 import os
+import runpy
+import sys
 import threading
 import time
+from pathlib import Path
 
 log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+PAGES = ("home", "contexts", "compare", "weights", "strategies", "landscapes")  # their default views
 
 
 def _run() -> None:
@@ -22,7 +30,21 @@ def _run() -> None:
             slide.draw()
         except Exception:  # a missing shipped file: the slide says so when visited
             log.debug("warm-up of slide %s failed", slide.key, exc_info=True)
-    log.info("warm-up done in %.1f s", time.time() - t0)
+    t1 = time.time()
+    for page in PAGES:
+        try:
+            runpy.run_path(str(ROOT / "pages" / f"{page}.py"), run_name="__main__")
+        except BaseException:  # noqa: BLE001 - st.stop() and friends end a page early; nothing else is at stake
+            log.debug("warm-up of page %s ended early", page, exc_info=True)
+    print(f"warm-up done in {time.time() - t0:.1f} s (slides {t1 - t0:.1f} s, pages {time.time() - t1:.1f} s)",
+          file=sys.stderr, flush=True)
+
+
+class _NotFromWarmUp(logging.Filter):
+    """Drops Streamlit's "missing ScriptRunContext" warning for the warm-up thread, where it is expected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != "warm-up"
 
 
 def start() -> bool:
@@ -30,5 +52,6 @@ def start() -> bool:
     KICL_WARMUP=0, where a background thread would compete with the tests for the CPU."""
     if os.environ.get("KICL_WARMUP", "1") == "0" or "PYTEST_CURRENT_TEST" in os.environ:
         return False
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_NotFromWarmUp())
     threading.Thread(target=_run, name="warm-up", daemon=True).start()
     return True

@@ -50,6 +50,14 @@ def setup_page(title: str, caption: str) -> None:
     st.caption(caption)
 
 
+def in_script() -> bool:
+    """Whether a visitor's script run is drawing this (not the server's warm-up running a page outside any
+    session, where widgets have no state and only the default view makes sense)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return get_script_run_ctx(suppress_warning=True) is not None
+
+
 def from_url(key: str, default, valid) -> None:
     """Give a URL-bound widget its first value: the URL's `key=` when `valid(raw)` returns a value for it, else
     `default` with a short note (a bad link opens the default view, never a traceback). Later values are
@@ -92,6 +100,8 @@ def task_inputs(d: int = 2, C: int = 5, n: int = 100, with_seed: bool = True,
                 st.session_state.setdefault(k, v)
 
     def number(label: str, key: str, default: int, lo: int, hi: int, **kw) -> int:
+        if not in_script():  # the warm-up runs pages outside a session: the default view
+            return default
         from_url(key, default, int_in(lo, hi))  # callbacks (New context) set it too: no value= here
         return int(box.number_input(label, min_value=lo, max_value=hi, step=1, key=key, bind="query-params", **kw))
 
@@ -204,6 +214,8 @@ def run_picker(label: str, key: str, entries: Sequence[run_index.RunEntry] | Non
     ids = ([NO_RUN] if optional else []) + list(by_id)
     first = default if isinstance(default, str) and default in by_id else ids[0]
     if url:
+        if not in_script():  # the warm-up: the default view
+            return by_id.get(first)
         from_url(key, first, lambda raw: raw if raw in ids else None)
         if st.session_state[key] not in ids:  # a run that has gone since
             st.session_state[key] = first
