@@ -2,19 +2,21 @@
 first visit (navigation to the page idle), with the app served by `streamlit run` and driven by headless
 Chromium (playwright, Debian's /usr/bin/chromium).
 
-    .venv/bin/python bench/browser.py [--moves 12] [--baseline REV] [--pages]
+    .venv/bin/python bench/browser.py [--moves 12] [--baseline REV] [--pages] [--talk]
 
 Query moves: the Contexts page at d = 2 and d = 3; the query control is focused and moved with the arrow key
 `--moves` times; each move is timed in the page's own clock from the key press to the first change of a chart's
 drawing, painted (and, for a Streamlit widget, to the page idle again after its rerun). With `--baseline REV` the
 same is measured, in the same run, on the app of that git revision (a temporary worktree), whose query is a
 Streamlit slider: the ratio of medians is the speed-up. `--pages` also times each page's first visit
-after the server started (a fresh browser page each).
+(a fresh browser page each) and `--talk` each slide's (`talk?slide=k`), both once the server's background
+warm-up has finished (its log line), and the cold start: server process start to the first chart drawn on Home.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import socket
 import statistics
@@ -47,16 +49,26 @@ ARM = """() => {
 PAGES = ["", "contexts", "compare", "train", "weights", "strategies", "landscapes", "science"]
 
 
+@dataclasses.dataclass
+class Server:
+    url: str
+    started: float  # time.perf_counter() when the process was started
+    log: Path  # its stderr
+
+
 @contextmanager
-def served(root: Path) -> Iterator[str]:
+def served(root: Path) -> Iterator[Server]:
     """`streamlit run app.py` of the checkout at `root` on a free port, until the block ends."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(root / "app.py"), "--server.headless",
-                             "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = Path(tempfile.mkdtemp(prefix="bench-server-")) / "stderr.log"
+    with open(log, "w") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(root / "app.py"), "--server.headless",
+                                 "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                                cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err)
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -65,11 +77,33 @@ def served(root: Path) -> Iterator[str]:
                     if r.read().strip() == b"ok":
                         break
             except OSError:
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
+                time.sleep(0.1)
+        yield Server(f"http://127.0.0.1:{port}", started, log)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def cold_start(browser, server: Server) -> float:
+    """Seconds from the server process's start to the first chart drawn on Home."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page.goto(server.url, wait_until="domcontentloaded")
+    page.wait_for_selector(".vega-embed svg, .vega-embed canvas", timeout=300_000)
+    took = time.perf_counter() - server.started
+    settle(page)
+    page.close()
+    return took
+
+
+def wait_warm(server: Server, timeout: float = 600) -> str:
+    """Until the server's warm-up has finished; returns its log line."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        done = [ln for ln in server.log.read_text().splitlines() if "warm-up done" in ln]
+        if done:
+            return done[0]
+        time.sleep(0.5)
+    return "warm-up not finished"
 
 
 def settle(page) -> None:
@@ -106,9 +140,10 @@ def query_moves(browser, url: str, d: int, moves: int) -> tuple[str, list[float]
     return kind, times
 
 
-def first_visits(browser, url: str) -> list[tuple[str, float]]:
+def first_visits(browser, url: str, paths: list[str]) -> list[tuple[str, float]]:
+    """Seconds from navigation to the page idle (charts drawn), a fresh browser page for each path."""
     out = []
-    for path in PAGES:
+    for path in paths:
         page = browser.new_page(viewport={"width": 1500, "height": 1400})
         t0 = time.perf_counter()
         page.goto(f"{url}/{path}", wait_until="domcontentloaded")
@@ -118,11 +153,20 @@ def first_visits(browser, url: str) -> list[tuple[str, float]]:
     return out
 
 
+def report(label: str, visits: list[tuple[str, float]], goal: float) -> None:
+    for name, s in visits:
+        print(f"first visit {name}: {s:.2f} s", flush=True)
+    times = [s for _, s in visits]
+    print(f"{label}: median {statistics.median(times):.2f} s, max {max(times):.2f} s (goal <= {goal:g} s; "
+          f"{sum(t <= goal for t in times)}/{len(times)} within)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--moves", type=int, default=12)
     ap.add_argument("--baseline", help="git revision whose app is measured the same way, for the ratio")
-    ap.add_argument("--pages", action="store_true", help="also time each page's first visit")
+    ap.add_argument("--pages", action="store_true", help="also time each page's first visit, after the warm-up")
+    ap.add_argument("--talk", action="store_true", help="also time each slide's first visit, after the warm-up")
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 3], choices=[2, 3], help="the contexts' d to move in")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -143,11 +187,20 @@ def main(argv: list[str] | None = None) -> int:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             for label, root in checkouts:
-                with served(root) as url:
-                    if args.pages and root == ROOT:
-                        for name, s in first_visits(browser, url):
-                            print(f"first visit {name}: {s:.2f} s", flush=True)
-                    for d in args.dims:
+                with served(root) as server:
+                    url = server.url
+                    if (args.pages or args.talk) and root == ROOT:
+                        print(f"cold start to the first chart on Home: {cold_start(browser, server):.2f} s (goal "
+                              "<= 5 s)", flush=True)
+                        print(wait_warm(server), flush=True)
+                        if args.talk:
+                            from ui.talk import SLIDES
+
+                            report("slides", first_visits(browser, url, [f"talk?slide={k}" for k in
+                                                                         range(1, len(SLIDES) + 1)]), 1.0)
+                        if args.pages:
+                            report("pages", first_visits(browser, url, PAGES), 2.0)
+                    for d in args.dims if args.moves > 0 else ():
                         kind, times = query_moves(browser, url, d, args.moves)
                         results[(label, d)] = statistics.median(times)
                         print(f"{label}, d = {d}, query {kind}: median {statistics.median(times):.0f} ms, "
@@ -156,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tmp is not None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp)], check=False)
-    if args.baseline:
+    if args.baseline and args.moves > 0:
         for d in args.dims:
             new, old = results[("this checkout", d)], results[(f"baseline {args.baseline}", d)]
             print(f"d = {d}: {old:.0f} ms -> {new:.0f} ms, {old / new:.1f}x faster")

@@ -63,11 +63,14 @@ st.caption("Drag the snapshot slider under the chart, or press Play: the heatmap
 others = [e for e in entries if widgets.run_id(e) != widgets.run_id(entry)]
 beside = widgets.run_picker("Beside it (optional)", "beside", others, url=True, optional=True)
 if beside is None:
-    run_panels.dynamics_panel(entry, room=420, key="w")
+    run_panels.dynamics_panel(entry, room=300, key="w")
 else:
     for col, e, k in zip(st.columns(2), (entry, beside), ("w", "w2")):
         with col:
-            run_panels.dynamics_panel(e, room=260, key=k)
+            run_panels.dynamics_panel(e, room=240, key=k, narrow=True)
+    st.caption("Side by side the legends are left off: heatmaps red > 0 > blue, scaled to the largest entry; on the "
+               "landscape brighter is lower loss, the red square and cross are the fitted optimum, white and orange "
+               "dots the path's first positive step and its end, the ring the chosen snapshot.")
 yard = run.history.get("yardsticks", {}).get(cfg.yardstick, {})
 if yard.get("best"):
     snap = run_panels.construction_snapshot(cfg, yard["best"])
@@ -95,7 +98,8 @@ for e, col in zip((entry, beside) if beside else (entry,), st.columns(2) if besi
             run_charts.loss_curve(evals, ys.get(c.yardstick, {}).get("loss"), f"{label} optimum", log_step=True,
                                   **narrow))), lambda: pd.DataFrame(evals), f"history_{e.name}")
         widgets.chart_only(loaders.chart_spec(f"alignment|{loaders.run_key(e.path)}|{bool(beside)}", lambda: (
-            run_charts.alignment_curves(evals, label, other, **(dict(width=150, height=150) if beside else {})))))
+            run_charts.alignment_curves(evals, label, other, **(dict(width=160, height=140, columns=2) if beside
+                                                                else {})))))
 
 # ---------------------------------------------------------------- c_sigma and c_eta, several runs
 softmax_runs = [e for e in entries if e.config and e.config["kind"] == "softmax"]

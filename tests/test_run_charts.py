@@ -48,7 +48,7 @@ def test_loss_curve_marks_the_optimum() -> None:
 
 def test_alignment_curves_three_panels_two_references() -> None:
     s = spec(run_charts.alignment_curves(EVALS, "eq. 1", "eq. 1 self-key"))
-    assert len(s["hconcat"]) == 3
+    assert len(s["concat"]) == 3 and s["columns"] == 3
     assert {r["metric"] for r in dataset_rows(s)} == {"eq. 1", "eq. 1 self-key"}
 
 

@@ -107,7 +107,7 @@ def loss_curve(evals: Sequence[Mapping], optimum: float | None = None, optimum_l
 
 
 def alignment_curves(evals: Sequence[Mapping], yardstick_label: str, other_label: str = "the other eq. 1",
-                     width: int = 220, height: int = 200) -> alt.HConcatChart:
+                     width: int = 220, height: int = 200, columns: int = 3) -> alt.ConcatChart:
     """Preds diff, cos sim and model diff through training, against the yardstick closed form
     and, for softmax runs, against their second closed form too (fields `*_other`)."""
     panels = []
@@ -120,7 +120,7 @@ def alignment_curves(evals: Sequence[Mapping], yardstick_label: str, other_label
                             legend=alt.Legend(orient="bottom")),  # under the panels: the row fits 880 px
             tooltip=["step:Q", "metric:N", alt.Tooltip("value:Q", format=".4g")],
         ).properties(width=width, height=height))
-    return alt.hconcat(*panels)
+    return alt.concat(*panels, columns=columns)
 
 
 RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
@@ -191,13 +191,14 @@ def snapshot_frame(snapshots: Sequence[Mapping]) -> pd.DataFrame:
 
 
 def matrix_heatmaps(snapshots: Sequence[Mapping], d: int, title: str = "", param_name: str = "snapshot",
-                    cell: int = 18, show_step: bool = True,
-                    below: Sequence[alt.TopLevelMixin] = ()) -> alt.HConcatChart | alt.VConcatChart:
+                    cell: int = 18, show_step: bool = True, below: Sequence[alt.TopLevelMixin] = (),
+                    stacked: bool = False) -> alt.HConcatChart | alt.VConcatChart:
     """A and B side by side, one cell per entry, red/blue by sign; with more than one snapshot a slider
     (client-side, no rerun) picks the snapshot, whose training step each title shows. Lines separate the
     x-block (first d) from the y-block; rows and columns are named by block (x1..xd, y1..yC).
     `show_step=False` for weights that were not trained (a construction). `below`: charts in a row under the
-    heatmaps that follow the same snapshot parameter (a run's path on its landscape)."""
+    heatmaps that follow the same snapshot parameter (a run's path on its landscape). `stacked`: A over B (and
+    `below` under them), no legends, for a narrow column (two runs side by side)."""
     frame = snapshot_frame(snapshots)
     D = int(frame["row"].max()) + 1 if len(frame) else d
     param = None
@@ -232,8 +233,12 @@ def matrix_heatmaps(snapshots: Sequence[Mapping], d: int, title: str = "", param
         steps = json.dumps([f"{int(s['step']):,}" for s in snapshots])
         title = alt.Title(alt.expr(f"{json.dumps((title + ': ') if title else '')} + 'training step ' + "
                                    f"{steps}[{param_name}] + ' of {int(snapshots[-1]['step']):,}'"), anchor="start")
-    chart = alt.vconcat(alt.hconcat(*panels), alt.hconcat(*below), title=title) if below else \
-        alt.hconcat(*panels, title=title)
+    if stacked:  # one narrow column: no room for legends (the page's caption says what the marks are)
+        chart = alt.vconcat(*panels, *below, title=title).configure_legend(disable=True)
+    elif below:
+        chart = alt.vconcat(alt.hconcat(*panels), alt.hconcat(*below), title=title)
+    else:
+        chart = alt.hconcat(*panels, title=title)
     return chart.add_params(param) if param is not None else chart
 
 
@@ -259,11 +264,12 @@ def landscape_with_path(fit, path_rows: Sequence[Mapping], param_name: str | Non
 
 
 def weights_with_path(snapshots: Sequence[Mapping], d: int, fit, path_rows: Sequence[Mapping], title: str = "",
-                      cell: int = 18, size: int = 330) -> alt.HConcatChart | alt.VConcatChart:
+                      cell: int = 18, size: int = 330, stacked: bool = False) -> alt.HConcatChart | alt.VConcatChart:
     """A and B through training over the run's path on the landscape of the closed form it represents, one
-    snapshot control driving both: the weights take the construction's shape as the marker walks to the optimum."""
+    snapshot control driving both: the weights take the construction's shape as the marker walks to the optimum.
+    `stacked`: everything in one narrow column."""
     param = "snapshot" if len(snapshots) > 1 else None
-    return matrix_heatmaps(snapshots, d, title=title, cell=cell,
+    return matrix_heatmaps(snapshots, d, title=title, cell=cell, stacked=stacked,
                            below=[landscape_with_path(fit, path_rows, param, size=size)])
 
 

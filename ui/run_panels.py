@@ -47,9 +47,10 @@ def path_caption(method: str, fit, path_rows: list[dict], intro: bool = True) ->
     return text
 
 
-def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w") -> None:
+def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w", narrow: bool = False) -> None:
     """A and B through training over the run's path on its closed form's landscape, one snapshot control for
-    both, with a Play button (the one cached chart, its parameter moved: nothing is rebuilt)."""
+    both, with a Play button (the one cached chart, its parameter moved: nothing is rebuilt). `room`: pixels
+    for one matrix; `narrow`: one column (A over B over the path), for two runs side by side."""
     try:
         config = TrainConfig.from_dict(entry.config or {})
         history = loaders.read_history(entry.path)
@@ -63,9 +64,9 @@ def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w") -
         return
     fit = loaders.fit(config.yardstick, task.d, task.C, task.n)
     path_rows = loaders.run_path(entry.path, task.d, task.C, task.n)
-    movie = loaders.chart_spec(f"dynamics|{run_key}|{room}", lambda: run_charts.weights_with_path(
-        snapshots, task.d, fit, path_rows, title=entry.name,
-        cell=heat_cell(task.D, room), size=min(360, room + 40)))
+    movie = loaders.chart_spec(f"dynamics|{run_key}|{room}|{narrow}", lambda: run_charts.weights_with_path(
+        snapshots, task.d, fit, path_rows, title=entry.name, cell=heat_cell(task.D, room),
+        size=room if narrow else min(340, room + 60), stacked=narrow))
     placeholder = st.empty()
     if len(snapshots) > 1 and st.button("Play through training", key=f"{key}_play",
                                         help="shows every snapshot in turn"):
