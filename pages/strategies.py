@@ -115,9 +115,13 @@ if f10 is not None:
         fit = loaders.fit("adaptive", 10, 5, 100)
         widgets.chart_only(loaders.chart_spec(f"fig10-paths|{loaders.table_key(paper)}", lambda: (
             run_charts.landscape_with_path(fit, rows, size=420))))
+        elimination = [f"paper's lr {r.paper_lr:g} learned elimination (final c_sigma {r.final_c_sigma:.3g}, c_eta "
+                       f"{r.final_c_eta:.3g}): its path is off these log axes" for r in summary.itertuples()
+                       if r.recipe == "paper-softmax-d10" and r.final_c_eta < 0]
         st.caption("Each rate's (c_sigma, c_eta) through training on eq. 1's landscape at d = 10 (fitted on 10,000 "
                    "contexts): the runs climb onto the bright valley, where c_sigma * c_eta ~ 350 and only the product "
-                   "is pinned, and move along it. Non-positive constants (the plateau, or elimination) are left off.")
+                   "is pinned, and move along it towards larger c_eta. Non-positive constants (the plateau) are left "
+                   "off. " + "; ".join(elimination) + ("." if elimination else ""))
 
 # ---------------------------------------------------------------- a live sweep
 st.subheader("Run a small sweep")

@@ -137,3 +137,23 @@ def test_fig10_summary_reads_when_and_where_c_eta_flattens():
         assert r["left_plateau_at"] == steps[np.argmax(steps >= tau / 2)] and not r["still_growing"]
     assert got.loc[1e-4, "still_growing"] and pd.isna(got.loc[1e-4, "left_plateau_at"])
     assert got.loc[1e-2, "flattened_at"] < got.loc[1e-3, "flattened_at"]  # the faster rate flattens first
+
+
+def test_shipped_fig10_has_four_rates_all_off_the_chance_plateau():
+    """pretrained/sweeps/fig10.csv as documented: the paper's four rates times FIG10_LR_SCALE at batch FIG10_BATCH,
+    FIG10_STEPS steps from chance level (log C nats), each ending below 0.97 log C."""
+    from pathlib import Path
+
+    rows = fd.read_table(Path(__file__).resolve().parent.parent / "pretrained/sweeps/fig10.csv", fd.FIG10_COLUMNS)
+    assert list(rows.columns[: len(fd.FIG10_COLUMNS)]) == fd.FIG10_COLUMNS
+    paper = rows[rows["recipe"] == "paper-softmax-d10"]
+    assert sorted(paper["paper_lr"].unique()) == sorted(fd.FIG10_LRS)
+    for lr, part in paper.groupby("paper_lr"):
+        part = part.sort_values("step")
+        np.testing.assert_allclose(part["lr"], lr * fd.FIG10_LR_SCALE, rtol=1e-6)
+        assert (part["batch"] == fd.FIG10_BATCH).all()
+        assert part["step"].iloc[0] == 0 and part["step"].iloc[-1] == fd.FIG10_STEPS
+        assert (part["recipe_steps"] == PRESETS["paper-softmax-d10"].steps).all()
+        assert part["eval_loss"].iloc[0] == pytest.approx(math.log(5), abs=1e-3)  # chance level, in nats
+        assert part["eval_loss"].iloc[-1] < fd.LEARNED * math.log(5), lr
+    assert (rows["recipe"] == "fast-softmax-d10").any()

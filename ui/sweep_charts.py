@@ -144,7 +144,7 @@ def fig10_curves(rows: pd.DataFrame) -> pd.DataFrame:
     return long.sort_values(["paper", "lr", "step"], ascending=[False, True, True]).drop(columns="paper")
 
 
-def fig10_chart(curves: pd.DataFrame, log_step: bool = True, width: int = 250,
+def fig10_chart(curves: pd.DataFrame, log_step: bool = True, width: int = 200,
                 height: int = 220) -> alt.HConcatChart:
     """Fig. 10: c_sigma, c_eta (log axes: only positive values are drawn) and eval loss against step, one
     line per (recipe, lr). A symlog step axis shows a few hundred steps next to thousands; its ticks are
