@@ -3,11 +3,12 @@
 The engine is tested in its production dtype, float32. Tests whose point is agreement with the float64
 numpy references of tests/reference.py to ~1e-10 switch float64 on for themselves through the `x64`
 fixture (or a module's own autouse fixture); `jax.enable_x64` is thread-local, so nothing leaks between
-tests. One tiny training run is made once per session (`tiny_run`) and shared, read-only, by the tests of
-the loop, the run store, the CLI and the report. Fits that runs make for their yardsticks go to a temporary
-store (KICL_FIT_CACHE), never into the checkout's runs/.fits.
+tests. One tiny training run is made once per test run (`tiny_run`, shared by pytest-xdist's workers through
+a file lock) and shared, read-only, by the tests of the loop, the run store, the CLI and the report. Fits that
+runs make for their yardsticks go to a temporary store (KICL_FIT_CACHE), never into the checkout's runs/.fits.
 """
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -78,8 +79,17 @@ def tiny_config() -> TrainConfig:
 def tiny_run(tmp_path_factory):
     """TINY trained to the end, in float32 as in production. Copy it before changing anything in it."""
     from engine import train
+    from engine.runs import load_run
 
-    return train.train(TINY, tmp_path_factory.mktemp("session-runs") / "tiny")
+    # pytest-xdist's workers share their base folder's parent: the first to get here trains, the others read it
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    path = shared / "session-tiny-run"
+    with open(shared / "session-tiny-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (path / "status.json").is_file():
+            return load_run(path)
+        return train.train(TINY, path)
 
 
 def pytest_sessionfinish(session, exitstatus):

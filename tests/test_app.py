@@ -18,7 +18,7 @@ from tests.app_support import charts_of, fake_trainer, shown_probabilities, wait
 from tests.app_support import open_app as app
 from ui import jobs, loaders, run_index
 
-TINY = TrainConfig(kind="softmax", d=2, C=3, n=12, batch=32, steps=20, eval_every=10, eval_contexts=64,
+TINY = TrainConfig(kind="softmax", d=2, C=5, n=100, batch=32, steps=20, eval_every=10, eval_contexts=64,
                    align_contexts=16, fit_contexts=256, max_snapshots=5, schedule="constant", warmup=0, lr=1e-2)
 
 

@@ -11,7 +11,7 @@ from engine.runs import PRETRAINED_ROOT, load_run
 from engine.tasks import TaskConfig
 from tests import reference as ref
 
-N = 120
+N = 48
 
 
 def cross_entropy(logits: np.ndarray, yq: np.ndarray) -> float:

@@ -50,10 +50,12 @@ def example_runs() -> tuple[dict[str, list[tuple[run_index.RunEntry, dict]]], li
     return found, problems
 
 
-def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int, size: int = 300) -> None:
+def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int, size: int = 300,
+                  stacked: bool = True) -> None:
     """The runs' attention on one context (marker area) and their decision regions (outer ring). At d = 2 one
     view holds both, moved by one query in the browser; otherwise each run is drawn by its cosines to the
-    prototypes at the context's own query."""
+    prototypes at the context's own query. `stacked`: the probability bars under the circles (a page's column),
+    else beside them (a wide, short slide)."""
     shapes = {tuple(int(e.config[k]) for k in ("d", "C", "n")) for e, _ in picked}
     if len(shapes) != 1 or next(iter(shapes))[0] != 2:
         for entry, reading in picked:
@@ -66,8 +68,8 @@ def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int, size
     xs, ys, protos = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0]
     start = (geometry.angle_deg(arrays["xq"][0]),)
     data = loaders.query_view_data(models, names, d, C, n, seed)
-    spec = loaders.chart_spec(f"strategies|{C}|{names}|{size}", lambda: query_charts.template(
-        d, C, names, size=size, bar_width=260, start=start, side_by_side=True, stacked=True))
+    spec = loaders.chart_spec(f"strategies|{C}|{names}|{size}|{stacked}", lambda: query_charts.template(
+        d, C, names, size=size, bar_width=260, start=start, side_by_side=True, stacked=stacked))
     points = pd.DataFrame({"point": np.arange(n), "class": ys + 1, **{f"x{k + 1}": xs[:, k] for k in range(d)}})
     widgets.show_chart(query_charts.fill(spec, data, protos, start), points, "strategy_examples")
     st.caption("One query for both runs: move it with the slider under the chart (it runs in your browser). Marker "

@@ -169,7 +169,7 @@ def strategies_slide() -> None:
     if not picked:
         st.info("No strategy example runs here: `bash pretrained/regenerate.sh examples`.")
         return
-    strategy_panels.draw_examples(picked, 0, size=250)
+    strategy_panels.draw_examples(picked, 0, size=250, stacked=False)  # a slide is wide, not tall
     try:
         rows = loaders.sweep_table("fig11.csv", figure_data.FIG11_COLUMNS, ("learned",))
     except (OSError, ValueError):
