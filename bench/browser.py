@@ -47,6 +47,7 @@ ARM = """() => {
   });
 }"""  # in the page's own clock: key press to the first change of a chart's drawing, painted
 PAGES = ["", "contexts", "compare", "train", "weights", "strategies", "landscapes", "science"]
+SLIDES = 10  # ui.talk.SLIDES (not imported here: the bench drives the app from outside)
 
 
 @dataclasses.dataclass
@@ -153,9 +154,58 @@ def first_visits(browser, url: str, paths: list[str]) -> list[tuple[str, float]]
     return out
 
 
+DRAWN_ALL = """() => { const c = Array.from(document.querySelectorAll('.vega-embed'));
+  return c.every(e => e.querySelector('svg, canvas')); }"""
+
+
+def _ready(page, text: str, heading: bool = False) -> None:
+    """Until `text` shows (as the page's title with `heading`), the script has ended and every chart has drawn."""
+    where = page.locator("h1", has_text=text) if heading else page.get_by_text(text, exact=True)
+    where.first.wait_for(timeout=600_000)
+    page.wait_for_selector(IDLE, timeout=600_000)
+    page.wait_for_function(DRAWN_ALL, timeout=600_000)
+
+
+def slide_steps(browser, url: str, n: int) -> list[tuple[str, float]]:
+    """Each slide as a speaker reaches it: slide 1 opened in a fresh tab, then Right arrow to the next one,
+    timed from the key press to the slide idle and drawn (the frontend is loaded once, as in a talk)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    t0 = time.perf_counter()
+    page.goto(f"{url}/talk?slide=1", wait_until="domcontentloaded")
+    _ready(page, f"1 / {n}")
+    out = [("slide 1 (fresh tab)", time.perf_counter() - t0)]
+    for k in range(2, n + 1):
+        t0 = time.perf_counter()
+        page.keyboard.press("ArrowRight")
+        _ready(page, f"{k} / {n}")
+        out.append((f"slide {k}", time.perf_counter() - t0))
+    page.close()
+    return out
+
+
+def page_steps(browser, url: str) -> list[tuple[str, float]]:
+    """Each page's default view as a visitor reaches it: Home in a fresh tab, then a click on each page in the
+    sidebar, timed from the click to the page idle and drawn."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    t0 = time.perf_counter()
+    page.goto(url, wait_until="domcontentloaded")
+    _ready(page, "kernel-icl explorer", heading=True)
+    out = [("home (fresh tab)", time.perf_counter() - t0)]
+    for path in PAGES[1:]:
+        title = page.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').first
+        name = title.inner_text().strip()
+        t0 = time.perf_counter()
+        title.click()
+        page.wait_for_function(f"() => location.pathname.endsWith('/{path}')", timeout=60_000)
+        _ready(page, name, heading=True)
+        out.append((path, time.perf_counter() - t0))
+    page.close()
+    return out
+
+
 def report(label: str, visits: list[tuple[str, float]], goal: float) -> None:
     for name, s in visits:
-        print(f"first visit {name}: {s:.2f} s", flush=True)
+        print(f"  {name}: {s:.2f} s", flush=True)
     times = [s for _, s in visits]
     print(f"{label}: median {statistics.median(times):.2f} s, max {max(times):.2f} s (goal <= {goal:g} s; "
           f"{sum(t <= goal for t in times)}/{len(times)} within)", flush=True)
@@ -194,12 +244,12 @@ def main(argv: list[str] | None = None) -> int:
                               "<= 5 s)", flush=True)
                         print(wait_warm(server), flush=True)
                         if args.talk:
-                            from ui.talk import SLIDES
-
-                            report("slides", first_visits(browser, url, [f"talk?slide={k}" for k in
-                                                                         range(1, len(SLIDES) + 1)]), 1.0)
+                            report("slides, Right arrow from the previous one", slide_steps(browser, url, SLIDES), 1.0)
+                            report("slides, each in a fresh tab", first_visits(browser, url, [
+                                f"talk?slide={k}" for k in range(1, SLIDES + 1)]), 1.0)
                         if args.pages:
-                            report("pages", first_visits(browser, url, PAGES), 2.0)
+                            report("pages, clicked in the sidebar", page_steps(browser, url), 2.0)
+                            report("pages, each in a fresh tab", first_visits(browser, url, PAGES), 2.0)
                     for d in args.dims if args.moves > 0 else ():
                         kind, times = query_moves(browser, url, d, args.moves)
                         results[(label, d)] = statistics.median(times)

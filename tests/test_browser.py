@@ -80,6 +80,25 @@ def browser() -> Iterator:
         b.close()
 
 
+CLIPPED = """() => {
+  const main = document.querySelector('[data-testid=stMainBlockContainer]') || document.body;
+  const right = main.getBoundingClientRect().right;
+  return Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart]')).map((c, i) => {
+    const g = c.querySelector('svg, canvas');
+    const edge = Math.min(c.getBoundingClientRect().right, right);
+    return g && g.getBoundingClientRect().right > edge + 2 ? i : -1;
+  }).filter(i => i >= 0);
+}"""  # charts whose drawing runs past their container or the page: cut off at the right
+
+
+def assert_charts_fit(page, where: str, width: int = 1280) -> None:
+    """At a projector's width with the sidebar open, no chart is cut off and nothing scrolls sideways."""
+    page.set_viewport_size({"width": width, "height": 2600})
+    page.wait_for_timeout(300)  # the layout settles; charts keep their size
+    assert page.evaluate(CLIPPED) == [], f"{where}: charts cut off at {width} px"
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), where
+
+
 def settle(page, timeout_ms: int = 300_000) -> None:
     """Wait until the script has run to the end and the charts have drawn."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
@@ -106,6 +125,7 @@ def test_page_renders_without_exception(server: str, browser, path: str) -> None
         assert errors.count() == 0, f"{path or 'home'}: {errors.first.inner_text()[:2000]}"
         if path not in ("", "train", "science"):
             assert page.locator('[data-testid="stVegaLiteChart"]').count() > 0, f"{path}: no chart drawn"
+        assert_charts_fit(page, path or "home")
     finally:
         page.close()
 
@@ -148,12 +168,16 @@ def test_query_moves_run_no_python(server: str, browser, d: int) -> None:
 # ---------------------------------------------------------------- the talk, walked with the keyboard
 
 
-@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
-def test_walk_the_talk(server: str, browser, size: tuple[int, int]) -> None:
+SIZES = [(1280, 720), (1920, 1080)]  # a projector, a full-HD screen
+
+
+def test_walk_the_talk(server: str, browser) -> None:
+    """The whole talk with the keyboard; every slide checked at both window sizes (a resize redraws nothing on
+    the server, so one walk serves both): progress text and URL, no exception, no horizontal overflow, every
+    chart inside the window; a screenshot of each slide at each size."""
     from ui.talk import SLIDES
 
-    w, h = size
-    page = browser.new_page(viewport={"width": w, "height": h})
+    page = browser.new_page(viewport=dict(zip(("width", "height"), SIZES[0])))
     try:
         page.goto(f"{server}/talk", wait_until="domcontentloaded")
         settle(page)
@@ -161,23 +185,28 @@ def test_walk_the_talk(server: str, browser, size: tuple[int, int]) -> None:
             assert page.get_by_text(f"{k} / {len(SLIDES)}", exact=True).count() == 1
             if k > 1:
                 assert f"slide={k}" in page.url
-            assert page.locator('[data-testid="stException"]').count() == 0, k
-            assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), k
-            charts = page.locator('[data-testid="stVegaLiteChart"]')
-            assert charts.count() >= 1, k
-            for box in (c.bounding_box() for c in charts.all()):
-                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= w + 1, k
-                assert box["y"] >= 0 and box["y"] + box["height"] <= h + 1, (k, box)
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / f"talk-{w}x{h}-slide{k}.png"))
+            for w, h in SIZES:
+                page.set_viewport_size({"width": w, "height": h})
+                page.wait_for_timeout(250)  # the layout settles; nothing reruns
+                assert page.locator('[data-testid="stException"]').count() == 0, k
+                assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), (k, w)
+                charts = page.locator('[data-testid="stVegaLiteChart"]')
+                assert charts.count() >= 1, k
+                for box in (c.bounding_box() for c in charts.all()):
+                    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= w + 1, (k, w)
+                    assert box["y"] >= 0 and box["y"] + box["height"] <= h + 1, (k, w, box)
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SHOTS / f"talk-{w}x{h}-slide{k}.png"))
+            page.set_viewport_size(dict(zip(("width", "height"), SIZES[0])))
             if k < len(SLIDES):
-                page.keyboard.press("ArrowRight")
+                page.keyboard.press("ArrowRight" if k % 2 else "PageDown")  # arrows and a clicker's keys
                 page.get_by_text(f"{k + 1} / {len(SLIDES)}", exact=True).wait_for(timeout=120_000)
                 settle(page)
         page.keyboard.press("ArrowLeft")
         page.get_by_text(f"{len(SLIDES) - 1} / {len(SLIDES)}", exact=True).wait_for(timeout=120_000)
         settle(page)
-        assert page.get_by_text(f"{len(SLIDES) - 1} / {len(SLIDES)}", exact=True).count() == 1
+        page.keyboard.press("PageUp")
+        page.get_by_text(f"{len(SLIDES) - 2} / {len(SLIDES)}", exact=True).wait_for(timeout=120_000)
     finally:
         page.close()
 
@@ -206,6 +235,8 @@ def test_every_view_a_link(server: str, browser) -> None:
         assert page.locator('input[aria-label="d (dimension)"]').input_value() == "3"
         assert page.locator('input[aria-label="seed"]').input_value() == "4"
         assert page.locator(".vega-bind", has_text="query longitude").count() == 1  # the sphere's query
+        assert_charts_fit(page, "contexts?d=3")
+        page.set_viewport_size({"width": 1500, "height": 1400})
         page.locator('input[aria-label="seed"]').fill("5")
         page.keyboard.press("Enter")
         settle(page)
@@ -214,6 +245,7 @@ def test_every_view_a_link(server: str, browser) -> None:
         settle(page)
         assert "fast-softmax-d5" in page.url
         assert page.get_by_text("softmax d=5 C=5 n=100").count() >= 1
+        assert_charts_fit(page, "weights, d = 5")
         for bad in ("contexts?d=abc", "contexts?d=1000", "weights?run=../../etc"):
             page.goto(f"{server}/{bad}", wait_until="domcontentloaded")
             settle(page)
