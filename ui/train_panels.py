@@ -77,4 +77,4 @@ def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig) -> Non
                                            legend=False).hconcat
     widgets.chart_only(alt.hconcat(*top).resolve_scale(color="independent"))
     widgets.chart_only(run_charts.alignment_curves(evals, label, **({"other_label": other} if other else {}),
-                                                   width=230, height=170))
+                                                   width=190, height=170))
