@@ -191,7 +191,7 @@ def _point_channels(C: int) -> dict:
     return dict(
         color=alt.Color("class:N", scale=class_scale(C), title="class"),
         size=alt.Size("rel_weight:Q", scale=alt.Scale(domain=[0, 1], range=[6, 420]), title="attention |w| / max",
-                      legend=alt.Legend(values=[0.25, 0.5, 1.0], format="~g")),  # three sizes: the row fits 880 px
+                      legend=alt.Legend(values=[0.25, 0.5, 1.0], format=".2~f")),  # three sizes: the row fits 880 px
         shape=alt.Shape("sign:N", scale=alt.Scale(domain=["attracts (w >= 0)", "repels (w < 0)"],
                                                   range=["circle", "cross"]), title="sign"),
         opacity=alt.value(0.85),
