@@ -50,6 +50,25 @@ def path_frame(rows: Sequence[Mapping], names: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
+def left_off(path: pd.DataFrame, grids: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """`path` (`path_frame`) with the points its landscape chart cannot draw taken off the axes, their label
+    saying why: on a loss curve (one constant) those outside the grid, where the loss is not known; on a
+    heatmap (two) those a decade or more below the grid, which are near 0. The charts and their captions
+    both decide through this."""
+    names = list(grids)
+    if len(names) == 1:
+        (k,) = names
+        lo, hi = float(np.min(grids[k])), float(np.max(grids[k]))
+        outside = ((path[k] < lo) | (path[k] > hi)).to_numpy()
+        why = f"off this curve: {k} outside {lo:.3g} to {hi:.3g}"
+    else:
+        outside = np.any([path[k].to_numpy(float) < float(np.min(grids[k])) / 10 for k in names], axis=0)
+        why = "near 0: below these axes"
+    newly = path["on_axes"].to_numpy(bool) & outside
+    return path.assign(on_axes=path["on_axes"].to_numpy(bool) & ~outside,
+                       label=[f"{t} ({why})" if n else t for t, n in zip(path["label"], newly)])
+
+
 def _path_layers(frame: pd.DataFrame, x: alt.X, y: alt.Y, param_name: str | None,
                  trail: bool = True) -> list[alt.Chart]:
     """A path's line (positive points only, coloured by run when there are several) with its first and last
@@ -103,10 +122,8 @@ def landscape_line(grid: np.ndarray, losses: np.ndarray, name: str, best: float,
         tooltip=["point:N", alt.Tooltip(f"{name}:Q", format=".5g")])
     layers = [line, rules]
     if path is not None and len(path):  # on the curve: the loss at each snapshot's value, where the grid has it
-        curve = path.assign(on_axes=path["on_axes"] & (path[name] >= lo) & (path[name] <= hi))
+        curve = left_off(path, {name: grid})
         curve["loss"] = np.interp(np.log(np.clip(curve[name].to_numpy(float), lo, hi)), np.log(grid), losses)
-        curve["label"] = [t if ok else f"{t.split(' (')[0]} (off this curve: {name} outside {lo:.3g} to {hi:.3g})"
-                          for t, ok in zip(curve["label"], curve["on_axes"])]
         layers.append(alt.Chart(curve[curve["on_axes"]]).mark_point(size=30, filled=True, opacity=0.8).encode(
             x, y=y, color=alt.Color("step:Q", scale=alt.Scale(scheme="oranges", type="symlog"), title="step"),
             tooltip=["step:Q", "label:N"]))
@@ -133,11 +150,8 @@ def landscape_heatmap(x_grid: np.ndarray, y_grid: np.ndarray, losses: np.ndarray
     lo = float(finite.min()) if finite.size else 0.0
     hi = float(np.quantile(finite, 0.5)) if finite.size else 1.0
     hi = hi if hi > lo else lo + 1e-6
-    if path is not None and len(path):  # points a decade or more below the grid are near 0: left off, said so
-        near = (path[x_name] < xe[0] / 10) | (path[y_name] < ye[0] / 10)
-        path = path.assign(on_axes=path["on_axes"] & ~near, label=[
-            f"{t} (near 0: below these axes)" if n and ok else t
-            for t, n, ok in zip(path["label"], near, path["on_axes"])])
+    if path is not None and len(path):
+        path = left_off(path, {x_name: x_grid, y_name: y_grid})
     on = path[path["on_axes"]] if path is not None and len(path) else pd.DataFrame({x_name: [], y_name: []})
     xs = alt.Scale(type="log", domain=list(_holding(float(xe[0]), float(xe[-1]), on[x_name])), nice=False)
     ys = alt.Scale(type="log", domain=list(_holding(float(ye[0]), float(ye[-1]), on[y_name])), nice=False)

@@ -14,7 +14,7 @@ from engine import extract, learners, models, report
 from engine.closed_form import NAMES
 from engine.config import TrainConfig
 from engine.runs import RunError
-from ui import loaders, run_charts, run_index, widgets
+from ui import landscape_charts, loaders, run_charts, run_index, widgets
 from ui.specs import fill
 
 
@@ -27,8 +27,8 @@ def path_caption(method: str, fit, path_rows: list[dict], intro: bool = True) ->
     """What the path shows (`intro`), what it leaves off the log axes and why, and at d = 10 the valley it
     walks. `method`: the closed form whose landscape is drawn."""
     names = run_charts.path_names(fit.axes)
-    floor = {k: float(np.min(v)) / 10 for k, v in fit.axes.items()}  # as the chart: a decade below the grid
-    off = [p for p in path_rows if not all(p[k] > 0 and (len(names) == 1 or p[k] >= floor[k]) for k in names)]
+    frame = landscape_charts.left_off(landscape_charts.path_frame(path_rows, names), fit.axes)
+    off = frame[~frame["on_axes"]].to_dict("records")  # as the chart decides
     text = (f"The run's {' and '.join(names)} at each of its {len(path_rows)} snapshots (read off A and B as on "
             f"docs/science.md section 7) on the landscape of {NAMES[method]}, the closed form it represents, "
             "fitted on 10,000 fixed contexts; the ringed point follows the snapshot control.") if intro else ""
@@ -36,8 +36,8 @@ def path_caption(method: str, fit, path_rows: list[dict], intro: bool = True) ->
         last = max(p["step"] for p in off)
         why = ("elimination: both constants negative" if path_rows and all(path_rows[-1][k] < 0 for k in names)
                else "the chance plateau, where the constants are near 0 and change sign with noise")
-        text += (f" {len(off)} snapshots (up to step {last:,}) are not positive, or near 0, and stay off these log "
-                 f"axes ({why}); the note in the chart says so at those steps.")
+        text += (f" {len(off)} snapshots (up to step {last:,}) are not positive, or off the chart, and stay off "
+                 f"these log axes ({why}); the note in the chart says so at those steps.")
     v = fit.valley if len(names) == 2 else None
     if v and path_rows:
         end = path_rows[-1]
@@ -88,10 +88,10 @@ def live_weights(path: str, history: dict, config: TrainConfig, room: int = 240)
         return
     task = config.task
     fit = loaders.fit(config.yardstick, task.d, task.C, task.n)
-    path_rows = extract.path(snapshots, task)
     latest = snapshots[-1]
     widgets.chart_only(loaders.chart_spec(f"live|{path}|{len(snapshots)}|{latest['step']}", lambda: (
-        run_charts.weights_with_path([latest], task.d, fit, path_rows, cell=heat_cell(task.D, room),
+        run_charts.weights_with_path([latest], task.d, fit, extract.path(snapshots, task),
+                                     cell=heat_cell(task.D, room),
                                      title=f"step {latest['step']:,}: A, B and the path so far", size=room))))
 
 
