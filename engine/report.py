@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from engine.closed_form import NAMES
+from engine.config import TrainConfig
 from engine.runs import RunError, list_runs, load_run, read_json
 
 HEADER = (
@@ -27,8 +28,6 @@ EXAMPLES_HEADER = (
 
 def summary(path: Path) -> dict:
     """A shipped run in numbers, from its JSON files alone (no weights restored): what the table shows."""
-    from engine.config import TrainConfig
-
     config = TrainConfig.from_dict(read_json(path / "config.json"))
     history = read_json(path / "history.json")
     status = read_json(path / "status.json")

@@ -83,12 +83,15 @@ if yard.get("best"):
 
 # ---------------------------------------------------------------- alignment through training
 for e, col in zip((entry, beside) if beside else (entry,), st.columns(2) if beside else (st.container(),)):
-    history = loaders.read_history(e.path) if e.config else {}
+    try:  # the run beside it has not been read yet: it may be damaged
+        history = loaders.read_history(e.path)
+        c = TrainConfig.from_dict(e.config or {})
+    except (RunError, TypeError, ValueError):
+        continue  # its dynamics panel above says what is wrong
     evals = history.get("evals", [])
     if not evals:
         continue
     with col:
-        c = TrainConfig.from_dict(e.config)
         ys = history.get("yardsticks", {})
         label = NAMES[c.yardstick]
         other = next((NAMES[m] for m in ys if m != c.yardstick), "the other eq. 1")
