@@ -259,7 +259,7 @@ def landscape_with_path(fit, path_rows: Sequence[Mapping], param_name: str | Non
                                                   size=size, path=frame, param_name=param_name)
     (name,) = names
     return landscape_charts.landscape_line(fit.axes[name], fit.losses, name, fit.best[name], fit.refined[name],
-                                           width=int(size * 1.5), height=int(size * 0.8), path=frame,
+                                           width=int(size * 1.25), height=int(size * 0.8), path=frame,
                                            param_name=param_name)
 
 
