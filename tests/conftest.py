@@ -31,6 +31,23 @@ TINY = TrainConfig(kind="softmax", d=3, C=3, n=6, batch=32, steps=300, lr=1e-2, 
                    eval_contexts=64, align_contexts=8, fit_contexts=400, seed=3)
 
 
+# Test files whose tests share one worker under pytest-xdist (-n): the real-browser tests share one app server.
+ONE_WORKER_FILES = ("tests/test_browser.py",)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Every test is scheduled on its own, except ONE_WORKER_FILES, each sent whole to one worker. (What
+    `--dist loadgroup` with `xdist_group` marks is for; pytest-xdist 3.8 marks the group on `_nodeid`, which
+    pytest 9 no longer reads, so those marks split the file.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerFiles(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid.split("::")[0] if nodeid.startswith(ONE_WORKER_FILES) else nodeid
+
+    return OneWorkerFiles(config, log)
+
+
 @pytest.fixture
 def key():
     return jax.random.key(0)

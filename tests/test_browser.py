@@ -26,9 +26,9 @@ VIEWPORT = {"width": 1500, "height": 2600}  # tall: Streamlit scrolls an inner c
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                 reason=f"{CHROMIUM} is missing: install Debian's chromium to run the browser test"),
-              pytest.mark.xdist_group("browser")]  # one worker, one app server
+# With -n, conftest.py keeps this file on one worker (one app server, its caches warm from test to test).
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason=f"{CHROMIUM} is missing: install Debian's chromium to run the browser test")
 
 
 def _free_port() -> int:
