@@ -1,7 +1,8 @@
 """Every page in a real browser: the app served by `streamlit run`, opened in headless Chromium.
 
 Catches what AppTest cannot: front-end errors, charts that fail to render, pages that never settle.
-Screenshots land in artifacts/screenshots/ (look at them), the home page also in docs/home.png.
+With KICL_SCREENSHOTS=1 in the environment, every page and slide is also saved as a screenshot in
+artifacts/screenshots/ (look at them), the home page in docs/home.png (the README's picture).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "artifacts" / "screenshots"
+SCREENSHOTS = bool(os.environ.get("KICL_SCREENSHOTS"))
 # url paths ("" is Home); Contexts and Weights are opened by the query and link tests below, the Talk by its walk
 PAGES = ["", "compare", "train", "strategies", "landscapes", "science"]
 VIEWPORT = {"width": 1500, "height": 2600}  # tall: Streamlit scrolls an inner container, full_page misses it
@@ -99,11 +101,25 @@ def assert_charts_fit(page, where: str, width: int = 1280) -> None:
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), where
 
 
+def screenshot(page, name: str) -> None:
+    """Save what the page shows, when asked for (KICL_SCREENSHOTS): pictures are for people to look at."""
+    if SCREENSHOTS:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+NOT_RUNNING = '[data-testid="stApp"][data-test-script-state="notRunning"]'  # "initial" until the first run
+CHARTS_DRAWN = """() => Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart]')).every(
+  c => c.querySelector('.vega-embed svg, .vega-embed canvas'))"""
+
+
 def settle(page, timeout_ms: int = 300_000) -> None:
-    """Wait until the script has run to the end and the charts have drawn."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
-    page.wait_for_timeout(600)  # Vega renders after the script state flips
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+    """Wait until the script has run to the end and every chart has drawn (Vega draws after the script's
+    state flips), then check that no rerun started meanwhile."""
+    page.wait_for_selector(NOT_RUNNING, timeout=timeout_ms)
+    page.wait_for_function(CHARTS_DRAWN, timeout=timeout_ms, polling=50)
+    page.wait_for_timeout(150)
+    page.wait_for_selector(NOT_RUNNING, timeout=timeout_ms)
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -112,10 +128,8 @@ def test_page_renders_without_exception(server: str, browser, path: str) -> None
     try:
         page.goto(f"{server}/{path}", wait_until="domcontentloaded")
         settle(page)
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        shot = SHOTS / f"{path or 'home'}.png"
-        page.screenshot(path=str(shot))
-        if path == "":
+        screenshot(page, path or "home")
+        if path == "" and SCREENSHOTS:
             docs = ROOT / "docs"
             docs.mkdir(exist_ok=True)
             page.set_viewport_size({"width": 1200, "height": 900})
@@ -174,7 +188,7 @@ SIZES = [(1280, 720), (1920, 1080)]  # a projector, a full-HD screen
 def test_walk_the_talk(server: str, browser) -> None:
     """The whole talk with the keyboard; every slide checked at both window sizes (a resize redraws nothing on
     the server, so one walk serves both): progress text and URL, no exception, no horizontal overflow, every
-    chart inside the window; a screenshot of each slide at each size."""
+    chart inside the window; a screenshot of each slide at each size (KICL_SCREENSHOTS)."""
     from ui.talk import SLIDES
 
     page = browser.new_page(viewport=dict(zip(("width", "height"), SIZES[0])))
@@ -195,8 +209,7 @@ def test_walk_the_talk(server: str, browser) -> None:
                 for box in (c.bounding_box() for c in charts.all()):
                     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= w + 1, (k, w)
                     assert box["y"] >= 0 and box["y"] + box["height"] <= h + 1, (k, w, box)
-                SHOTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(SHOTS / f"talk-{w}x{h}-slide{k}.png"))
+                screenshot(page, f"talk-{w}x{h}-slide{k}")
             page.set_viewport_size(dict(zip(("width", "height"), SIZES[0])))
             if k < len(SLIDES):
                 page.keyboard.press("ArrowRight" if k % 2 else "PageDown")  # arrows and a clicker's keys
