@@ -49,6 +49,20 @@ def wait_for(cond, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def watch_job(at, job, timeout: float = 240.0) -> bool:
+    """Rerun the page (the polling fragment's tick) until it shows a progress bar or the job ends, then wait
+    for the job without rerunning the page. Returns whether a progress bar was shown."""
+    deadline, seen_progress = time.time() + timeout, False
+    while job.active and not seen_progress:
+        assert time.time() < deadline, "no progress shown"
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        seen_progress = len(at.get("progress")) > 0
+        time.sleep(0.5)
+    wait_for(lambda: not job.active, timeout=max(1.0, deadline - time.time()))
+    return seen_progress
+
+
 def fake_trainer(steps: int = 400, dt: float = 0.002, write_every: int = 0):
     """Stands in for engine.train.train: reports progress until done or stopped. With `write_every`, it also
     writes the run's history.json as the real trainer does (an evaluation and an A/B snapshot every

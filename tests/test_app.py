@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.config import PRESETS, TrainConfig
 from engine.train import train
-from tests.app_support import charts_of, fake_trainer, shown_probabilities, wait_for
+from tests.app_support import charts_of, fake_trainer, shown_probabilities, wait_for, watch_job
 from tests.app_support import open_app as app
 from ui import jobs, loaders, run_index
 
@@ -199,16 +199,8 @@ def test_train_start_progress_verdict(run_roots, runs, monkeypatch) -> None:
     at.text_input(key="train_name").set_value("ui-test").run()
     at.button(key="train_start").click().run()
     assert not at.exception
-    deadline, seen_progress = time.time() + 240, False
-    while time.time() < deadline:
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        seen_progress |= len(at.get("progress")) > 0
-        job = loaders.job_registry().jobs["ui-test"]
-        if not job.active:
-            break
-        time.sleep(1)
-    assert seen_progress
+    job = loaders.job_registry().jobs["ui-test"]
+    assert watch_job(at, job)
     assert job.state == "finished", job.message + job.detail
     at.run()
     verdicts = [e.value for e in (*at.success, *at.warning)]

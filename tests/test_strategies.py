@@ -22,7 +22,7 @@ from engine import figure_data as figures
 from engine.config import TrainConfig
 from engine.state import init_state
 from engine.sweep import SweepResult
-from tests.app_support import charts_of, fake_trainer, open_app, shown_probabilities, wait_for
+from tests.app_support import charts_of, fake_trainer, open_app, shown_probabilities, wait_for, watch_job
 from tests.chart_support import records
 from tests.sweep_support import evidence_frame, fig10_frame, fig11_frame
 from ui import jobs, loaders, run_index
@@ -209,15 +209,7 @@ def test_live_sweep_runs_to_completion(monkeypatch) -> None:
     assert not at.exception
     job = loaders.job_registry().latest_sweep()
     assert job.seeds == [0, 1] and job.config.steps == 20
-    deadline, seen_progress = time.time() + 240, False
-    while time.time() < deadline:
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        seen_progress |= len(at.get("progress")) > 0
-        if not job.active:
-            break
-        time.sleep(0.5)
-    assert seen_progress
+    assert watch_job(at, job)
     assert job.state == "finished", job.message + job.detail
     at.run()
     metrics = {m.label: m.value for m in at.metric}
