@@ -7,6 +7,7 @@ artifacts/screenshots/ (look at them), the home page in docs/home.png (the READM
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -24,7 +25,8 @@ SHOTS = ROOT / "artifacts" / "screenshots"
 SCREENSHOTS = bool(os.environ.get("KICL_SCREENSHOTS"))
 # url paths ("" is Home); Contexts and Weights are opened by the query and link tests below, the Talk by its walk
 PAGES = ["", "compare", "train", "strategies", "landscapes", "science"]
-VIEWPORT = {"width": 1500, "height": 2600}  # tall: Streamlit scrolls an inner container, full_page misses it
+# A projector's width, tall: Streamlit scrolls an inner container, so content below a short window is not laid out
+VIEWPORT = {"width": 1280, "height": 2600}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
@@ -75,11 +77,28 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
+    """One Chromium and one browsing context: the pages share its HTTP and code caches, as a visitor's tabs do,
+    so a new page does not parse Streamlit's frontend from scratch."""
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
+        context = b.new_context()
+        yield context
+        context.close()
         b.close()
+
+
+@contextlib.contextmanager
+def opened(browser, url: str, viewport: dict) -> Iterator:
+    """A new tab at `url`, settled; closed afterwards."""
+    page = browser.new_page()
+    try:
+        page.set_viewport_size(viewport)
+        page.goto(url, wait_until="domcontentloaded")
+        settle(page)
+        yield page
+    finally:
+        page.close()
 
 
 CLIPPED = """() => {
@@ -95,8 +114,9 @@ CLIPPED = """() => {
 
 def assert_charts_fit(page, where: str, width: int = 1280) -> None:
     """At a projector's width with the sidebar open, no chart is cut off and nothing scrolls sideways."""
-    page.set_viewport_size({"width": width, "height": 2600})
-    page.wait_for_timeout(300)  # the layout settles; charts keep their size
+    if page.viewport_size["width"] != width:
+        page.set_viewport_size({"width": width, "height": 2600})
+        page.wait_for_timeout(300)  # the layout settles; charts keep their size
     assert page.evaluate(CLIPPED) == [], f"{where}: charts cut off at {width} px"
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), where
 
@@ -124,10 +144,7 @@ def settle(page, timeout_ms: int = 300_000) -> None:
 
 @pytest.mark.parametrize("path", PAGES)
 def test_page_renders_without_exception(server: str, browser, path: str) -> None:
-    page = browser.new_page(viewport=VIEWPORT)
-    try:
-        page.goto(f"{server}/{path}", wait_until="domcontentloaded")
-        settle(page)
+    with opened(browser, f"{server}/{path}", VIEWPORT) as page:
         screenshot(page, path or "home")
         if path == "" and SCREENSHOTS:
             docs = ROOT / "docs"
@@ -140,8 +157,6 @@ def test_page_renders_without_exception(server: str, browser, path: str) -> None
         if path not in ("", "train", "science"):
             assert page.locator('[data-testid="stVegaLiteChart"]').count() > 0, f"{path}: no chart drawn"
         assert_charts_fit(page, path or "home")
-    finally:
-        page.close()
 
 
 
@@ -170,13 +185,8 @@ def assert_query_moves_run_no_python(page, moves: int = 10) -> None:
 
 def test_query_moves_run_no_python(server: str, browser) -> None:
     """On the circle (d = 2); the sphere's query (d = 3) is moved in test_every_view_a_link."""
-    page = browser.new_page(viewport={"width": 1500, "height": 1400})
-    try:
-        page.goto(f"{server}/contexts", wait_until="domcontentloaded")
-        settle(page)
+    with opened(browser, f"{server}/contexts", VIEWPORT) as page:
         assert_query_moves_run_no_python(page)
-    finally:
-        page.close()
 
 
 # ---------------------------------------------------------------- the talk, walked with the keyboard
@@ -191,17 +201,15 @@ def test_walk_the_talk(server: str, browser) -> None:
     chart inside the window; a screenshot of each slide at each size (KICL_SCREENSHOTS)."""
     from ui.talk import SLIDES
 
-    page = browser.new_page(viewport=dict(zip(("width", "height"), SIZES[0])))
-    try:
-        page.goto(f"{server}/talk", wait_until="domcontentloaded")
-        settle(page)
+    with opened(browser, f"{server}/talk", dict(zip(("width", "height"), SIZES[0]))) as page:
         for k in range(1, len(SLIDES) + 1):
             assert page.get_by_text(f"{k} / {len(SLIDES)}", exact=True).count() == 1
             if k > 1:
                 assert f"slide={k}" in page.url
-            for w, h in SIZES:
-                page.set_viewport_size({"width": w, "height": h})
-                page.wait_for_timeout(250)  # the layout settles; nothing reruns
+            for w, h in SIZES if k % 2 else SIZES[::-1]:  # one resize per slide: the next opens at this size
+                if page.viewport_size != {"width": w, "height": h}:
+                    page.set_viewport_size({"width": w, "height": h})
+                    page.wait_for_timeout(250)  # the layout settles; nothing reruns
                 assert page.locator('[data-testid="stException"]').count() == 0, k
                 assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), (k, w)
                 charts = page.locator('[data-testid="stVegaLiteChart"]')
@@ -210,7 +218,6 @@ def test_walk_the_talk(server: str, browser) -> None:
                     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= w + 1, (k, w)
                     assert box["y"] >= 0 and box["y"] + box["height"] <= h + 1, (k, w, box)
                 screenshot(page, f"talk-{w}x{h}-slide{k}")
-            page.set_viewport_size(dict(zip(("width", "height"), SIZES[0])))
             if k < len(SLIDES):
                 page.keyboard.press("ArrowRight" if k % 2 else "PageDown")  # arrows and a clicker's keys
                 page.get_by_text(f"{k + 1} / {len(SLIDES)}", exact=True).wait_for(timeout=120_000)
@@ -220,36 +227,25 @@ def test_walk_the_talk(server: str, browser) -> None:
         settle(page)
         page.keyboard.press("PageUp")
         page.get_by_text(f"{len(SLIDES) - 2} / {len(SLIDES)}", exact=True).wait_for(timeout=120_000)
-    finally:
-        page.close()
 
 
 def test_talk_links_open_their_slide(server: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
-    try:
-        page.goto(f"{server}/talk?slide=5", wait_until="domcontentloaded")
-        settle(page)
+    with opened(browser, f"{server}/talk?slide=5", {"width": 1280, "height": 720}) as page:
         assert page.get_by_text("5 / 10", exact=True).count() == 1
         page.goto(f"{server}/talk?slide=abc", wait_until="domcontentloaded")
         settle(page)
         assert page.get_by_text("1 / 10", exact=True).count() == 1
         assert page.get_by_text("is not valid here").count() == 1
         assert page.locator('[data-testid="stException"]').count() == 0
-    finally:
-        page.close()
 
 
 def test_every_view_a_link(server: str, browser) -> None:
     """A URL restores the view (task inputs, the run); bad values open the default view with a note."""
-    page = browser.new_page(viewport={"width": 1500, "height": 1400})
-    try:
-        page.goto(f"{server}/contexts?d=3&seed=4", wait_until="domcontentloaded")
-        settle(page)
+    with opened(browser, f"{server}/contexts?d=3&seed=4", VIEWPORT) as page:
         assert page.locator('input[aria-label="d (dimension)"]').input_value() == "3"
         assert page.locator('input[aria-label="seed"]').input_value() == "4"
         assert page.locator(".vega-bind", has_text="query longitude").count() == 1  # the sphere's query
         assert_charts_fit(page, "contexts?d=3")
-        page.set_viewport_size({"width": 1500, "height": 1400})
         assert_query_moves_run_no_python(page)  # the sphere's query moves in the browser too
         page.locator('input[aria-label="seed"]').fill("5")
         page.keyboard.press("Enter")
@@ -265,5 +261,3 @@ def test_every_view_a_link(server: str, browser) -> None:
             settle(page)
             assert page.get_by_text("is not valid here").count() == 1, bad
             assert page.locator('[data-testid="stException"]').count() == 0, bad
-    finally:
-        page.close()
