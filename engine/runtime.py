@@ -13,11 +13,16 @@ DEFAULT_CACHE = Path(__file__).resolve().parent.parent / ".jax_cache"
 # contexts); bench/compile.py measures both. Compiling is what a 2-core laptop waits for on every new task shape
 # (a new d, C, n or batch), and what dominates the test suite. CPU only; an accelerator's compiler is untouched.
 CPU_FLAGS = ("--xla_cpu_use_fusion_emitters=false",)
+# XLA stops the process on a flag it does not know, so the flags are set only on the JAX they were measured on
+# (the pins); another JAX, say on an accelerator machine, keeps XLA's defaults.
+CPU_FLAGS_JAX = "0.10."
 
 
 def set_cpu_flags() -> None:
     """Add CPU_FLAGS to XLA_FLAGS unless the user set them. XLA reads the variable when the backend starts
     (the first computation), so this runs on importing `engine`, before any engine code computes."""
+    if not jax.__version__.startswith(CPU_FLAGS_JAX):
+        return
     flags = os.environ.get("XLA_FLAGS", "")
     extra = [f for f in CPU_FLAGS if f.split("=")[0] not in flags]
     if extra:

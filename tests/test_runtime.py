@@ -8,14 +8,18 @@ import jax
 
 from engine import runtime
 
+# The flags this JAX gets: all of them on the pinned JAX, none on another (XLA stops on unknown flags).
+EXPECTED = list(runtime.CPU_FLAGS) if jax.__version__.startswith(runtime.CPU_FLAGS_JAX) else []
+
 
 def test_importing_the_engine_sets_the_cpu_flags():
     """conftest imports the engine before anything computes, as app.py and the CLIs do."""
-    flags = os.environ["XLA_FLAGS"].split()
-    assert all(f in flags for f in runtime.CPU_FLAGS)
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    assert all(f in flags for f in EXPECTED)
 
 
 def test_cpu_flags_added_once_and_never_over_the_users_choice(monkeypatch):
+    monkeypatch.setattr(jax, "__version__", runtime.CPU_FLAGS_JAX + "2")
     monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
     runtime.set_cpu_flags()
     runtime.set_cpu_flags()
@@ -28,13 +32,21 @@ def test_cpu_flags_added_once_and_never_over_the_users_choice(monkeypatch):
     assert os.environ["XLA_FLAGS"].split() == list(runtime.CPU_FLAGS)
 
 
+def test_cpu_flags_only_on_the_jax_they_were_measured_on(monkeypatch):
+    """XLA stops on a flag it does not know: another JAX keeps its defaults."""
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setattr(jax, "__version__", "0.11.0")
+    runtime.set_cpu_flags()
+    assert "XLA_FLAGS" not in os.environ
+
+
 def test_a_fresh_process_gets_the_flags_before_its_backend_starts():
     code = ("import os, jax; import engine; jax.numpy.zeros(1).block_until_ready(); "
-            "print(os.environ['XLA_FLAGS'])")
+            "print(os.environ.get('XLA_FLAGS', ''))")
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert out.stdout.split() == list(runtime.CPU_FLAGS)
+    assert out.stdout.split() == EXPECTED
 
 
 def test_compilation_cache_in_the_given_folder(tmp_path, monkeypatch):
