@@ -60,9 +60,14 @@ def test_exact_class_counts_labels_and_norms(x64, key, d):
         np.testing.assert_array_equal(np.bincount(row, minlength=5), 4)
 
 
+def draws(key, task: TaskConfig, total: int, batch: int) -> dict:
+    """`total` contexts as batches of `batch` from keys folded off `key`: one compiled sampler for any total."""
+    parts = [as_np(sample_contexts(jax.random.fold_in(key, i), task, batch)) for i in range(-(-total // batch))]
+    return {f: np.concatenate([p[f] for p in parts])[:total] for f in parts[0]}
+
+
 def test_query_class_is_uniform(key):
-    task = TaskConfig(d=3, C=5, n=10)
-    yq = np.asarray(sample_contexts(key, task, 20000).yq)
+    yq = draws(key, TaskConfig(d=3, C=5, n=20), 20_000, 2000)["yq"]
     counts = np.bincount(yq, minlength=5)
     assert stats.chisquare(counts).pvalue > 1e-3
 
@@ -71,7 +76,7 @@ def test_query_class_is_uniform(key):
 def test_within_class_uniform_against_rejection_reference(d):
     task = TaskConfig(d=d, C=3, n=6)
     batch = 3000
-    ours = as_np(sample_contexts(jax.random.key(d), task, batch))
+    ours = draws(jax.random.key(d), task, batch, 256)
     ref = reference_rejection(np.random.default_rng(d), task, batch)
     # Statistics of one context point of class 0, and of the query: cosine to the own prototype,
     # and margin to the nearest other prototype.
