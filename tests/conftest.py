@@ -26,9 +26,10 @@ if _OWN_FIT_CACHE:
     os.environ["KICL_FIT_CACHE"] = tempfile.mkdtemp(prefix="kicl-fits-")
 enable_compilation_cache()
 
-# A softmax run small enough to train in seconds: 300 steps in chunks of 100, four evaluations.
+# A softmax run small enough to train in seconds: 300 steps in chunks of 100, four evaluations; its yardsticks are
+# fitted on the fit contexts test_fitted.py uses (d = 3, C = 3, n = 6, N = 256), so the two share compiled programs.
 TINY = TrainConfig(kind="softmax", d=3, C=3, n=6, batch=32, steps=300, lr=1e-2, warmup=20, eval_every=100,
-                   eval_contexts=64, align_contexts=8, fit_contexts=400, seed=3)
+                   eval_contexts=64, align_contexts=8, fit_contexts=256, seed=3)
 
 
 # Test files whose tests share one worker under pytest-xdist (-n): the real-browser tests share one app server.
