@@ -88,14 +88,19 @@ def browser() -> Iterator:
         b.close()
 
 
+def visit(page, url: str) -> None:
+    """Load `url` in `page` and wait until it has settled."""
+    page.goto(url, wait_until="domcontentloaded")
+    settle(page)
+
+
 @contextlib.contextmanager
 def opened(browser, url: str, viewport: dict) -> Iterator:
     """A new tab at `url`, settled; closed afterwards."""
     page = browser.new_page()
     try:
         page.set_viewport_size(viewport)
-        page.goto(url, wait_until="domcontentloaded")
-        settle(page)
+        visit(page, url)
         yield page
     finally:
         page.close()
@@ -232,8 +237,7 @@ def test_walk_the_talk(server: str, browser) -> None:
 def test_talk_links_open_their_slide(server: str, browser) -> None:
     with opened(browser, f"{server}/talk?slide=5", {"width": 1280, "height": 720}) as page:
         assert page.get_by_text("5 / 10", exact=True).count() == 1
-        page.goto(f"{server}/talk?slide=abc", wait_until="domcontentloaded")
-        settle(page)
+        visit(page, f"{server}/talk?slide=abc")
         assert page.get_by_text("1 / 10", exact=True).count() == 1
         assert page.get_by_text("is not valid here").count() == 1
         assert page.locator('[data-testid="stException"]').count() == 0
@@ -251,13 +255,11 @@ def test_every_view_a_link(server: str, browser) -> None:
         page.keyboard.press("Enter")
         settle(page)
         assert "seed=5" in page.url
-        page.goto(f"{server}/weights?run=pretrained/fast-softmax-d5", wait_until="domcontentloaded")
-        settle(page)
+        visit(page, f"{server}/weights?run=pretrained/fast-softmax-d5")
         assert "fast-softmax-d5" in page.url
         assert page.get_by_text("softmax d=5 C=5 n=100").count() >= 1
         assert_charts_fit(page, "weights, d = 5")
         for bad in ("contexts?d=abc", "contexts?d=1000", "weights?run=../../etc"):
-            page.goto(f"{server}/{bad}", wait_until="domcontentloaded")
-            settle(page)
+            visit(page, f"{server}/{bad}")
             assert page.get_by_text("is not valid here").count() == 1, bad
             assert page.locator('[data-testid="stException"]').count() == 0, bad

@@ -75,9 +75,9 @@ def test_query_class_is_uniform(key):
 @pytest.mark.parametrize("d", [2, 3, 10])
 def test_within_class_uniform_against_rejection_reference(d):
     task = TaskConfig(d=d, C=3, n=6)
-    batch = 3000
-    ours = draws(jax.random.key(d), task, batch, 256)
-    ref = reference_rejection(np.random.default_rng(d), task, batch)
+    total = 3000
+    ours = draws(jax.random.key(d), task, total, 256)
+    ref = reference_rejection(np.random.default_rng(d), task, total)
     # Statistics of one context point of class 0, and of the query: cosine to the own prototype,
     # and margin to the nearest other prototype.
     def stats_of(z, x, c):
