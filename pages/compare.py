@@ -23,9 +23,22 @@ CONSTRUCTIONS = {"softmax SA": ("softmax", False), "softmax SA, query among keys
 side = st.sidebar
 side.markdown("**Model**")
 entries = run_index.entries()
-source = side.radio("Model from", ["a trained run", "a construction"], index=0 if entries else 1, key="cmp_source",
+# Every control below is bound to the URL under its key (`?source=a+construction&construction=linear+SA&against=...
+# &N=1000&seed=3`, and the task's d, C, n for a construction). A bound widget leaves its own default (its first
+# option) out of the URL, so each list starts with the page's default.
+SOURCES = ["a trained run", "a construction"] if entries else ["a construction", "a trained run"]
+live = widgets.in_script()  # not the server's warm-up, which runs the default view outside any session
+
+
+def from_url(key: str, default, valid) -> None:
+    if live:
+        widgets.from_url(key, default, valid)
+
+
+from_url("source", SOURCES[0], lambda raw: raw if raw in SOURCES else None)
+source = side.radio("Model from", SOURCES, key="source", bind="query-params",
                     help="constructions are the weights that compute a closed form exactly (docs/science.md, 4)")
-learner, task, config, entry = None, None, None, None
+learner, task, config, entry, run = None, None, None, None, None
 if source == "a trained run":
     entry = widgets.run_picker("Run", "run", entries, default="pretrained/fast-softmax-d3", container=side,
                                url=True) if entries else None
@@ -45,18 +58,27 @@ if source == "a trained run":
     task = config.task
     default, model_id = config.yardstick, widgets.run_id(entry)
 else:
-    which = side.selectbox("Construction", list(CONSTRUCTIONS), key="cmp_con")
+    from_url("construction", next(iter(CONSTRUCTIONS)), lambda raw: raw if raw in CONSTRUCTIONS else None)
+    which = side.selectbox("Construction", list(CONSTRUCTIONS), key="construction", bind="query-params")
     task, _ = widgets.task_inputs(with_seed=False)
     if task is None:
         st.stop()
     default, model_id = represented_by(*CONSTRUCTIONS[which]), which
 
 side.markdown("**Closed form**")
-# keyed by the model: choosing another run starts again from the closed form that run represents
-method = side.selectbox("Against", METHODS, index=METHODS.index(default), key=f"cmp_method|{model_id}",
-                        format_func=NAMES.get)
-N = side.select_slider("Contexts N", SIZES, value=500, key="cmp_N")
-seed = int(side.number_input("seed", 0, 10**6, 0, key="cmp_seed"))
+# The closed form the model represents comes first (the default); choosing another model starts again from its own.
+against = [default, *(m for m in METHODS if m != default)]
+if live and st.session_state.get("_against_of", model_id) != model_id:
+    st.session_state["against"] = default
+else:
+    from_url("against", default, lambda raw: next((m for m in METHODS if raw in (m, NAMES[m])), None))
+if live:
+    st.session_state["_against_of"] = model_id
+method = side.selectbox("Against", against, key="against", format_func=NAMES.get, bind="query-params")
+N = side.select_slider("Contexts N", SIZES, value=500, key="N", bind="query-params")
+from_url("seed", 0, widgets.int_in(0, 10**6))
+seed = int(side.number_input("seed", 0, 10**6, key="seed", bind="query-params",
+                             help="which N contexts are drawn"))
 
 with st.spinner("Fitting the closed form ..."):
     if learner is None:
@@ -76,6 +98,19 @@ with st.spinner(f"Evaluating both on {N} contexts ..."):
     m = loaders.per_context(learner, task.d, task.C, task.n, N, seed)
     r = loaders.per_context(ref, task.d, task.C, task.n, N, seed)
     al = loaders.alignment(learner, ref, task.d, task.C, task.n, N, seed)
+
+unconverged = run is not None and bool(run.verdict.get("yardstick_loss")) and not run.converged and \
+    run.status != "diverged"
+if unconverged:
+    # as the Weights page judges a run: its verdict (within 1% of the optimum of the closed form it represents, and
+    # flat); a run short of it is no instance of that closed form yet, whatever the table below calls it
+    v, yard = run.verdict, NAMES[config.yardstick]
+    here = (f" On these {N} contexts its predictions differ from {yard}'s by {al['preds_diff']:.3f} (preds diff)."
+            if method == config.yardstick else "")
+    st.warning(f"**This run has not converged to {yard}**, the closed form its layer can represent: its final eval "
+               f"loss {v['final_eval_loss']:.4f} is {100 * v['gap']:+.0f}% from that closed form's optimum "
+               f"{v['yardstick_loss']:.4f} (converged means within 1% and flat, docs/science.md section 8).{here} "
+               f"The differences below are mostly the training's, not the closed forms'.")
 
 cols = st.columns(5)
 cols[0].metric("preds diff", f"{al['preds_diff']:.4f}", help="mean |y_hat model - y_hat closed form|_2")
@@ -107,6 +142,9 @@ if learner.kind == "softmax":
                      "constants": f.constants_text(), "closed-form loss": float(loaders.per_context(
                          other, task.d, task.C, task.n, N, seed)["loss"].mean()), **a})
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+    if unconverged:
+        st.caption("Represented by this layer: the closed form its layer can compute exactly, which this run, not "
+                   "converged, does not compute yet (see the warning above).")
     st.caption("A softmax layer whose query is not among its keys represents eq. 1 exactly; with the query among "
                "its keys, the query's own score joins the softmax's denominator and it represents eq. 1 self-key "
                "(docs/science.md, sections 2-4).")

@@ -119,7 +119,7 @@ def test_contexts_bad_task_says_what_to_change() -> None:
 
 
 def test_compare_construction_against_closed_forms() -> None:
-    at = app("compare", cmp_N=100)
+    at = app("compare", N=100)
     metrics = {m.label: m.value for m in at.metric}
     assert {"preds diff", "cos sim", "model diff"} <= set(metrics)
     assert float(metrics["preds diff"]) < 1e-3  # the construction computes its closed form exactly
@@ -131,8 +131,8 @@ def test_compare_construction_against_closed_forms() -> None:
 
 
 def test_compare_runs_readable_and_not(runs) -> None:
-    at = app("compare", cmp_N=100)
-    assert at.radio(key="cmp_source").value == "a trained run"
+    at = app("compare", N=100)
+    assert at.radio(key="source").value == "a trained run"
     at.selectbox(key="run").set_value(runs["tiny"]).run()
     assert not at.exception and not at.error
     assert len(charts_of(at)) == 1

@@ -216,6 +216,9 @@ def run_picker(label: str, key: str, entries: Sequence[run_index.RunEntry] | Non
     if url:
         if not in_script():  # the warm-up: the default view
             return by_id.get(first)
+        # the bound widget leaves its own default, the first option, out of the URL: the page's default must be it,
+        # or a link to the first listed run would lose its `key=` and reopen on the page's default
+        ids.insert(0, ids.pop(ids.index(first)))
         from_url(key, first, lambda raw: raw if raw in ids else None)
         if st.session_state[key] not in ids:  # a run that has gone since
             st.session_state[key] = first
