@@ -60,7 +60,10 @@ def test_path_on_the_heatmap_keeps_non_positive_and_near_zero_points_off_the_log
     drawn = s["datasets"][line["data"]["name"]]
     assert [r["step"] for r in drawn] == [30, 40, 50]  # 1e-4 is near 0 (a decade below the grid): left off
     lo, hi = units[0]["encoding"]["x"]["scale"]["domain"]
-    assert lo <= 0.5 and hi >= 400.0  # the axes hold the path, not only the grid
+    assert lo == pytest.approx(xg[0] / (xg[1] / xg[0]) ** 0.5) and hi == pytest.approx(xg[-1] * (xg[1] / xg[0]) ** 0.5)
+    assert 0.5 < hi < 400.0  # the axes are the grid's cells (no blank margin round the heatmap) ...
+    on_data = [u for u in units[2:] if u.get("encoding", {}).get("x", {}).get("field") == "c_sigma"]
+    assert on_data and all(u["mark"].get("clip") for u in on_data)  # ... and the path is clipped at its edges
     labels = {r["step"]: r["label"] for d in s["datasets"].values() for r in d if "label" in r and "step" in r}
     assert "not positive" in labels[0] and "not positive" in labels[10] and "near 0" in labels[20]
     assert any("datum.idx == snapshot" in json.dumps(u.get("transform", [])) for u in units)

@@ -4,6 +4,7 @@ through training and the extracted-constants check."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -70,8 +71,39 @@ def test_constants_curves_one_line_per_run() -> None:
     assert [p["title"] for p in s["hconcat"]] == ["c_sigma", "c_eta"]
     assert {r["run"] for r in dataset_rows(s)} == {"a", "b"}
     line = s["hconcat"][0]["layer"][0]
-    assert line["encoding"]["y"]["scale"]["type"] == "symlog"
+    assert line["encoding"]["y"]["scale"]["type"] == "log"
     assert len(set(line["encoding"]["color"]["scale"]["range"])) == 2  # two runs, two colours
+
+
+def test_constants_curves_label_a_tick_near_every_final_value_and_split_signs() -> None:
+    """The shipped runs' settling values (hundreds to ones) each have a labelled tick within a factor 2.5, the
+    last value is written at each line's end, and a run ending negative is drawn in its own |value| panel."""
+    finals = {"d = 2": (765.0, 6.0), "d = 3": (30.7, 7.18), "d = 5": (5.4, 30.1), "d = 10": (1.32, 261.0),
+              "elimination": (-1.68, -7.0)}
+    rows = [{"run": run, "step": step, "steps": 100, "c_sigma": cs * f, "c_eta": ce * f}
+            for run, (cs, ce) in finals.items() for step, f in ((0, 1e-4), (50, 0.5), (100, 1.0))]
+    s = spec(run_charts.constants_curves(rows, x_axis="fraction", height=290))
+    titles = [p["title"] for p in s["hconcat"]]
+    assert titles == ["c_sigma", "-c_sigma (runs ending negative)", "c_eta", "-c_eta (runs ending negative)"]
+    for k, panel in enumerate(s["hconcat"]):
+        line = panel["layer"][0]
+        ticks = line["encoding"]["y"]["axis"]["values"]
+        lo, hi = line["encoding"]["y"]["scale"]["domain"]
+        assert all(lo <= t <= hi for t in ticks)
+        ends = [abs(v[k // 2]) for v in finals.values() if (v[k // 2] > 0) == (k % 2 == 0)]
+        assert all(min(abs(math.log(t / e)) for t in ticks) <= math.log(2.5) for e in ends), (titles[k], ticks)
+        texts = [r["text"] for r in s["datasets"][panel["layer"][1]["data"]["name"]]]
+        assert sorted(texts) == sorted(f"{(-1 if k % 2 else 1) * e:.3g}" for e in ends)
+        drawn = s["datasets"][line["data"]["name"]]
+        assert all(r["size"] > 0 for r in drawn) and {r["run"] for r in drawn} == {
+            r for r, v in finals.items() if (v[k // 2] > 0) == (k % 2 == 0)}
+
+
+def test_log_ticks_fall_back_to_fewer_labels_on_short_axes() -> None:
+    assert run_charts.log_ticks(0.06, 1200, 400) == pytest.approx([0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500,
+                                                                   1000])
+    assert run_charts.log_ticks(0.06, 1200, 200) == pytest.approx([0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000])
+    assert run_charts.log_ticks(0.06, 1200, 100) == pytest.approx([0.1, 1, 10, 100, 1000])
 
 
 def test_constants_curves_axis_modes_and_fitted_references() -> None:
@@ -88,7 +120,7 @@ def test_constants_curves_axis_modes_and_fitted_references() -> None:
         assert r["fraction"] == pytest.approx(r["step"] / (200 if r["run"] == "short" else 4000))
     rules = [u for u in layers(frac) if mark_type(u) == "rule"]
     assert len(rules) == 2 and all(u["mark"]["strokeDash"] == [6, 4] for u in rules)
-    assert sorted(r["value"] for r in dataset_rows(frac) if "label" in r) == [2.0, 3.0]
+    assert sorted(r["size"] for r in dataset_rows(frac) if "label" in r) == [2.0, 3.0]
     with pytest.raises(ValueError, match="x_axis"):
         run_charts.constants_curves(rows, x_axis="linear")
 
@@ -136,3 +168,16 @@ def test_snapshot_control_names_the_training_step() -> None:
     expr = spec(run_charts.matrix_heatmaps(snaps, d=2, title="run x"))["title"]["text"]["expr"]
     assert [eval(expr.replace("snapshot", str(i))) for i in range(3)] == [  # noqa: S307 - our own expression
         "run x: training step 0 of 2,500", "run x: training step 10 of 2,500", "run x: training step 2,500 of 2,500"]
+
+
+def test_headline_legend_shows_each_learners_line_style() -> None:
+    """Colour and dash encode the same field, so Vega-Lite draws one legend whose symbols are the lines
+    themselves: solid for trained layers, dashed for closed forms (two legends showed identical dots)."""
+    rows = [{"d": d, "learner": name, "kind": "x", "loss": 0.1 * d, "accuracy": 0.9}
+            for d in (2, 3) for name in run_charts.HEADLINE_COLORS]
+    enc = spec(run_charts.headline_chart(rows))["encoding"]
+    assert enc["strokeDash"]["field"] == enc["color"]["field"] == "learner"
+    dashes = dict(zip(enc["strokeDash"]["scale"]["domain"], enc["strokeDash"]["scale"]["range"]))
+    assert {k for k, v in dashes.items() if v == [1, 0]} == {"softmax SA (trained)", "linear SA (trained)"}
+    assert all(v == [5, 3] for k, v in dashes.items() if "trained" not in k)
+    assert enc["color"]["legend"]["symbolType"] == "stroke" and "legend" not in enc["strokeDash"]

@@ -29,14 +29,6 @@ def _overlap(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return lo * (hi / lo) ** 1.25
 
 
-def _holding(lo: float, hi: float, values) -> tuple[float, float]:
-    """A log axis's [lo, hi] widened to hold the positive `values` too (a path that leaves the grid)."""
-    v = np.asarray([x for x in values if np.isfinite(x) and x > 0], float)
-    if v.size:
-        lo, hi = min(lo, float(v.min()) / 1.3), max(hi, float(v.max()) * 1.3)
-    return lo, hi
-
-
 def path_frame(rows: Sequence[Mapping], names: Sequence[str]) -> pd.DataFrame:
     """A run's path (engine.extract.path rows, optionally with `run`) with `on_axes` (every named constant
     positive: log axes can show it) and a `label` saying where the run is at that snapshot."""
@@ -81,20 +73,22 @@ def _path_layers(frame: pd.DataFrame, x: alt.X, y: alt.Y, param_name: str | None
         color = (alt.Color("run:N", title="run", legend=alt.Legend(orient="bottom", columns=1, labelLimit=300))
                  if several else alt.value("white"))
         if not several:  # a dark casing keeps the white line visible off the heatmap (a path can leave the grid)
-            layers.append(alt.Chart(on).mark_line(strokeWidth=5, color="#333333", opacity=0.6).encode(
+            layers.append(alt.Chart(on).mark_line(strokeWidth=5, color="#333333", opacity=0.6, clip=True).encode(
                 x=x, y=y, order="step:Q", detail="run:N"))
-        layers.append(alt.Chart(on).mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=16)).encode(
+        layers.append(alt.Chart(on).mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=16, clip=True),
+                                              clip=True).encode(
             x=x, y=y, order="step:Q", color=color, detail="run:N", tooltip=tip))
         first = on.groupby("run", sort=False).head(1).assign(where="first positive step")
         last = on.groupby("run", sort=False).tail(1).assign(where="end of training")
-        layers.append(alt.Chart(pd.concat([first, last])).mark_point(size=200, filled=True, stroke="black").encode(
+        layers.append(alt.Chart(pd.concat([first, last])).mark_point(size=200, filled=True, stroke="black",
+                                                                      clip=True).encode(
             x=x, y=y, fill=alt.Fill("where:N", scale=alt.Scale(domain=["first positive step", "end of training"],
                                                                 range=["white", "#ff7f0e"]), title=None),
             tooltip=["where:N", *tip]))
     if param_name is not None:
         now = alt.Chart(frame).transform_filter(f"datum.idx == {param_name}")
         layers.append(now.transform_filter("datum.on_axes").mark_point(
-            size=420, strokeWidth=3, color="#e6550d", filled=False).encode(x=x, y=y, tooltip=tip))
+            size=420, strokeWidth=3, color="#e6550d", filled=False, clip=True).encode(x=x, y=y, tooltip=tip))
         layers.append(now.mark_text(align="left", baseline="bottom", x=0, y=-8, fontSize=13, fontWeight="bold",
                                     color="#222222").encode(text="label:N"))
     return layers
@@ -137,8 +131,8 @@ def landscape_heatmap(x_grid: np.ndarray, y_grid: np.ndarray, losses: np.ndarray
                       param_name: str | None = None) -> alt.LayerChart:
     """Mean cross-entropy on a log x log grid (`losses[i, j]` at x_grid[i], y_grid[j]), brighter = lower,
     the colour clamped to the better half so the valley stands out; the grid optimum and the refined point.
-    `path` (`path_frame` over [x_name, y_name]) draws training runs' ways across the landscape, the axes
-    widened to hold them; with `param_name` a marker follows that snapshot parameter."""
+    `path` (`path_frame` over [x_name, y_name]) draws training runs' ways across the landscape, clipped at the
+    grid's edges (beyond them the loss is not known); with `param_name` a marker follows that snapshot parameter."""
     L = np.asarray(losses, float)
     xe, ye = _edges(x_grid), _edges(y_grid)
     i, j = np.indices(L.shape)
@@ -152,9 +146,8 @@ def landscape_heatmap(x_grid: np.ndarray, y_grid: np.ndarray, losses: np.ndarray
     hi = hi if hi > lo else lo + 1e-6
     if path is not None and len(path):
         path = left_off(path, {x_name: x_grid, y_name: y_grid})
-    on = path[path["on_axes"]] if path is not None and len(path) else pd.DataFrame({x_name: [], y_name: []})
-    xs = alt.Scale(type="log", domain=list(_holding(float(xe[0]), float(xe[-1]), on[x_name])), nice=False)
-    ys = alt.Scale(type="log", domain=list(_holding(float(ye[0]), float(ye[-1]), on[y_name])), nice=False)
+    xs = alt.Scale(type="log", domain=[float(xe[0]), float(xe[-1])], nice=False)  # the grid: no blank margins
+    ys = alt.Scale(type="log", domain=[float(ye[0]), float(ye[-1])], nice=False)
     heat = alt.Chart(frame).mark_rect(clip=True).encode(
         x=alt.X("x0:Q", scale=xs, title=x_name, axis=alt.Axis(grid=False)), x2="x1:Q",
         y=alt.Y("y0:Q", scale=ys, title=y_name, axis=alt.Axis(grid=False)), y2="y1:Q",

@@ -128,17 +128,31 @@ RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", 
 STEP_AXES = {"step": "step", "log": "step (log)", "fraction": "fraction of training"}
 
 
+def log_ticks(lo: float, hi: float, px: float) -> list[float]:
+    """Tick values for a log axis from lo to hi (> 0) on `px` pixels: 1-2-5 per decade where labels have room
+    (about 22 px each), else 1-3, else powers of ten; every value between lo and hi is then within a factor of
+    2.5 (1-2-5), 3.2 (1-3) or 10 of a labelled tick."""
+    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    for steps in ((1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0**k for k in decades for m in steps if lo <= m * 10.0**k <= hi]
+        if len(ticks) * 22 <= px:
+            return ticks
+    return ticks
+
+
 def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 240, legend: bool = True,
                      x_title: str = "step", legend_orient: str = "bottom", x_axis: str = "step",
                      references: Sequence[Mapping] = ()) -> alt.HConcatChart:
     """c_sigma and c_eta through training, one line per run (rows carry `run`, `step`, `c_sigma`, `c_eta`, and
-    for `x_axis="fraction"` `steps`, the run's length).
+    for `x_axis="fraction"` `steps`, the run's length), each run's last value written at its line's end.
 
     `x_axis`: "step"; "log" (step 0 left out), where runs of 350 and 40,000 steps both show their
-    descent; "fraction" of each run's training, where they line up end to end. A symmetric-log value
-    axis keeps d = 2's hundreds and d = 10's tenths readable together, signs included (elimination runs
-    go negative), with ticks at signed powers of ten. `references` (run, c_sigma, c_eta): each run's
-    fitted constants of the closed form it represents, dashed in the run's colour."""
+    descent; "fraction" of each run's training, where they line up end to end. The value axis is logarithmic
+    (d = 2's hundreds and d = 10's ones read together) with labelled ticks near every value a run ends at
+    (`log_ticks`), from a twentieth of the smallest of them: the start of training, near 0, is below the axis.
+    Runs that end negative (elimination) get a panel of their own on |value|, so no sign is hidden.
+    `references` (run, c_sigma, c_eta): each run's fitted constants of the closed form it represents, dashed in
+    the run's colour."""
     runs = list(dict.fromkeys(r["run"] for r in rows))
     colors = alt.Scale(domain=runs, range=[RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(runs))])
     if x_axis not in STEP_AXES:
@@ -147,27 +161,42 @@ def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 24
     x = alt.X(f"{field}:Q", title=STEP_AXES[x_axis] if x_title == "step" else x_title,
               scale=alt.Scale(type="log") if x_axis == "log" else alt.Undefined,
               axis=alt.Axis(format="%") if x_axis == "fraction" else alt.Undefined)
+    steps = {r["run"]: r.get("steps") for r in rows}
     panels = []
     for name in ("c_sigma", "c_eta"):
         frame = _long(rows, [name])
-        steps = {r["run"]: r.get("steps") for r in rows}
         frame["fraction"] = [s / (steps[r] or 1) for s, r in zip(frame["step"], frame["run"])]
         if x_axis == "log":
             frame = frame[frame["step"] > 0]
-        top = float(np.nanmax(np.abs(frame["value"]))) if len(frame) else 1.0
-        ticks = [0.0] + [s * 10.0**k for k in range(-2, int(math.log10(max(top, 1e-2))) + 1) for s in (1, -1)]
-        y = alt.Y("value:Q", title=name, scale=alt.Scale(type="symlog"),
-                  axis=alt.Axis(values=sorted(ticks), format="~g"))
-        color = alt.Color("run:N", title="run", scale=colors,
-                          legend=alt.Legend(labelLimit=320, orient=legend_orient, columns=1) if legend else None)
-        layers = [alt.Chart(frame).mark_line().encode(
-            x=x, y=y, color=color, tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")])]
-        refs = pd.DataFrame([{"run": r["run"], "value": float(r[name]), "label": f"{r['run']}: fitted {name} "
-                              f"{float(r[name]):.4g}"} for r in references if r.get(name) is not None])
-        if len(refs):
-            layers.append(alt.Chart(refs).mark_rule(strokeDash=[6, 4], strokeWidth=1.5, opacity=0.8).encode(
-                y=y, color=alt.Color("run:N", scale=colors, legend=None), tooltip=["label:N"]))
-        panels.append(alt.layer(*layers, title=name).properties(width=width, height=height))
+        last = frame.sort_values("step").groupby("run", sort=False).tail(1).set_index("run")["value"]
+        refs = {r["run"]: float(r[name]) for r in references if r.get(name) is not None}
+        for sign in (1, -1):
+            mine = [r for r in runs if r in last.index and np.sign(last[r]) == sign and last[r] != 0]
+            if not mine and (sign == -1 or len(last)):
+                continue
+            part = frame[frame["run"].isin(mine)].assign(size=lambda f: sign * f["value"])
+            ends = [abs(float(last[r])) for r in mine] + [sign * refs[r] for r in mine if sign * refs.get(r, 0) > 0]
+            lo = min(ends) / 20 if ends else 0.01
+            hi = max([*ends, *part["size"][part["size"] > 0]] or [1.0]) * 1.4
+            title = name if sign == 1 else f"-{name} (runs ending negative)"
+            y = alt.Y("size:Q", title=title, scale=alt.Scale(type="log", domain=[lo, hi], nice=False),
+                      axis=alt.Axis(values=log_ticks(lo, hi, height), format="~g", labelOverlap=False))
+            color = alt.Color("run:N", title="run", scale=colors,
+                              legend=alt.Legend(labelLimit=320, orient=legend_orient, columns=1,
+                                                symbolType="stroke") if legend and not panels else None)
+            drawn = part[part["size"] > 0]
+            layers = [alt.Chart(drawn).mark_line(clip=True).encode(
+                x=x, y=y, color=color, tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")])]
+            tail = drawn.sort_values("step").groupby("run", sort=False).tail(1).assign(
+                text=lambda f: [f"{v:.3g}" for v in f["value"]])
+            layers.append(alt.Chart(tail).mark_text(align="right", dy=-9, fontSize=13, fontWeight="bold").encode(
+                x=x, y=y, text="text:N", color=alt.Color("run:N", scale=colors, legend=None)))
+            ref_rows = pd.DataFrame([{"run": r, "size": sign * refs[r], "label": f"{r}: fitted {name} {refs[r]:.4g}"}
+                                     for r in mine if sign * refs.get(r, 0) > 0])
+            if len(ref_rows):
+                layers.append(alt.Chart(ref_rows).mark_rule(strokeDash=[6, 4], strokeWidth=1.5, opacity=0.8).encode(
+                    y=y, color=alt.Color("run:N", scale=colors, legend=None), tooltip=["label:N"]))
+            panels.append(alt.layer(*layers, title=title).properties(width=width, height=height))
     return alt.hconcat(*panels)
 
 
@@ -309,11 +338,14 @@ def headline_chart(rows: pd.DataFrame | Sequence[Mapping], width: int = 460, hei
         point=True).encode(
         x=alt.X("d:O", title="d (dimension)", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("loss:Q", title="cross-entropy", scale=alt.Scale(zero=False)),
-        color=alt.Color("learner:N", sort=order, title=None,
+        # one legend for both channels (same field): each learner's line in its colour and dash
+        color=alt.Color("learner:N", sort=order, title="solid: trained layer, dashed: closed form",
                         scale=alt.Scale(domain=order, range=list(HEADLINE_COLORS.values())),
-                        legend=alt.Legend(orient=legend_orient, columns=2 if legend_orient == "bottom" else 1)),
-        strokeDash=alt.StrokeDash("kind:N", title=None, legend=alt.Legend(orient=legend_orient),
-                                  scale=alt.Scale(domain=["trained layer", "closed form"], range=[[1, 0], [5, 3]])),
+                        legend=alt.Legend(orient=legend_orient, columns=2 if legend_orient == "bottom" else 1,
+                                          symbolType="stroke", symbolStrokeWidth=3, symbolSize=600,
+                                          titleLimit=400)),
+        strokeDash=alt.StrokeDash("learner:N", sort=order, scale=alt.Scale(
+            domain=order, range=[[1, 0] if "trained" in name else [5, 3] for name in order])),
         tooltip=["d:O", "learner:N", alt.Tooltip("loss:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".3f")],
     ).properties(width=width, height=height)
 
