@@ -76,6 +76,20 @@ class FitResult:
         return tuple(out)
 
 
+def best_at(result: FitResult, name: str, value: float) -> tuple[dict[str, float], float]:
+    """The grid's best point with `name` held at its grid value nearest `value` (on the log scale), and its loss:
+    a closed form at a given constant with the others at their best there (e.g. kernel GD at eq. 1's kernel
+    width, so the two rates compare on one kernel)."""
+    names = list(result.axes)
+    axis = np.asarray(result.axes[name], float)
+    i = int(np.argmin(np.abs(np.log(axis) - np.log(value))))
+    section = np.take(np.where(np.isnan(result.losses), np.inf, result.losses), i, axis=names.index(name))
+    rest = [k for k in names if k != name]
+    idx = np.unravel_index(int(np.argmin(section)), section.shape) if rest else ()
+    point = {name: float(axis[i]), **{k: float(result.axes[k][j]) for k, j in zip(rest, idx)}}
+    return point, float(section[idx])
+
+
 def _check_method(method: str) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")

@@ -3,7 +3,7 @@ SA, trained softmax SA, GD (eq. 2), kernel GD (eq. 3) and eq. 1, for every d of 
 
 The closed forms sit at their stored fits (`engine.fitted`, made on other contexts); the trained layers are
 the shipped `fast-*` runs. Softmax attention can represent eq. 1 and linear attention only GD, so softmax
-should win; the margin shrinks as d grows (at d = 10 eq. 1's optimum is its GD limit).
+may do better; how much better, by d, is what the table measures (`verdict` says it in words).
 
     python -m engine.headline [--out pretrained/headline.csv] [--contexts 4000]
 """
@@ -54,6 +54,41 @@ def rows(root: Path = PRETRAINED_ROOT, N: int = 4000, dims=DIMS, C: int = 5, n: 
             out.append({"d": d, "learner": label, "kind": kind, "loss": float(m["loss"].mean()),
                         "accuracy": float(m["correct"].mean()), "contexts": N})
     return out
+
+
+SMALL_GAP = 0.01  # cross-entropy: below this, one trained run per d does not tell the layers apart
+
+
+def gaps(table) -> dict[int, float]:
+    """Per d, the trained softmax layer's held-out cross-entropy minus the trained linear layer's (negative:
+    softmax lower), for the d that have both."""
+    loss = {(int(r["d"]), r["learner"]): float(r["loss"]) for r in _records(table)}
+    return {d: loss[(d, "softmax SA (trained)")] - loss[(d, "linear SA (trained)")]
+            for d in sorted({d for d, _ in loss}) if (d, "softmax SA (trained)") in loss
+            and (d, "linear SA (trained)") in loss}
+
+
+def verdict(table) -> str:
+    """What the table shows of softmax against linear attention, in words that claim no more than one run per
+    d can: clear gaps named as such, small ones (under SMALL_GAP) said to be within what a seed could move."""
+    g = gaps(table)
+    clear = [f"{-v:.3f} at d = {d}" for d, v in g.items() if v <= -SMALL_GAP]
+    worse = [f"{v:.3f} at d = {d}" for d, v in g.items() if v >= SMALL_GAP]
+    small = [f"d = {d} ({'+' if v > 0 else '-'}{abs(v):.3f})" for d, v in g.items() if abs(v) < SMALL_GAP]
+    out = []
+    if clear:
+        out.append("The trained softmax layer's cross-entropy is lower than the linear layer's by "
+                   + " and ".join(clear) + ".")
+    if worse:
+        out.append("It is higher by " + " and ".join(worse) + ".")
+    if small:
+        out.append("At " + " and ".join(small) + " the two differ by less than " + f"{SMALL_GAP}: one trained run "
+                   "per d, so a gap this small is not evidence either way.")
+    return " ".join(out)
+
+
+def _records(table) -> list[dict]:
+    return table.to_dict("records") if hasattr(table, "to_dict") else list(table)
 
 
 def write(path: Path, table: list[dict]) -> None:

@@ -235,3 +235,22 @@ def test_on_edge_by_hand():
     losses[0, 3], losses[2, 1] = 1.0, np.nan  # NaN is never the optimum
     losses[1, 1] = 0.3
     assert _hand_result(losses, {"c_sigma": 2.0, "c_eta": 10.0}).on_edge == ()
+
+
+def test_best_at_holds_one_constant_at_its_nearest_grid_value() -> None:
+    """Against a brute-force float64 search: the row of the grid nearest the value (log distance), its argmin."""
+    rng = np.random.default_rng(3)
+    axes = {"sigma2": np.logspace(-3, 2, 11), "eta": np.logspace(0, 3, 7)}
+    losses = rng.random((11, 7))
+    losses[4, 2] = np.nan  # a NaN cell is never the best
+    result = fit.FitResult(best={}, loss=0.0, axes=axes, losses=losses, refined={}, refined_loss=0.0,
+                           method="kernel_gd")
+    for value in (2.4e-3, 0.05, 3.3, 80.0):
+        i = min(range(11), key=lambda k: abs(np.log10(axes["sigma2"][k]) - np.log10(value)))
+        row = np.where(np.isnan(losses[i]), np.inf, losses[i])
+        point, loss = fit.best_at(result, "sigma2", value)
+        assert point == {"sigma2": axes["sigma2"][i], "eta": axes["eta"][int(np.argmin(row))]}
+        assert loss == row.min()
+    point, loss = fit.best_at(result, "eta", 10.0)
+    col = np.where(np.isnan(losses[:, 2]), np.inf, losses[:, 2])
+    assert point["eta"] == axes["eta"][2] and loss == col.min()

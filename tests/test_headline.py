@@ -5,6 +5,7 @@ stored constants), and those constants were fitted on other contexts."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from engine import fitted, headline
 from engine.runs import PRETRAINED_ROOT, load_run
@@ -58,3 +59,18 @@ def test_the_shipped_table_is_what_the_command_makes() -> None:
     want = shipped[shipped["d"] == 2].reset_index(drop=True)
     assert list(again["learner"]) == list(want["learner"])
     np.testing.assert_allclose(again["loss"], want["loss"], rtol=1e-4)
+
+
+def test_verdict_claims_only_what_the_gaps_allow() -> None:
+    """Gaps are softmax minus linear per d; clear ones are named with their size, small ones (under SMALL_GAP)
+    are said not to be evidence, whichever their sign."""
+    losses = {2: (0.35, 0.11), 3: (0.41, 0.32), 5: (0.499, 0.493), 10: (0.654, 0.657)}
+    table = [{"d": d, "learner": label, "loss": loss} for d, (lin, soft) in losses.items()
+             for label, loss in (("linear SA (trained)", lin), ("softmax SA (trained)", soft), ("eq. 1", 0.0))]
+    assert headline.gaps(table) == pytest.approx({d: soft - lin for d, (lin, soft) in losses.items()})
+    words = headline.verdict(table)
+    assert "lower than the linear layer's by 0.240 at d = 2 and 0.090 at d = 3" in words
+    assert "d = 5 (-0.006) and d = 10 (+0.003)" in words and "not evidence either way" in words
+    assert "higher" not in words
+    table[7]["loss"] = 0.52  # softmax clearly worse at d = 5
+    assert "higher by 0.021 at d = 5" in headline.verdict(table)
