@@ -126,6 +126,30 @@ def assert_charts_fit(page, where: str, width: int = 1280) -> None:
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), where
 
 
+DRAWN_NOTHING = """() => Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart]')).flatMap((c, i) => {
+  const svg = c.querySelector('.vega-embed svg.marks');
+  if (svg) return Array.from(svg.querySelectorAll('g.role-mark'))
+    .filter(g => !g.closest('.role-axis, .role-legend, .role-title') && g.children.length === 0)
+    .map(g => `chart ${i}: ${Array.from(g.classList).join(' ')} drew 0 marks`);
+  const canvas = c.querySelector('.vega-embed canvas');
+  if (!canvas) return [`chart ${i}: not drawn`];
+  const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const colours = new Set();
+  for (let k = 0; k < px.length && colours.size < 16; k += 4 * 97) {
+    colours.add(px[k] << 16 | px[k + 1] << 8 | px[k + 2]);
+  }
+  return colours.size < 16 ? [`chart ${i}: canvas holds ${colours.size} colours (axes only?)`] : [];
+})"""  # Vega draws an empty <g> for a layer whose data never arrived; large datasets draw on a canvas instead
+
+
+def assert_charts_drew_their_data(page, where: str) -> None:
+    """Every chart drew its data: in SVG, no data layer (a role-mark group outside axes, legends and titles) with
+    0 marks; on a canvas (Streamlit's choice for large datasets), more colours than axes and text give. A layer
+    that reads a dataset Vega-Lite cannot see (nested in a concatenated part, or misnamed) draws 0 marks and
+    raises no error: the DOM holds the chart all the same, so only this check notices."""
+    assert page.evaluate(DRAWN_NOTHING) == [], where
+
+
 def screenshot(page, name: str) -> None:
     """Save what the page shows, when asked for (KICL_SCREENSHOTS): pictures are for people to look at."""
     if SCREENSHOTS:
@@ -161,6 +185,7 @@ def test_page_renders_without_exception(server: str, browser, path: str) -> None
         assert errors.count() == 0, f"{path or 'home'}: {errors.first.inner_text()[:2000]}"
         if path not in ("", "train", "science"):
             assert page.locator('[data-testid="stVegaLiteChart"]').count() > 0, f"{path}: no chart drawn"
+        assert_charts_drew_their_data(page, path or "home")
         assert_charts_fit(page, path or "home")
 
 
@@ -191,6 +216,7 @@ def assert_query_moves_run_no_python(page, moves: int = 10) -> None:
 def test_query_moves_run_no_python(server: str, browser) -> None:
     """On the circle (d = 2); the sphere's query (d = 3) is moved in test_every_view_a_link."""
     with opened(browser, f"{server}/contexts", VIEWPORT) as page:
+        assert_charts_drew_their_data(page, "contexts")
         assert_query_moves_run_no_python(page)
 
 
@@ -198,48 +224,106 @@ def test_query_moves_run_no_python(server: str, browser) -> None:
 
 
 SIZES = [(1280, 720), (1920, 1080)]  # a projector, a full-HD screen
+BELOW_FOLD = """() => Array.from(document.querySelectorAll(
+    '[data-testid=stMainBlockContainer] [data-testid=stElementContainer]'))
+  .filter(e => e.getBoundingClientRect().height > 0)
+  .map(e => e.getBoundingClientRect())
+  .filter(r => r.bottom > innerHeight + 1 || r.right > innerWidth + 1 || r.left < 0 || r.top < 0)
+  .map(r => [Math.round(r.left), Math.round(r.top), Math.round(r.right), Math.round(r.bottom)])"""
+
+
+def on_slide(page, k: int) -> None:
+    """Wait until slide k's headline is shown and the page has settled; its URL names it."""
+    from ui.talk import SLIDES
+
+    page.wait_for_function("(h) => { const e = document.querySelector('.talk-headline'); return e && "
+                           "e.innerText === h; }", arg=SLIDES[k - 1].headline, timeout=120_000)
+    settle(page)
+    assert page.url.endswith(f"slide={k}") or (k == 1 and "slide=" not in page.url), (k, page.url)
 
 
 def test_walk_the_talk(server: str, browser) -> None:
-    """The whole talk with the keyboard; every slide checked at both window sizes (a resize redraws nothing on
-    the server, so one walk serves both): progress text and URL, no exception, no horizontal overflow, every
-    chart inside the window; a screenshot of each slide at each size (KICL_SCREENSHOTS)."""
+    """The whole talk with the keyboard (arrows and a clicker's keys); every slide checked at both window sizes
+    (a resize redraws nothing on the server, so one walk serves both): headline, charts, captions and the
+    progress all inside the window (nothing to scroll to), every chart drew its data, no exception; a
+    screenshot of each slide at each size (KICL_SCREENSHOTS)."""
     from ui.talk import SLIDES
 
     with opened(browser, f"{server}/talk", dict(zip(("width", "height"), SIZES[0]))) as page:
         for k in range(1, len(SLIDES) + 1):
-            assert page.get_by_text(f"{k} / {len(SLIDES)}", exact=True).count() == 1
-            if k > 1:
-                assert f"slide={k}" in page.url
             for w, h in SIZES if k % 2 else SIZES[::-1]:  # one resize per slide: the next opens at this size
                 if page.viewport_size != {"width": w, "height": h}:
                     page.set_viewport_size({"width": w, "height": h})
                     page.wait_for_timeout(250)  # the layout settles; nothing reruns
                 assert page.locator('[data-testid="stException"]').count() == 0, k
-                assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), (k, w)
-                charts = page.locator('[data-testid="stVegaLiteChart"]')
-                assert charts.count() >= 1, k
-                for box in (c.bounding_box() for c in charts.all()):
-                    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= w + 1, (k, w)
-                    assert box["y"] >= 0 and box["y"] + box["height"] <= h + 1, (k, w, box)
+                assert page.get_by_text(f"{k} / {len(SLIDES)}", exact=True).count() == 1, k  # the progress
+                assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1, k
+                assert page.evaluate(BELOW_FOLD) == [], (k, w, h)
+                assert_charts_drew_their_data(page, f"slide {k}")
                 screenshot(page, f"talk-{w}x{h}-slide{k}")
             if k < len(SLIDES):
-                page.keyboard.press("ArrowRight" if k % 2 else "PageDown")  # arrows and a clicker's keys
-                page.get_by_text(f"{k + 1} / {len(SLIDES)}", exact=True).wait_for(timeout=120_000)
-                settle(page)
+                page.keyboard.press("ArrowRight" if k % 2 else "PageDown")
+                on_slide(page, k + 1)
         page.keyboard.press("ArrowLeft")
-        page.get_by_text(f"{len(SLIDES) - 1} / {len(SLIDES)}", exact=True).wait_for(timeout=120_000)
-        settle(page)
+        on_slide(page, len(SLIDES) - 1)
         page.keyboard.press("PageUp")
-        page.get_by_text(f"{len(SLIDES) - 2} / {len(SLIDES)}", exact=True).wait_for(timeout=120_000)
+        on_slide(page, len(SLIDES) - 2)
+
+
+def test_talk_keys_win_over_controls_land_every_press_and_follow_history(server: str, browser) -> None:
+    """A clicker always changes the slide: with an in-chart slider or radio focused, Right and PageDown still
+    move the talk; quick presses all land; Back and Forward show the slide their URL names; a presenter window
+    follows the room's and moves it."""
+    with opened(browser, f"{server}/talk?slide=2", {"width": 1280, "height": 720}) as page:
+        page.locator(".vega-bind input[type=radio]").first.focus()  # slide 2's A/B radio
+        page.keyboard.press("ArrowRight")
+        on_slide(page, 3)
+        for _ in range(2):  # a double tap, 50 ms apart
+            page.keyboard.press("ArrowRight")
+            page.wait_for_timeout(50)
+        on_slide(page, 5)
+        control = page.locator(".vega-bind input[type=range]").first  # slide 5's query slider
+        control.focus()
+        before = control.input_value()
+        page.keyboard.press("PageUp")
+        page.wait_for_timeout(30)
+        assert control.input_value() == before  # the key went to the talk, not to the slider
+        on_slide(page, 4)
+        page.keyboard.press("PageDown")
+        on_slide(page, 5)
+        page.go_back()
+        on_slide(page, 4)  # the headline shown is the one the URL names
+        page.go_forward()
+        on_slide(page, 5)
+        page.keyboard.press("ArrowRight")  # after history moves, keys go on from the slide shown
+        on_slide(page, 6)
+        shown = 6
+        presenter = browser.new_page()
+        try:
+            presenter.set_viewport_size({"width": 1000, "height": 700})
+            visit(presenter, f"{server}/talk?presenter=1&slide={shown}")
+            assert presenter.locator(".talk-note").count() == 1 and page.locator(".talk-note").count() == 0
+            page.bring_to_front()
+            page.keyboard.press("ArrowRight")
+            on_slide(page, shown + 1)
+            on_slide(presenter, shown + 1)  # the presenter's window follows
+            presenter.bring_to_front()
+            presenter.keyboard.press("ArrowLeft")
+            on_slide(presenter, shown)
+            on_slide(page, shown)  # ... and moves the room's
+        finally:
+            presenter.close()
 
 
 def test_talk_links_open_their_slide(server: str, browser) -> None:
     with opened(browser, f"{server}/talk?slide=5", {"width": 1280, "height": 720}) as page:
-        assert page.get_by_text("5 / 10", exact=True).count() == 1
+        on_slide(page, 5)
         visit(page, f"{server}/talk?slide=abc")
         assert page.get_by_text("1 / 10", exact=True).count() == 1
         assert page.get_by_text("is not valid here").count() == 1
+        visit(page, f"{server}/talk?slide=99")
+        on_slide(page, 10)
+        assert page.get_by_text("past the talk's 10 slides").count() == 1
         assert page.locator('[data-testid="stException"]').count() == 0
 
 
@@ -249,6 +333,7 @@ def test_every_view_a_link(server: str, browser) -> None:
         assert page.locator('input[aria-label="d (dimension)"]').input_value() == "3"
         assert page.locator('input[aria-label="seed"]').input_value() == "4"
         assert page.locator(".vega-bind", has_text="query longitude").count() == 1  # the sphere's query
+        assert_charts_drew_their_data(page, "contexts?d=3")
         assert_charts_fit(page, "contexts?d=3")
         assert_query_moves_run_no_python(page)  # the sphere's query moves in the browser too
         page.locator('input[aria-label="seed"]').fill("5")
@@ -258,6 +343,7 @@ def test_every_view_a_link(server: str, browser) -> None:
         visit(page, f"{server}/weights?run=pretrained/fast-softmax-d5")
         assert "fast-softmax-d5" in page.url
         assert page.get_by_text("softmax d=5 C=5 n=100").count() >= 1
+        assert_charts_drew_their_data(page, "weights, d = 5")
         assert_charts_fit(page, "weights, d = 5")
         for bad in ("contexts?d=abc", "contexts?d=1000", "weights?run=../../etc"):
             visit(page, f"{server}/{bad}")

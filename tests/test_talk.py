@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from tests.app_support import charts_of, open_app
-from ui.talk import SLIDES
+from tests.app_support import APP, TIMEOUT, charts_of
+from ui.specs import dataset_problems
+from ui.talk import SLIDES, current_slide
 
 EXPECT = {  # what each slide's chart must contain (its setting and its content)
     "task": ["orthographic", "x1"],
@@ -24,29 +26,58 @@ EXPECT = {  # what each slide's chart must contain (its setting and its content)
 }
 
 
+def open_talk(**params) -> AppTest:
+    """The Talk page as a link opens it: query parameters first, then the entry point, then the page."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in params.items():
+        at.query_params[k] = str(v)
+    at.run()
+    at.switch_page("pages/talk.py").run()
+    return at
+
+
 @pytest.mark.parametrize("k", range(1, len(SLIDES) + 1))
 def test_each_slide_draws_its_chart(k: int) -> None:
-    at = open_app("talk", slide=k)
+    """Each slide's one chart carries its setting and content, and every dataset it reads is defined where
+    Vega-Lite reads it (slide 1 once nested its parts' data inside an hconcat and drew nothing)."""
+    at = open_talk(slide=k)
     slide = SLIDES[k - 1]
     assert not at.exception and not at.error
     assert slide.headline in " ".join(m.value for m in at.markdown)
-    assert f"**{k} / {len(SLIDES)}**" in [m.value for m in at.markdown]
+    assert slide.note not in " ".join(m.value for m in at.markdown)  # the note is for the presenter's window
     specs = charts_of(at)
     assert len(specs) == 1, slide.key
+    assert dataset_problems(specs[0]) == [], slide.key
+    assert specs[0]["config"]["axis"]["labelFontSize"] >= 14  # type for a room
     text = json.dumps(specs[0])
     for needle in EXPECT[slide.key]:
         assert needle in text, (slide.key, needle)
 
 
-def test_next_and_back_stop_at_the_ends() -> None:
-    at = open_app("talk", slide=1)
-    at.button(key="talk_back").click().run()
-    assert at.session_state["slide"] == 1
-    at.button(key="talk_next").click().run()
-    assert at.session_state["slide"] == 2 and not at.exception
-    at.session_state["slide"] = len(SLIDES)
-    at.run()
-    at.button(key="talk_next").click().run()
-    assert at.session_state["slide"] == len(SLIDES)
-    at.button(key="talk_pgup").click().run()
-    assert at.session_state["slide"] == len(SLIDES) - 1
+def test_presenter_window_shows_the_note_and_what_comes_next() -> None:
+    at = open_talk(slide=3, presenter=1)
+    shown = " ".join(m.value for m in at.markdown)
+    assert SLIDES[2].headline in shown and SLIDES[2].note in shown and SLIDES[3].headline in shown
+    assert not charts_of(at) and not at.exception  # the presenter's window draws no chart
+
+
+def test_a_link_past_the_end_opens_the_last_slide_with_a_note() -> None:
+    at = open_talk(slide=99)
+    assert SLIDES[-1].headline in " ".join(m.value for m in at.markdown)
+    assert any("past the talk's 10 slides: showing slide 10" in c.value for c in at.caption)
+    assert at.query_params["slide"] == "10"  # the URL says what is shown
+    at = open_talk(slide="abc")
+    assert SLIDES[0].headline in " ".join(m.value for m in at.markdown)
+    assert any("`slide=abc` is not valid here" in c.value for c in at.caption)
+
+
+def test_current_slide_prefers_a_key_press_then_the_url() -> None:
+    n = len(SLIDES)
+    assert current_slide({"slide": 4, "seq": 7}, "2", n) == (4, 7, None)  # a press in flight wins over the URL
+    assert current_slide({"slide": 40, "seq": 8}, None, n) == (n, 8, None)  # presses past the end stop there
+    assert current_slide({"slide": 0, "seq": 9}, None, n) == (1, 9, None)
+    assert current_slide(None, "6", n) == (6, None, None)  # Back/Forward and links: the URL
+    assert current_slide(None, None, n) == (1, None, None)
+    k, ack, note = current_slide(None, "0", n)
+    assert (k, ack) == (1, None) and "past the talk's" in note
+    assert current_slide({"bad": 1}, "5", n) == (5, None, None)

@@ -118,10 +118,11 @@ def circle_datasets(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, pro
 
 def circle_chart(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos: np.ndarray,
                  weights: np.ndarray | None = None, ring: tuple[np.ndarray, np.ndarray] | None = None,
-                 title: str = "", size: int = 380) -> alt.LayerChart:
-    """`circle_template` with its data: one self-contained chart."""
-    return with_data(circle_template(protos.shape[0], title, size, ring is not None, weights is not None),
-                     circle_datasets(xs, ys, xq, yq, protos, weights, ring))
+                 title: str = "", size: int = 380, prefix: str = "") -> alt.LayerChart:
+    """`circle_template` with its data: one self-contained chart (`prefix` its datasets' names, for a chart
+    concatenated beside another)."""
+    return with_data(circle_template(protos.shape[0], title, size, ring is not None, weights is not None, prefix),
+                     circle_datasets(xs, ys, xq, yq, protos, weights, ring, prefix))
 
 
 def _query_marks(base: alt.Chart, C: int, position: dict, field: str = "class") -> list[alt.Chart]:
@@ -227,10 +228,11 @@ def rotation_values(lon: float, lat: float) -> dict[str, int]:
 
 def sphere_chart(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos: np.ndarray,
                  weights: np.ndarray | None = None, cells: Mapping[str, np.ndarray] | None = None,
-                 title: str = "", size: int = 380, with_params: bool = True) -> alt.LayerChart:
-    """`sphere_template` with its data, centred on the query: one self-contained chart."""
-    chart = with_data(sphere_template(protos.shape[0], title, size, cells is not None, weights is not None, False),
-                      sphere_datasets(xs, ys, xq, yq, protos, weights, cells))
+                 title: str = "", size: int = 380, with_params: bool = True, prefix: str = "") -> alt.LayerChart:
+    """`sphere_template` with its data, centred on the query: one self-contained chart (`prefix` as for
+    `circle_chart`)."""
+    chart = with_data(sphere_template(protos.shape[0], title, size, cells is not None, weights is not None, False,
+                                      prefix), sphere_datasets(xs, ys, xq, yq, protos, weights, cells, prefix))
     return chart.add_params(*rotation_params(*lonlat(np.asarray(xq)))) if with_params else chart
 
 

@@ -69,3 +69,37 @@ def hconcat(charts: Sequence[alt.LayerChart]) -> alt.HConcatChart:
         parts.append(chart)
     row = alt.hconcat(*parts)
     return row.properties(datasets=datasets) if datasets else row
+
+
+def dataset_problems(spec: Mapping) -> list[str]:
+    """What keeps a serialised chart from drawing its data: a named dataset that a part reads but the top level
+    does not define, or `datasets` nested in a part (Vega-Lite ignores them there and draws nothing, silently).
+    Empty for a spec whose every named read resolves."""
+    top = spec.get("datasets") or {}
+    problems: list[str] = []
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, Mapping):
+            if path and "datasets" in node:
+                problems.append(f"{path}: datasets nested in a part ({', '.join(sorted(node['datasets']))})")
+            data = node.get("data")
+            if isinstance(data, Mapping) and "name" in data and data["name"] not in top:
+                problems.append(f"{path or 'top'}: reads dataset {data['name']!r}, not defined at the top level")
+            for k, v in node.items():
+                if k != "datasets":
+                    walk(v, f"{path}/{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{path}[{i}]")
+
+    walk(spec, "")
+    return problems
+
+
+def with_config(spec: Mapping, config: Mapping) -> dict:
+    """A copy of a serialised chart with `config` merged over its own, one level deep (e.g. the talk's type
+    sizes over a chart's axis settings); the spec itself is left untouched (it is shared between reruns)."""
+    merged = dict(spec.get("config", {}))
+    for k, v in config.items():
+        merged[k] = {**merged.get(k, {}), **v} if isinstance(v, Mapping) else v
+    return {**spec, "config": merged}

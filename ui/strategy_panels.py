@@ -4,6 +4,7 @@ selection / elimination example runs on one context, and a finished sweep's resu
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from engine import figure_data as figures
 from engine.runs import RunError
 from ui import context_charts, geometry, loaders, query_charts, run_index, sweep_charts, widgets
 from ui.job_status import job_status
-from ui.specs import fill
+from ui.specs import fill, with_config
 
 STRATEGIES = ("selection", "elimination")
 LOOKS_AT = {"selection": "attends to the points nearest the query and copies their labels",
@@ -51,11 +52,12 @@ def example_runs() -> tuple[dict[str, list[tuple[run_index.RunEntry, dict]]], li
 
 
 def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int, size: int = 300,
-                  stacked: bool = True) -> None:
+                  stacked: bool = True, room: Mapping | None = None) -> None:
     """The runs' attention on one context (marker area) and their decision regions (outer ring). At d = 2 one
     view holds both, moved by one query in the browser; otherwise each run is drawn by its cosines to the
     prototypes at the context's own query. `stacked`: the probability bars under the circles (a page's column),
-    else beside them (a wide, short slide)."""
+    else beside them (a wide, short slide). `room`: a talk's chart config (type sizes); the chart alone then,
+    without the data download and the long caption (the slide says what it needs)."""
     shapes = {tuple(int(e.config[k]) for k in ("d", "C", "n")) for e, _ in picked}
     if len(shapes) != 1 or next(iter(shapes))[0] != 2:
         for entry, reading in picked:
@@ -71,6 +73,9 @@ def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int, size
     spec = loaders.chart_spec(f"strategies|{C}|{names}|{size}|{stacked}", lambda: query_charts.template(
         d, C, names, size=size, bar_width=260, start=start, side_by_side=True, stacked=stacked))
     points = pd.DataFrame({"point": np.arange(n), "class": ys + 1, **{f"x{k + 1}": xs[:, k] for k in range(d)}})
+    if room is not None:
+        widgets.chart_only(with_config(query_charts.fill(spec, data, protos, start), room))
+        return
     widgets.show_chart(query_charts.fill(spec, data, protos, start), points, "strategy_examples")
     st.caption("One query for both runs: move it with the slider under the chart (it runs in your browser). Marker "
                "area: each run's attention on the context points; outer ring: the class it predicts for a query at "

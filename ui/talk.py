@@ -1,6 +1,7 @@
 """The talk: the paper told in ten slides, one idea each. `SLIDES` is the registry the Talk page walks (its
-order is the URL's `?slide=k`); each slide has a headline, a speaker note and a function that draws its one
-chart from the shipped runs and fits (through the cached loaders), sized to fit a 1280 x 720 projector."""
+order is the URL's `?slide=k`); each slide has a headline, a speaker note (shown in the presenter window, not
+to the room) and a function that draws its one chart from the shipped runs and fits (through the cached
+loaders), sized to fit a 1280 x 720 projector, in type sized for a room (`ROOM_CONFIG`, `ROOM_CSS`)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import altair as alt
 import numpy as np
 import streamlit as st
 
-from engine import figure_data
+from engine import figure_data, headline
 from engine.closed_form import NAMES
+from engine.fit import best_at
+from engine.fitted import VALLEY_TOLERANCE
 from engine.runs import RunError
 from engine.tasks import TaskConfig
 from ui import (
@@ -21,13 +24,66 @@ from ui import (
     loaders,
     run_charts,
     run_index,
+    specs,
     strategy_panels,
     sweep_charts,
     widgets,
 )
 
-SETTING = TaskConfig(3, 5, 100)  # the paper's Figs. 3-8 setting
+SETTING = TaskConfig(3, 5, 100)  # d = 3: the paper's Figs. 5b, 6b, 7 and 8 (its Figs. 3 and 4 show d = 5)
 CHART_HEIGHT = 330  # every slide's chart fits under a headline at 1280 x 720
+
+# Type for a room: ticks, titles and legends a row back can read (Vega-Lite's defaults are 10-11 px).
+ROOM_CONFIG = {"axis": {"labelFontSize": 14, "titleFontSize": 15},
+               "legend": {"labelFontSize": 14, "titleFontSize": 14},
+               "title": {"fontSize": 17}, "header": {"labelFontSize": 14, "titleFontSize": 15}}
+
+# The projected page: no Streamlit toolbar (Deploy, menu), no chart action menus or hover toolbars, less top
+# margin so a slide fits 1280 x 720, captions a room can read.
+ROOM_CSS = """<style>
+header[data-testid="stHeader"] { display: none; }
+[data-testid="stMainBlockContainer"] { padding-top: 1.1rem; padding-bottom: 0.5rem; }
+[data-testid="stElementToolbar"], .vega-embed details, .vega-embed .vega-actions { display: none !important; }
+[data-testid="stCaptionContainer"] { font-size: 1.02rem; color: #31333f; }
+.talk-headline { font-size: 2.1rem; font-weight: 700; line-height: 1.15; margin: 0; }
+.talk-note { font-size: 1.45rem; line-height: 1.45; }
+.talk-next { font-size: 1.2rem; color: #555; }
+</style>"""
+
+
+def current_slide(go: dict | None, raw: str | None, n: int) -> tuple[int, int | None, str | None]:
+    """The slide to show: a key press's target (`go` = {slide, seq} from the navigation) when there is one, else
+    the URL's `slide=` (Back/Forward, a link). Returns (slide, the press it answers or None, a note for a link
+    that could not be shown as given). Out of range is clamped, not reset: `slide=99` opens the last slide."""
+    if go is not None:
+        try:
+            return min(max(1, int(go["slide"])), n), int(go["seq"]), None
+        except (KeyError, TypeError, ValueError):
+            pass
+    if raw is None:
+        return 1, None, None
+    try:
+        k = int(raw)
+    except ValueError:
+        return 1, None, f"The link's `slide={raw}` is not valid here: showing slide 1."
+    if 1 <= k <= n:
+        return k, None, None
+    shown = min(max(1, k), n)
+    return shown, None, f"The link's `slide={raw}` is past the talk's {n} slides: showing slide {shown}."
+
+
+def show(chart) -> None:
+    """Draw a slide's chart (an Altair chart or a serialised spec) in the room's type sizes."""
+    widgets.chart_only(specs.with_config(chart if isinstance(chart, dict) else specs.to_spec(chart), ROOM_CONFIG))
+
+
+def presenter_view(k: int) -> None:
+    """The speaker's window: this slide's note, the next slide's headline, and every slide to jump to."""
+    st.markdown(f'<div class="talk-note">{SLIDES[k - 1].note}</div>', unsafe_allow_html=True)
+    nxt = SLIDES[k].headline if k < len(SLIDES) else "(the last slide)"
+    st.markdown(f'<p class="talk-next"><b>Next:</b> {nxt}</p>', unsafe_allow_html=True)
+    st.caption("This window follows the room's (and moves it): keep it on your screen, the talk on the projector. "
+               "Keys here change both.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,21 +112,22 @@ def task_slide() -> None:
 
     def build():
         parts = []
-        for arrays, chart in ((arrays2, context_charts.circle_chart), (arrays3, context_charts.sphere_chart)):
+        for arrays, chart, prefix in ((arrays2, context_charts.circle_chart, "c2_"),
+                                      (arrays3, context_charts.sphere_chart, "s3_")):
             xs, ys, xq, protos = arrays["xs"][0], arrays["ys"][0], arrays["xq"][0], arrays["protos"][0]
             parts.append(chart(xs, ys, xq, int(np.argmax(protos @ xq)), protos, size=CHART_HEIGHT - 20,
                                title="d = 2: the circle" if chart is context_charts.circle_chart
-                               else "d = 3: the sphere (turn it with the sliders)"))
-        return alt.hconcat(*parts)
+                               else "d = 3: the sphere (turn it with the sliders)", prefix=prefix))
+        return specs.hconcat(parts)  # each part's datasets lifted to the top, where Vega-Lite reads them
 
-    widgets.chart_only(loaders.chart_spec("talk-task", build))
+    show(specs.with_config(loaders.chart_spec("talk-task", build), {"legend": {"disable": True}}))  # no weights here
 
 
 def model_slide() -> None:
-    widgets.chart_only(loaders.chart_spec("talk-model", lambda: run_charts.token_diagram(d=2, C=3, n=6, cell=40)))
+    show(loaders.chart_spec("talk-model", lambda: run_charts.token_diagram(d=2, C=3, n=6, cell=40)))
 
 
-def _scatter_slide(run: str, method: str) -> None:
+def _scatter_slide(run: str, method: str, figure: str) -> None:
     got = _run(run)
     if got is None:
         return
@@ -87,31 +144,34 @@ def _scatter_slide(run: str, method: str) -> None:
                                                          NAMES[method], title=label, domain=dom, size=255)
                              for k, label, dom in panels])
 
-    widgets.chart_only(loaders.chart_spec(f"talk-scatter|{learner.key}|{method}", build))
+    show(loaders.chart_spec(f"talk-scatter|{learner.key}|{method}", build))
     al = loaders.alignment(learner, ref, t.d, t.C, t.n, 200, 0)
-    st.caption(f"{N} fresh contexts, d = 3, C = 5, n = 100; one dot per context, the trained layer on x and "
+    st.caption(f"{N} fresh contexts, d = 3, C = 5, n = 100 (the paper's {figure}); one dot per context, the "
+               f"trained layer ({run}, a fast recipe) on x and "
                f"{NAMES[method]} at its fitted constants on y. Preds diff {al['preds_diff']:.4f}, cos sim of the "
                f"sensitivities {al['cos_sim']:.4f} (on 200 of them, in float64).")
 
 
 def linear_slide() -> None:
-    _scatter_slide("fast-linear-d3", "gd")
+    _scatter_slide("fast-linear-d3", "gd", "Fig. 5b")
 
 
 def softmax_slide() -> None:
-    _scatter_slide("fast-softmax-d3", "adaptive")
+    _scatter_slide("fast-softmax-d3", "adaptive", "Fig. 6b")
 
 
 def adaptive_rate_slide() -> None:
     arrays = loaders.contexts(2, 5, 100, 0, 1)
     xs, ys = arrays["xs"][0], arrays["ys"][0]
     eq1 = loaders.fit("adaptive", 2, 5, 100).refined
-    kgd = loaders.fit("kernel_gd", 2, 5, 100).refined
-    widgets.chart_only(loaders.chart_spec("talk-eta", lambda: run_charts.adaptive_rate_chart(
+    sigma2 = math.sqrt(2 + 5) / eq1["c_sigma"]  # eq. 1's kernel width
+    kgd, _ = best_at(loaders.fit("kernel_gd", 2, 5, 100), "sigma2", sigma2)  # kernel GD on the same kernel
+    show(loaders.chart_spec(f"talk-eta|{kgd['sigma2']:.6g}", lambda: run_charts.adaptive_rate_chart(
         xs, ys, eq1["c_sigma"], eq1["c_eta"], kgd["eta"], height=CHART_HEIGHT - 60)))
-    st.caption(f"One context at d = 2. Eq. 1 at its fitted constants (c_sigma {eq1['c_sigma']:.3g}, c_eta "
-               f"{eq1['c_eta']:.3g}) is kernel GD with sigma^2 = sqrt(D) / c_sigma and the rate eta(X) drawn here; "
-               f"plain kernel GD (eq. 3) keeps one rate ({kgd['eta']:.3g}) everywhere. Ticks: the context points.")
+    st.caption(f"One context at d = 2. Eq. 1 at its fitted constants is kernel GD with sigma^2 = sqrt(D) / c_sigma "
+               f"= {sigma2:.2g} and the rate eta(X) drawn in red. Grey: kernel GD (eq. 3) on the same kernel "
+               f"(sigma^2 = {kgd['sigma2']:.2g}, the nearest on its fitting grid) with its best fixed rate there, "
+               f"{kgd['eta']:.3g}, the same everywhere. Ticks: the context points.")
 
 
 def weights_slide() -> None:
@@ -124,9 +184,10 @@ def weights_slide() -> None:
     if not snaps:
         st.info("This run kept no A/B snapshots.")
         return
-    widgets.chart_only(loaders.chart_spec(f"talk-weights|{loaders.run_key(entry.path)}", lambda: (
+    show(loaders.chart_spec(f"talk-weights|{loaders.run_key(entry.path)}", lambda: (
         run_charts.matrix_heatmaps(snaps, SETTING.d, cell=30, param_name="talk_snapshot"))))
-    st.caption("fast-softmax-d3: drag the slider through training. A's x-block becomes c_sigma times the identity, "
+    st.caption("fast-softmax-d3 (a fast recipe, not the paper's): drag the slider through training. A's x-block "
+               "becomes c_sigma times the identity, "
                "B's label block c_eta times the identity (up to a shift per row that softmax ignores).")
 
 
@@ -144,11 +205,23 @@ def constants_slide() -> None:
     if not rows:
         st.info("No shipped softmax runs here.")
         return
-    widgets.chart_only(loaders.chart_spec("talk-constants|" + "|".join(keys), lambda: (
-        run_charts.constants_curves(rows, width=420, height=CHART_HEIGHT - 40, x_axis="fraction",
+    show(loaders.chart_spec("talk-constants|" + "|".join(keys), lambda: (
+        run_charts.constants_curves(rows, width=400, height=CHART_HEIGHT - 50, x_axis="fraction",
                                     legend_orient="right"))))
-    st.caption("The shipped softmax runs (fast-softmax-d2 ... d10), step axis as a fraction of each run. At d = 10 "
-               "the two constants are not pinned separately: the landscape is a valley along c_sigma * c_eta.")
+    caption = ("The shipped softmax runs (fast-softmax-d2 ... d10: fast recipes, not the paper's), step axis as a "
+               "fraction of each run; each line's last value written at its end.")
+    d10 = next((r for r in reversed(rows) if r["run"] == "d = 10"), None)
+    fit10 = loaders.fit("adaptive", 10, 5, 100)
+    v = fit10.valley
+    if d10 is not None and v:
+        inside = v["lo"] <= d10["c_sigma"] <= v["hi"]
+        caption += (f" At d = 10 they do not settle at eq. 1's optimum: under the W_Q/W_K decay the run stops part-way "
+                    f"along the landscape's flat valley (c_sigma {d10['c_sigma']:.3g}, c_eta {d10['c_eta']:.3g}, "
+                    + ("inside" if inside else "outside")
+                    + f" the band c_sigma {v['lo']:.2g} to {v['hi']:.2g} where eq. 1's loss is within "
+                    f"{100 * VALLEY_TOLERANCE:g}% of its best; the fit sits at c_sigma "
+                    f"{fit10.refined['c_sigma']:.2g}, c_eta {fit10.refined['c_eta']:,.0f}).")
+    st.caption(caption)
 
 
 def headline_slide() -> None:
@@ -157,10 +230,9 @@ def headline_slide() -> None:
         st.info("No `pretrained/headline.csv` yet: `python -m engine.headline`.")
         return
     key = f"talk-headline|{loaders.table_key(table)}"
-    widgets.chart_only(loaders.chart_spec(key, lambda: run_charts.headline_chart(
-        table, width=560, height=CHART_HEIGHT - 40)))
-    st.caption(f"{int(table['contexts'].iloc[0]):,} held-out contexts per d, the closed forms at constants fitted on "
-               "other contexts. Softmax attention can represent eq. 1; linear attention only GD.")
+    show(loaders.chart_spec(key, lambda: run_charts.headline_chart(table, width=520, height=CHART_HEIGHT - 60)))
+    st.caption(f"{int(table['contexts'].iloc[0]):,} held-out contexts per d; the trained layers are the fast runs, "
+               "the closed forms at constants fitted on other contexts. " + headline.verdict(table))
 
 
 def strategies_slide() -> None:
@@ -169,28 +241,30 @@ def strategies_slide() -> None:
     if not picked:
         st.info("No strategy example runs here: `bash pretrained/regenerate.sh examples`.")
         return
-    strategy_panels.draw_examples(picked, 0, size=250, stacked=False)  # a slide is wide, not tall
+    strategy_panels.draw_examples(picked, 0, size=240, stacked=False, room=ROOM_CONFIG)  # a slide is wide, not tall
     try:
         rows = loaders.sweep_table("fig11.csv", figure_data.FIG11_COLUMNS, ("learned",))
     except (OSError, ValueError):
         return
     summary = sweep_charts.fig11_summary(rows, figure_data.FIG11_BASE)
     by_c = summary[summary["vary"] == "C"]
-    st.caption("Fig. 11, share of 20 seeds that learn selection: " + ", ".join(
-        f"C = {int(r.C)}: {r.proportion:.0%}" for r in by_c.itertuples()) + ".")
+    st.caption("Fig. 11 with the fast recipe: of the seeds that learned an algorithm, those that learned selection: "
+               + ", ".join(f"C = {int(r.C)}: {r.learned_selection} of {r.learned}"
+                           + (f" ({r.seeds - r.learned} of {r.seeds} never left the plateau)"
+                              if r.learned < r.seeds else "") for r in by_c.itertuples()) + ".")
 
 
 def valley_slide() -> None:
     fit = loaders.fit("adaptive", 10, 5, 100)
     entry = run_index.by_name("pretrained/fast-softmax-d10")
     rows = loaders.run_path(entry.path, 10, 5, 100) if entry is not None else []
-    widgets.chart_only(loaders.chart_spec(f"talk-valley|{entry and loaders.run_key(entry.path)}", lambda: (
+    show(loaders.chart_spec(f"talk-valley|{entry and loaders.run_key(entry.path)}", lambda: (
         run_charts.landscape_with_path(fit, rows, size=CHART_HEIGHT - 30))))
     v = fit.valley or {}
     st.caption(f"Eq. 1's loss at d = 10 on 10,000 contexts: {fit.constants_text()}. The white path is "
-               "fast-softmax-d10 through training, walking along the valley towards its small-c_sigma end (positive "
-               "constants only); the paper's run at these rates had not converged (c_eta still growing; its grid "
-               "optimum near c_eta 8,000). "
+               "fast-softmax-d10 (a fast recipe) through training, walking along the valley towards its small-c_sigma "
+               "end (positive constants only) and stopping part-way; the paper's run at its rates had not converged "
+               "(c_eta still growing; its grid optimum near c_eta 8,000). "
                + (f"Every point of the bright band has c_sigma * c_eta ~ {v['product']:.3g}." if v else ""))
 
 
@@ -204,29 +278,34 @@ SLIDES: list[Slide] = [
           "query's row of attention matters.", model_slide),
     Slide("linear", "Trained linear attention is one step of gradient descent",
           "Every dot is one context: the trained linear layer (x) against GD from zero weights, eq. 2 (y). They "
-          "sit on y = x: same loss, same confidence, same entropy, context by context (the paper's Fig. 3).",
+          "sit on y = x: same loss, same confidence, same entropy, context by context (the paper's Fig. 5b at d = 3; "
+          "its Fig. 3 shows the same at d = 5).",
           linear_slide),
     Slide("softmax", "Trained softmax attention is one step of context-adaptive kernel GD",
-          "The same for the trained softmax layer against eq. 1 at its fitted constants (Fig. 4). With the query "
+          "The same for the trained softmax layer against eq. 1 at its fitted constants (Fig. 6b at d = 3; Fig. 4 at "
+          "d = 5). With the query "
           "attending to the context only, the layer represents eq. 1 exactly.", softmax_slide),
     Slide("rate", "Its learning rate adapts to the context",
           "Eq. 1 is kernel GD whose step shrinks where many context points sit near the query and grows where "
-          "they are sparse. Move the query: the rate follows the local density of points; plain kernel GD keeps "
-          "one rate.", adaptive_rate_slide),
+          "they are sparse. Move the query: the rate follows the local density of points; plain kernel GD on the "
+          "same kernel keeps one rate.", adaptive_rate_slide),
     Slide("weights", "The weights take the construction's shape",
           "A's x-block turns into a scaled identity (c_sigma), B's label block into a scaled identity (c_eta), "
           "the rest to zero: the paper's Fig. 7. Drag through training.", weights_slide),
-    Slide("constants", "c_sigma and c_eta settle, per dimension",
-          "The two constants read off the weights through training for d = 2, 3, 5, 10 (Fig. 9). Larger d wants "
-          "a wider kernel (smaller c_sigma) and a larger step.", constants_slide),
-    Slide("claim", "Softmax beats linear attention, less so as d grows",
-          "Cross-entropy on the same held-out contexts. Each trained layer sits on the closed form it represents; "
-          "eq. 1 beats GD clearly at d = 2 and 3, and the gap closes by d = 10, where eq. 1's optimum is its GD "
-          "limit. No figure of the paper shows this directly.", headline_slide),
+    Slide("constants", "c_sigma and c_eta through training, per dimension",
+          "The two constants read off the weights through training for d = 2, 3, 5, 10 (Fig. 9, with the fast "
+          "recipes). Larger d wants a wider kernel (smaller c_sigma) and a larger step. At d = 2, 3 and 5 they "
+          "settle near eq. 1's fitted optimum; at d = 10 the run stops part-way along a flat valley.",
+          constants_slide),
+    Slide("claim", "Softmax attention may learn the better algorithm",
+          "Cross-entropy on the same held-out contexts. Each trained layer sits on the closed form it represents. "
+          "The trained softmax layer is clearly better at d = 2 and 3; at d = 5 and 10 the gaps are a few "
+          "thousandths with one run per d, so they are not evidence either way (at d = 10 eq. 1's optimum is "
+          "close to its GD limit). No figure of the paper shows this directly.", headline_slide),
     Slide("strategies", "Two algorithms: selection and elimination",
           "Selection attends to the nearest points and copies their labels; elimination attends to the furthest "
           "and subtracts theirs. Which one a run learns depends on its seed; elimination is frequent for small C "
-          "(Fig. 11).", strategies_slide),
+          "(Fig. 11, counted here among the seeds that learned an algorithm at all).", strategies_slide),
     Slide("valley", "At d = 10 the landscape is a flat valley",
           "Along c_sigma * c_eta = const the loss barely changes, so the paper's run kept growing c_eta and never "
           "converged. A decay on W_Q, W_K and a squared-cosine schedule walk the shipped run down the valley.",
