@@ -31,18 +31,37 @@ def start(config: TrainConfig, name: str, resume: bool) -> None:
 st.subheader("New run")
 st.toggle("log step axis", True, key="train_log_step", help="a fast descent is not a sliver at the left edge")
 config = config_form()
-preset_now = st.session_state.get("train_preset", FAST[0])
+# what the run will be saved as: the preset, or "custom" once its recipe is changed
+preset_now = config.preset if config is not None else st.session_state.get("train_preset", FAST[0])
 untouched = st.session_state.get("train_name") in (None, "", st.session_state.get("train_auto_name"))
 if untouched and st.session_state.get("train_auto_preset") != preset_now:  # the name follows the preset until edited
     st.session_state["train_name"] = st.session_state["train_auto_name"] = \
         f"{preset_now}-{time.strftime('%m%d-%H%M%S')}"
     st.session_state["train_auto_preset"] = preset_now
 name = st.text_input("Run name (a folder in runs/)", key="train_name").strip()
+
+
+def taken(name: str) -> str:
+    """Why runs/NAME cannot be started afresh, in the words that fit what is there."""
+    if any(j.name == name for j in registry.active()):
+        return f"runs/{name} is training now: choose another name."
+    entry = next((e for e in run_index.entries() if e.origin == "runs" and e.name == name), None)
+    if entry is None or entry.config is None:
+        return f"runs/{name} exists already (and is not a readable run): choose another name."
+    if entry.status in ("stopped", "running"):  # "running": a run whose server stopped mid-way
+        return f"runs/{name} exists already and was stopped at step {entry.step:,}: resume it under Your runs " \
+               "below, or choose another name."
+    if entry.status == "finished":
+        return f"runs/{name} is finished: choose another name, or open it on the Weights or Compare page."
+    return f"runs/{name} exists already ({entry.status}): choose another name, or open it on the Weights or " \
+           "Compare page."
+
+
 name_error = None
 if not NAME_OK.match(name):
     name_error = "Use letters, digits, '.', '_' or '-' (up to 80 characters, starting with a letter or digit)."
 elif (run_index.USER_RUNS / name).exists():
-    name_error = f"runs/{name} exists already: resume it below, or choose another name."
+    name_error = taken(name)
 if name_error:
     st.error(name_error)
 if st.button("Start training", type="primary", disabled=config is None or bool(name_error), key="train_start"):
@@ -56,29 +75,40 @@ if config is not None:
 
 # ---------------------------------------------------------------- live jobs
 def job_panel(view: dict) -> None:
-    """The shared job panel, then live curves and, once done, the verdict."""
+    """The shared job panel, then live curves, the weights forming and, once done, the verdict: in fixed slots,
+    each drawn over (or emptied) on every poll, so nothing of the panel drawn here before (another job's, when a
+    new job comes first) stays under this job's title."""
     job = registry.jobs[view["name"]]
     c = view["config"]
-    title = f"**{view['name']}** ({TrainConfig.from_dict(c).variant}, d={c['d']}, C={c['C']}, n={c['n']})"
-    if not job_status(registry, job, view, title, f"stop_{view['name']}",
-                      "fitting the closed-form yardstick and compiling (about half a minute) ..."):
-        return
-    try:
-        history = loaders.read_history(view["path"])
-    except RunError:
-        history = {"evals": view["evals"]}
-    evals = history.get("evals") or view["evals"]
     config = TrainConfig.from_dict(c)
-    if evals:
-        draw_curves(evals, history.get("yardsticks", {}), config)
-    if view["state"] in ("running", "stopped", "finished"):
-        run_panels.live_weights(view["path"], history, config)
+    title = f"**{view['name']}** ({config.variant}, d={c['d']}, C={c['C']}, n={c['n']})"
+    shown = job_status(registry, job, view, title, f"stop_{view['name']}",
+                       "fitting the closed-form yardstick and compiling (about half a minute) ...")
+    history = {"evals": view["evals"]}
+    if shown:
+        try:
+            history = loaders.read_history(view["path"])
+        except RunError:
+            pass
+    evals = history.get("evals") or view["evals"]
+    if shown and evals:
+        with st.container():
+            draw_curves(evals, history.get("yardsticks", {}), config)
+    else:
+        st.empty()
+    if shown and view["state"] in ("running", "stopped", "finished") and history.get("snapshots"):
+        with st.container():
+            run_panels.live_weights(view["path"], history, config)
+    else:
+        st.empty()
     verdict = view["verdict"]
-    if view["state"] == "finished":
+    if shown and view["state"] == "finished":
         (st.success if verdict.get("converged") else st.warning)(
             ("Converged. " if verdict.get("converged") else "Not converged. ") + verdict.get("message", ""))
-    elif view["state"] == "stopped":
+    elif shown and view["state"] == "stopped" and job.first_progress is not None:
         st.caption("Resume it under Your runs.")
+    else:
+        st.empty()
 
 
 active = registry.active()

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 ACTIVE = ("queued", "preparing", "running")
+BEFORE_FIRST_STEP = "stopped before the first step: nothing was trained"
+CANCELLED = "cancelled while queued"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -171,7 +173,7 @@ class JobRegistry:
                 return
             self.slots.release()  # got the slot just as it was cancelled: leave it to the next job
         with job.lock:
-            job.state, job.message = "stopped", "cancelled while queued"
+            job.state, job.message = "stopped", CANCELLED
 
     def _hold(self, job: Progress, work: Callable[[Any], None]) -> None:
         """Holds the slot (acquired by `_run`) for the whole job, and gives it back whatever happens."""
@@ -188,12 +190,21 @@ class JobRegistry:
             self.slots.release()
 
     def _train(self, job: Job) -> None:
+        """Stop is honoured before the preparation (fitting the yardstick, compiling: seconds to half a minute,
+        which cannot be cut short) and right after it, before the first step (`train` checks it there)."""
+        if job.stop.is_set():
+            with job.lock:
+                job.state, job.message = "stopped", BEFORE_FIRST_STEP
+            return
         trainer = self._trainer
         if trainer is None:
             from engine.train import train as trainer
         run = trainer(job.config, job.path, resume=job.resume, on_progress=job.on_progress, stop_event=job.stop)
         with job.lock:
-            job.state, job.verdict, job.message = run.status, dict(run.verdict), run.message
+            job.verdict, job.message = dict(run.verdict), run.message
+            if run.status == "stopped" and job.first_progress is None:
+                job.message = BEFORE_FIRST_STEP
+            job.state = run.status
 
     def _sweep(self, job: SweepJob) -> None:
         sweeper = self._sweeper

@@ -56,14 +56,30 @@ def config_form() -> TrainConfig | None:
                                          "and eq. 1 is the yardstick; on: it attends to itself too, and eq. 1 "
                                          "self-key is")
     try:
-        return dataclasses.replace(base, kind=kind, d=int(d), C=int(C), n=int(n), steps=int(steps),
-                                   batch=int(batch), lr=float(lr), schedule=schedule, warmup=int(warmup),
-                                   clip=float(clip), init_scale=float(init_scale), seed=int(seed),
-                                   eval_every=int(eval_every), query_in_keys=bool(query_in_keys),
-                                   qk_decay=float(qk_decay), cosine_power=float(cosine_power))
+        config = dataclasses.replace(base, kind=kind, d=int(d), C=int(C), n=int(n), steps=int(steps),
+                                     batch=int(batch), lr=float(lr), schedule=schedule, warmup=int(warmup),
+                                     clip=float(clip), init_scale=float(init_scale), seed=int(seed),
+                                     eval_every=int(eval_every), query_in_keys=bool(query_in_keys),
+                                     qk_decay=float(qk_decay), cosine_power=float(cosine_power))
     except ValueError as e:
         st.error(f"**This config cannot be trained.** {e}")
         return None
+    changed = changed_fields(config, base)
+    if changed:
+        config = dataclasses.replace(config, preset=CUSTOM)
+        st.caption(f"Saved as preset **{CUSTOM}**: {', '.join(changed)} differ from {preset}. (Another seed or "
+                   f"number of steps alone keeps the preset's name, as the command line's --seed and --steps do.)")
+    return config
+
+
+CUSTOM = "custom"  # the preset recorded for a run whose recipe is no preset's
+KEEPS_PRESET = ("seed", "steps", "preset")  # a preset's recipe at another seed or length is still that preset
+
+
+def changed_fields(config: TrainConfig, base: TrainConfig) -> list[str]:
+    """The fields of `config` that make it another recipe than the preset `base`."""
+    return [f.name for f in dataclasses.fields(config)
+            if f.name not in KEEPS_PRESET and getattr(config, f.name) != getattr(base, f.name)]
 
 
 def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig) -> None:
