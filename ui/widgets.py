@@ -82,6 +82,12 @@ def int_in(lo: int, hi: int):
     return valid
 
 
+TASK_MAX = {"d": 20, "C": 10, "n": 1000}  # the task inputs' upper bounds (d and C start at 2, n at 1)
+SEED_MAX = 10**6
+TASK_RANGES = (f"Ranges: d 2 to {TASK_MAX['d']}, C 2 to {TASK_MAX['C']}, n 1 to {TASK_MAX['n']:,} and divisible "
+               "by C")
+
+
 def task_inputs(d: int = 2, C: int = 5, n: int = 100, with_seed: bool = True,
                 container=None) -> tuple[TaskConfig | None, int]:
     """d, C, n (and seed) inputs, bound to the URL (`?d=3&C=5&n=100&seed=4`) and shared by the pages; an
@@ -91,7 +97,7 @@ def task_inputs(d: int = 2, C: int = 5, n: int = 100, with_seed: bool = True,
     fresh = [k for k in ("d", "C", "n") if k not in st.session_state]
     if fresh:  # a link's task that cannot be built (n not divisible by C, d or C below 2) opens the default task
         got = {k: int_in(lo, hi)(st.query_params.get(k, str(v))) for k, v, lo, hi in
-               (("d", d, 2, 20), ("C", C, 2, 10), ("n", n, 1, 1000))}
+               (("d", d, 2, TASK_MAX["d"]), ("C", C, 2, TASK_MAX["C"]), ("n", n, 1, TASK_MAX["n"]))}
         try:
             TaskConfig(**{k: v if v is not None else {"d": d, "C": C, "n": n}[k] for k, v in got.items()})
         except ValueError as e:
@@ -105,11 +111,16 @@ def task_inputs(d: int = 2, C: int = 5, n: int = 100, with_seed: bool = True,
         from_url(key, default, int_in(lo, hi))  # callbacks (New context) set it too: no value= here
         return int(box.number_input(label, min_value=lo, max_value=hi, step=1, key=key, bind="query-params", **kw))
 
-    d_ = number("d (dimension)", "d", d, 1, 20,
-                help="points live on the unit sphere S^(d-1); d = 2 is the circle, d = 3 the sphere")
-    C_ = number("C (classes)", "C", C, 1, 10)
-    n_ = number("n (context points)", "n", n, 1, 1000, help="must be divisible by C: exactly n/C points per class")
-    seed = number("seed", "seed", 0, 0, 10**6) if with_seed else 0
+    d_ = number("d (dimension)", "d", d, 1, TASK_MAX["d"],
+                help=f"2 to {TASK_MAX['d']}: points live on the unit sphere S^(d-1); d = 2 is the circle, d = 3 "
+                     "the sphere")
+    C_ = number("C (classes)", "C", C, 1, TASK_MAX["C"], help=f"2 to {TASK_MAX['C']}")
+    n_ = number("n (context points)", "n", n, 1, TASK_MAX["n"],
+                help=f"1 to {TASK_MAX['n']:,}, divisible by C: exactly n/C points per class")
+    seed = number("seed", "seed", 0, 0, SEED_MAX) if with_seed else 0
+    if in_script():  # a value typed outside the box's range is not applied: say the ranges where they are seen
+        box.caption(TASK_RANGES + (f"; seed 0 to {SEED_MAX:,}" if with_seed else "") + ". A number outside its "
+                    "range is not applied (the box keeps it, asking for Enter): bring it into the range.")
     try:
         return TaskConfig(int(d_), int(C_), int(n_)), seed
     except ValueError as e:
