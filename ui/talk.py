@@ -44,10 +44,14 @@ ROOM_CSS = """<style>
 header[data-testid="stHeader"] { display: none; }
 [data-testid="stMainBlockContainer"] { padding-top: 1.1rem; padding-bottom: 0.5rem; }
 [data-testid="stElementToolbar"], .vega-embed details, .vega-embed .vega-actions { display: none !important; }
-[data-testid="stCaptionContainer"] { font-size: 1.02rem; color: #31333f; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {
+  font-size: 1.02rem !important; color: #31333f !important; }
 .talk-headline { font-size: 2.1rem; font-weight: 700; line-height: 1.15; margin: 0; }
 .talk-note { font-size: 1.45rem; line-height: 1.45; }
 .talk-next { font-size: 1.2rem; color: #555; }
+@media (min-width: 1800px) and (min-height: 1000px) {  /* a full-HD screen: the 1280 x 720 layout, enlarged */
+  [data-testid="stMainBlockContainer"] { zoom: 1.4; }
+}
 </style>"""
 
 
