@@ -4,6 +4,7 @@ through training per learning rate (Fig. 10), and a small sweep run live."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from engine import figure_data as figures
@@ -20,6 +21,7 @@ BASE = figures.FIG11_BASE
 BASE_TEXT = ", ".join(f"{k} = {v}" for k, v in BASE.items())
 FIG11_CMD = "python -m engine.figure_data fig11"
 FIG10_CMD = "python -m engine.figure_data fig10"
+NONE = "\u2014"  # an em dash: no value in this cell
 EXAMPLE_CMD = "python -m engine.train --preset fig11-d2-C2 --seed S --out runs/fig11-d2-C2-seedS"
 
 
@@ -96,11 +98,17 @@ if f10 is not None:
                          help="shows the paper's first hundreds of steps next to the fast recipe's thousands")
     widgets.show_chart(sweep_charts.fig10_chart(sweep_charts.fig10_curves(f10), log_step), f10, "fig10")
     summary = figures.fig10_summary(f10)
-    st.dataframe(summary, hide_index=True, column_config={
+    # the two columns that can be empty, as text with a dash for "none" (a missing number would show as None)
+    shown = summary.assign(paper_lr=[f"{v:.3g}" if pd.notna(v) else NONE for v in summary["paper_lr"]],
+                           left_plateau_at=[str(int(v)) if pd.notna(v) else NONE for v in summary["left_plateau_at"]])
+    st.dataframe(shown, hide_index=True, column_config={
         "lr": st.column_config.NumberColumn("lr (run at)", format="%.3g"),
-        "paper_lr": st.column_config.NumberColumn("paper's lr", format="%.3g"),
+        "paper_lr": st.column_config.TextColumn("paper's lr"),
+        "left_plateau_at": st.column_config.TextColumn("left_plateau_at"),
         **{k: st.column_config.NumberColumn(format="%.4g") for k in ("c_eta_there", "final_c_eta", "final_c_sigma",
                                                                      "final_eval_loss")}})
+    st.caption(f"{NONE} in paper's lr: the fast recipe is the project's own, the paper has no rate for it; in "
+               f"left_plateau_at: the run never left the chance plateau.")
     paper = f10[f10["recipe"] == "paper-softmax-d10"]
     if len(paper):
         batch, scale = int(paper["batch"].iloc[0]), float(paper["lr"].iloc[0] / paper["paper_lr"].iloc[0])

@@ -152,7 +152,12 @@ with st.expander("The shipped runs in numbers (pretrained/)"):
 twin = run_panels.other_variant(entry)
 if twin is not None:
     st.subheader("The query among its keys, or not")
-    st.dataframe(run_panels.variants_table([entry, twin]), hide_index=True)
+    table = run_panels.variants_table([entry, twin])
+    for col in table.columns[table.isna().any()]:  # a missing value shows as a dash, not as None
+        table[col] = ["\u2014" if pd.isna(v) else f"{v:.4g}" if isinstance(v, float) else v for v in table[col]]
+    st.dataframe(table, hide_index=True)
     st.caption("The same setting trained as the paper's layer (the query attends to the context only: it represents "
                "eq. 1) and with the query among its keys (it represents eq. 1 self-key). Each run records both "
-               "yardsticks; losses are on the run's own evaluation contexts.")
+               "yardsticks; losses are on the run's own evaluation contexts. \u2014: no value here; a closed form's "
+               "fitted constants are listed once per run, under \"(its own)\" for the run that represents it and "
+               "unmarked for the other, so each of those columns has one run's entry.")

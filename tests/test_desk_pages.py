@@ -21,3 +21,33 @@ def test_task_inputs_show_their_ranges() -> None:
     assert "not applied" in note
     for k in ("d", "C", "n"):
         assert f"{lows[k]} to {int(boxes[k].max):,}" in boxes[k].help
+
+
+# ---------------------------------------------------------------- 7: no raw None in tables
+
+DASH = "\u2014"
+
+
+def table_with(at, column: str):
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
+def test_weights_variants_table_has_no_none() -> None:
+    """The headline run and its twin with the query among its keys: each closed form's constants are listed under
+    one run only, the other cell is a dash, said in the caption."""
+    at = open_app("weights")
+    table = table_with(at, "eq. 1 (its own): constants")
+    assert list(table["run"]) == ["pretrained/fast-softmax-d3", "pretrained/fast-softmax-d3-selfkey"]
+    assert not table.isna().any().any() and (table == DASH).any().any()
+    assert table["eq. 1 (its own): constants"].tolist() == ["c_sigma 32.7, c_eta 7", DASH]
+    assert any(f"{DASH}: no value here" in c.value for c in at.caption)
+
+
+def test_strategies_fig10_table_has_no_none() -> None:
+    at = open_app("strategies")
+    table = table_with(at, "paper_lr")
+    assert not table.isna().any().any()
+    fast = table[table["recipe"] == "fast-softmax-d10"]
+    assert fast["paper_lr"].tolist() == [DASH]
+    assert table[table["recipe"] == "paper-softmax-d10"]["paper_lr"].tolist() == ["5e-05", "0.0001", "0.0008", "0.003"]
+    assert any(f"{DASH} in paper's lr: the fast recipe is the project's own" in c.value for c in at.caption)
