@@ -10,7 +10,7 @@ from engine import extract
 from engine.closed_form import NAMES
 from engine.config import TrainConfig
 from engine.runs import RunError
-from ui import loaders, run_charts, run_index, run_panels, widgets
+from ui import loaders, run_charts, run_index, run_panels, snapshot_player, widgets
 
 HEADLINE = "pretrained/fast-softmax-d3"  # the paper's Fig. 7 and 8 setting opens first
 
@@ -57,17 +57,18 @@ def cached(name: str, build):
 
 # ---------------------------------------------------------------- A and B through training, and the path
 st.subheader("A and B through training, and the run's way across its landscape")
-st.caption("Drag the snapshot slider under the chart, or press Play: the heatmaps (colours scaled to the largest "
-           "entry at each step; dashed lines separate the x-block from the label block) and the ringed point on "
-           "the landscape move together. Snapshots are dense early, where the structure forms.")
+st.caption("Drag the snapshot slider under the chart, or press Play (it runs in your browser): the heatmaps (colours "
+           "scaled to the largest entry at each step; dashed lines separate the x-block from the label block) and "
+           "the ringed point on the landscape move together. Snapshots are dense early, where the structure forms.")
 others = [e for e in entries if widgets.run_id(e) != widgets.run_id(entry)]
 beside = widgets.run_picker("Beside it (optional)", "beside", others, url=True, optional=True)
 if beside is None:
     run_panels.dynamics_panel(entry, room=300, key="w")
-else:
+else:  # one control for both: the player moves the left run's slider, the right one follows it
+    snapshot_player.player("w_play")
     for col, e, k in zip(st.columns(2), (entry, beside), ("w", "w2")):
         with col:
-            run_panels.dynamics_panel(e, room=240, key=k, narrow=True)
+            run_panels.dynamics_panel(e, room=240, key=k, narrow=True, play=False)
     st.caption("Side by side the legends are left off: heatmaps red > 0 > blue, scaled to the largest entry; on the "
                "landscape brighter is lower loss, the red square and cross are the fitted optimum, white and orange "
                "dots the path's first positive step and its end, the ring the chosen snapshot.")

@@ -169,9 +169,7 @@ def test_weights_of_a_run(runs) -> None:
     assert "c_sigma" in specs and "factor on the extracted value" in specs
     labels = {m.label for m in at.metric}
     assert {"c_sigma (extracted)", "c_eta (extracted)", "algorithm"} <= labels
-    n_charts = len(charts_of(at))
-    at.button(key="w_play").click().run()  # steps through the snapshots, then leaves the slider chart
-    assert not at.exception and len(charts_of(at)) == n_charts
+    assert not [b for b in at.button if (b.key or "").endswith("_play")]  # Play runs in the browser, not here
     at.selectbox(key="run").set_value(runs["tiny-diverged"]).run()
     assert not at.exception and "diverged" in errors(at)
     at.selectbox(key="run").set_value(runs["zz-broken"]).run()

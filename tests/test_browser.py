@@ -349,3 +349,34 @@ def test_every_view_a_link(server: str, browser) -> None:
             visit(page, f"{server}/{bad}")
             assert page.get_by_text("is not valid here").count() == 1, bad
             assert page.locator('[data-testid="stException"]').count() == 0, bad
+
+
+# ---------------------------------------------------------------- Play through training, in the browser
+
+
+def test_play_moves_both_runs_snapshots_in_the_browser(server: str, browser) -> None:
+    """Play steps the left run's snapshot slider with no rerun; the run beside it follows at the same fraction of
+    training, its own slider hidden (one control for both)."""
+    url = f"{server}/weights?run=pretrained/fast-softmax-d3&beside=pretrained/fast-softmax-d5"
+    with opened(browser, url, VIEWPORT) as page:
+        sliders = page.locator(".vega-bind", has_text="snapshot").locator("input[type=range]")
+        assert sliders.count() == 2
+        page.wait_for_function("() => Array.from(document.querySelectorAll('.vega-bind')).filter(b => "
+                               "b.textContent.startsWith('snapshot') && b.offsetParent !== null).length === 1")
+        lead, other = sliders.nth(0), sliders.nth(1)
+        lead.evaluate("(s) => { s.value = 0; s.dispatchEvent(new Event('input', {bubbles: true})); }")
+        page.evaluate("() => { window.__ran = false; new MutationObserver(() => { if (document.querySelector("
+                      f"'{RUNNING}')) window.__ran = true; }}).observe(document.body, {{subtree: true, attributes: "
+                      "true}); }")
+        before = page.evaluate(DRAWN)
+        page.get_by_role("button", name="Play through training").click()
+        page.wait_for_function("(s) => +s.value >= 20", arg=lead.element_handle(), timeout=20_000)
+        page.get_by_role("button", name="Pause").click()
+        at = int(lead.input_value())
+        page.wait_for_timeout(300)
+        assert int(lead.input_value()) == at  # paused
+        frac = at / int(lead.get_attribute("max"))
+        assert abs(int(other.input_value()) - frac * int(other.get_attribute("max"))) <= 0.5 + 1e-9  # same fraction
+        assert page.evaluate(DRAWN) != before  # the heatmaps and the ring moved
+        assert page.evaluate("() => window.__ran") is False  # and no Python ran for it
+        assert_charts_drew_their_data(page, "weights, two runs")

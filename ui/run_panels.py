@@ -4,8 +4,6 @@ two variants of a softmax layer (query among its keys or not) side by side."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -14,8 +12,7 @@ from engine import extract, learners, models, report
 from engine.closed_form import NAMES
 from engine.config import TrainConfig
 from engine.runs import RunError
-from ui import landscape_charts, loaders, run_charts, run_index, widgets
-from ui.specs import fill
+from ui import landscape_charts, loaders, run_charts, run_index, snapshot_player, widgets
 
 
 def heat_cell(D: int, room: int = 300) -> int:
@@ -47,10 +44,12 @@ def path_caption(method: str, fit, path_rows: list[dict], intro: bool = True) ->
     return text
 
 
-def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w", narrow: bool = False) -> None:
+def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w", narrow: bool = False,
+                   play: bool = True) -> None:
     """A and B through training over the run's path on its closed form's landscape, one snapshot control for
-    both, with a Play button (the one cached chart, its parameter moved: nothing is rebuilt). `room`: pixels
-    for one matrix; `narrow`: one column (A over B over the path), for two runs side by side."""
+    both, with a Play button that moves it in the browser (`snapshot_player`; with `play=False` the page mounts
+    one player for several panels). `room`: pixels for one matrix; `narrow`: one column (A over B over the
+    path), for two runs side by side."""
     try:
         config = TrainConfig.from_dict(entry.config or {})
         history = loaders.read_history(entry.path)
@@ -67,16 +66,10 @@ def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w", n
     movie = loaders.chart_spec(f"dynamics|{run_key}|{room}|{narrow}", lambda: run_charts.weights_with_path(
         snapshots, task.d, fit, path_rows, title=entry.name, cell=heat_cell(task.D, room),
         size=room if narrow else min(340, room + 60), stacked=narrow))
-    placeholder = st.empty()
-    if len(snapshots) > 1 and st.button("Play through training", key=f"{key}_play",
-                                        help="shows every snapshot in turn"):
-        for i in range(len(snapshots)):
-            with placeholder.container():
-                widgets.chart_only(fill(movie, {}, {"snapshot": i}))
-            time.sleep(0.08)
-    with placeholder.container():
-        widgets.show_chart(movie, lambda: run_charts.snapshot_frame(snapshots).merge(
-            pd.DataFrame(path_rows), on=["idx", "step"]), f"weights_{entry.name}")
+    if play and len(snapshots) > 1:
+        snapshot_player.player(f"{key}_play")
+    widgets.show_chart(movie, lambda: run_charts.snapshot_frame(snapshots).merge(
+        pd.DataFrame(path_rows), on=["idx", "step"]), f"weights_{entry.name}")
     st.caption(path_caption(config.yardstick, fit, path_rows))
 
 
