@@ -28,10 +28,21 @@ points = pd.DataFrame([{"point": "grid optimum", **fit.best, "loss": fit.loss},
 st.dataframe(points, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.5g")
                                                     for k in [*names, "loss"]})
 
-runs = [e for e in run_index.entries() if e.config and represented_by(e.config["kind"], e.query_in_keys) == method
+# Runs whose layer's constants are this closed form's parameters: softmax runs of either variant on both eq. 1
+# landscapes (c_sigma, c_eta), linear runs on GD's (eta); chosen first, those that represent it. The runs chosen are
+# remembered across changes of the closed form (and of the task): the ones that apply to the new one stay chosen.
+layer = {"adaptive": "softmax", "adaptive_self_key": "softmax", "gd": "linear"}.get(method)
+runs = [e for e in run_index.entries() if e.config and e.config["kind"] == layer
         and (e.config["d"], e.config["C"], e.config["n"]) == (task.d, task.C, task.n)]
-chosen = widgets.run_picker("Paths of runs on it", "land_runs", runs, multi=True,
-                            default=[widgets.run_id(e) for e in runs if e.origin == "pretrained"][:3]) if runs else []
+ids = [widgets.run_id(e) for e in runs]
+remembered = st.session_state.get("land_paths", {}) if widgets.in_script() else {}  # per layer and task
+slot = f"{layer}|{task}"
+first = [widgets.run_id(e) for e in runs if e.origin == "pretrained"
+         and represented_by(e.config["kind"], e.query_in_keys) == method][:3]
+chosen = widgets.run_picker("Paths of runs on it", f"land_runs|{slot}", runs, multi=True,
+                            default=[i for i in remembered.get(slot, first) if i in ids]) if runs else []
+if runs and widgets.in_script():
+    st.session_state["land_paths"] = {**remembered, slot: [widgets.run_id(e) for e in chosen]}
 path_rows = [{**p, "run": e.name} for e in chosen for p in loaders.run_path(e.path, task.d, task.C, task.n)]
 chart = loaders.chart_spec(f"landscape|{method}|{task}|" + "|".join(loaders.run_key(e.path) for e in chosen),
                            lambda: run_charts.landscape_with_path(fit, path_rows, size=440))
@@ -49,7 +60,10 @@ if fit.valley:
 st.caption(f"d={task.d}, C={task.C}, n={task.n}, fitted on {fit.N:,} fixed contexts. Colour is clamped to the better "
            "half of the grid so the valley stands out; hover for values.")
 if chosen:
+    others = [e.name for e in chosen if represented_by(e.config["kind"], e.query_in_keys) != method]
     st.caption("Paths: each chosen run's constants at every stored snapshot, read off its A and B. " +
+               (f"{', '.join(others)} represent{'s' if len(others) == 1 else ''} the other eq. 1 (its query is "
+                "treated otherwise), drawn here by the same two constants. " if others else "") +
                run_panels.path_caption(method, fit, path_rows, intro=False))
 elif not runs:
     st.caption("No run of this setting represents this closed form: train one on the Train page to see its path.")

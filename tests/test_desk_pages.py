@@ -3,7 +3,7 @@ its chosen runs, /home, and the Science page's formulas."""
 
 from __future__ import annotations
 
-from tests.app_support import open_app
+from tests.app_support import charts_of, open_app
 
 
 # ---------------------------------------------------------------- 5: the task inputs' ranges
@@ -51,3 +51,31 @@ def test_strategies_fig10_table_has_no_none() -> None:
     assert fast["paper_lr"].tolist() == [DASH]
     assert table[table["recipe"] == "paper-softmax-d10"]["paper_lr"].tolist() == ["5e-05", "0.0001", "0.0008", "0.003"]
     assert any(f"{DASH} in paper's lr: the fast recipe is the project's own" in c.value for c in at.caption)
+
+
+# ---------------------------------------------------------------- 8: Landscapes keeps the chosen runs
+
+
+def paths_picker(at):
+    return next(m for m in at.multiselect if m.label == "Paths of runs on it")
+
+
+def drawn_runs(at) -> set[str]:
+    return {r["run"] for spec in charts_of(at) for rows in spec["datasets"].values() for r in rows if "run" in r}
+
+
+def test_landscapes_keeps_the_chosen_runs_across_closed_forms() -> None:
+    at = open_app("landscapes")
+    assert at.radio(key="land_method").value == "adaptive"
+    assert paths_picker(at).value == ["pretrained/fast-softmax-d3"]  # the run that represents eq. 1
+    at.radio(key="land_method").set_value("adaptive_self_key").run()  # the same constants: the run still applies
+    assert not at.exception and paths_picker(at).value == ["pretrained/fast-softmax-d3"]
+    paths_picker(at).select("pretrained/fast-softmax-d3-selfkey").run()
+    both = ["pretrained/fast-softmax-d3", "pretrained/fast-softmax-d3-selfkey"]
+    assert paths_picker(at).value == both
+    assert drawn_runs(at) == {"fast-softmax-d3", "fast-softmax-d3-selfkey"}
+    assert any("fast-softmax-d3 represents the other eq. 1" in c.value for c in at.caption)
+    at.radio(key="land_method").set_value("gd").run()  # GD's eta: linear runs only
+    assert not at.exception and paths_picker(at).value == ["pretrained/fast-linear-d3"]
+    at.radio(key="land_method").set_value("adaptive").run()  # back: the choice is as it was left
+    assert not at.exception and paths_picker(at).value == both
