@@ -105,7 +105,7 @@ else:
     shown = st.radio("Attention of", names, index=1, horizontal=True, key="ctx_model")
     title = f"{shown}: attention (cosines to prototypes)"
     main = loaders.chart_spec(f"ctx-cos|{task.d}|{task.C}|{title}", lambda: context_charts.cosine_template(
-        task.C, title))
+        task.C, title, width=400))
     probs = {nm: r[0][0] for nm, r in results.items()}
     left, right = st.columns([3, 2])
     with left:
@@ -113,7 +113,7 @@ else:
                            points.assign(**{f"attention {nm}": r[1][0] for nm, r in results.items()}),
                            "context_points")
     with right:
-        widgets.chart_only(context_charts.prob_bars(probs, yq, width=300))
+        widgets.chart_only(context_charts.prob_bars(probs, yq, width=210))
         st.dataframe(pd.DataFrame({"model": names, "predicts": [int(np.argmax(probs[nm])) + 1 for nm in names],
                                    "P(true class)": [float(probs[nm][yq]) for nm in names]}), hide_index=True)
     st.caption(f"For d = {task.d} each point is drawn by its cosine to every prototype; decision regions are drawn "

@@ -336,6 +336,10 @@ def test_every_view_a_link(server: str, browser) -> None:
         assert_charts_drew_their_data(page, "contexts?d=3")
         assert_charts_fit(page, "contexts?d=3")
         assert_query_moves_run_no_python(page)  # the sphere's query moves in the browser too
+        visit(page, f"{server}/contexts?d=5")  # the cosine view: its legends under it, inside its column
+        assert_charts_drew_their_data(page, "contexts?d=5")
+        assert_charts_fit(page, "contexts?d=5")
+        visit(page, f"{server}/contexts?d=3&seed=4")
         page.locator('input[aria-label="seed"]').fill("5")
         page.keyboard.press("Enter")
         settle(page)

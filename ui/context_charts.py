@@ -256,7 +256,8 @@ def cosine_template(C: int, title: str = "", width: int = 420, sized: bool = Tru
     query = alt.Chart(_named(prefix, "query")).mark_point(shape="diamond", filled=True, size=300, color=QUERY_COLOR,
                                                           opacity=1, stroke="white", strokeWidth=1.5).encode(
         x, y, tooltip=[alt.Tooltip("cosine:Q", format=".3f", title="query cosine")])
-    return alt.layer(points, query, title=title).properties(width=width, height=40 * C + 40)
+    return alt.layer(points, query, title=title).properties(width=width, height=40 * C + 40).configure_legend(
+        orient="bottom", direction="vertical")  # under the plot, side by side: the chart keeps to its column
 
 
 def cosine_datasets(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos: np.ndarray,
