@@ -12,8 +12,17 @@ widgets.mark_entry()
 st.set_page_config(page_title="kernel-icl explorer", layout="wide")
 loaders.init_runtime()
 
+# Home is served at the root URL; its own url_path is internal (a default page is never reached by it), which leaves
+# /home to a hidden page that sends a visitor who types it to the root.
+home = st.Page("pages/home.py", title="Home", default=True, url_path="index")
+
+
+def home_by_name() -> None:
+    st.switch_page(home)
+
+
 pages = [
-    st.Page("pages/home.py", title="Home", default=True),
+    home,
     st.Page("pages/contexts.py", title="Contexts"),
     st.Page("pages/compare.py", title="Compare"),
     st.Page("pages/train.py", title="Train"),
@@ -22,6 +31,7 @@ pages = [
     st.Page("pages/landscapes.py", title="Landscapes"),
     st.Page("pages/science.py", title="Science"),
     st.Page("pages/talk.py", title="Talk", url_path="talk"),
+    st.Page(home_by_name, title="Home", url_path="home", visibility="hidden"),
 ]
 loaders.warm_up()  # a background thread that waits for the first page before it starts: no one is held up
 st.navigation(pages).run()
