@@ -1,10 +1,11 @@
 """Desk pages from a browser walk: the task inputs' ranges in sight, tables without a raw None, Landscapes keeping
-its chosen runs, /home, and the Science page's formulas."""
+its chosen runs, and the Science page's formulas (/home is in test_desk_browser.py)."""
 
 from __future__ import annotations
 
-from tests.app_support import charts_of, open_app
+import re
 
+from tests.app_support import charts_of, open_app
 
 # ---------------------------------------------------------------- 5: the task inputs' ranges
 
@@ -79,3 +80,27 @@ def test_landscapes_keeps_the_chosen_runs_across_closed_forms() -> None:
     assert not at.exception and paths_picker(at).value == ["pretrained/fast-linear-d3"]
     at.radio(key="land_method").set_value("adaptive").run()  # back: the choice is as it was left
     assert not at.exception and paths_picker(at).value == both
+
+
+# ---------------------------------------------------------------- 10: the Science page's formulas
+
+FORMULA_TEXT = [r"\^\{", r"\^T\b", r"sqrt\(", r"\bx_[iqj]\b", r"\bW_[QKVO]\b", r"\bS\^", r"\by_hat\b", r"\bsum_",
+                r"\be\^", r"\bR\^", r"\bsigma\^2(?!\))"]  # sigma^2 in brackets: the code's spelling, named
+
+
+def test_science_renders_its_formulas_as_math() -> None:
+    """docs/science.md writes its formulas in $...$ (Streamlit and GitHub both render it): no formula is left as
+    plain text outside math and code, every paragraph closes what it opens, and the query_in_keys default is given
+    as an inference, with its evidence."""
+    at = open_app("science")
+    (doc,) = [m.value for m in at.markdown if m.value.startswith("# The science")]
+    assert "$S^{d-1}$" in doc and doc.count("\n$$\n") == 14  # its 7 display formulas, opened and closed
+    for block in doc.split("\n\n"):
+        assert block.count("$") % 2 == 0, block[:200]
+    plain = re.sub(r"\$\$.*?\$\$|\$[^$]+\$|`[^`]+`", " ", doc, flags=re.S)
+    left = {p: re.findall(r".{0,30}" + p + r".{0,30}", plain) for p in FORMULA_TEXT}
+    assert not {p: hits for p, hits in left.items() if hits}
+    why = next(b for b in doc.split("\n\n") if b.startswith("Why `False` is the default"))
+    assert "inference" in why
+    for number in ("30.7", "7.18", "31.6", "8.85", "31.07", "7.15"):
+        assert number in why

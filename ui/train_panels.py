@@ -52,9 +52,9 @@ def config_form() -> TrainConfig | None:
                                        key=f"tcp_{preset}", help="the cosine decay factor raised to this power: "
                                        "2 ends the run at a lower rate, where the optimiser's noise settles")
         query_in_keys = c2.checkbox("query among the keys", base.query_in_keys, key=f"tq_{preset}",
-                                    help="off (the paper's model): the query attends to the n context points only "
-                                         "and eq. 1 is the yardstick; on: it attends to itself too, and eq. 1 "
-                                         "self-key is")
+                                    help="off (the paper's model, as its numbers indicate: docs/science.md "
+                                         "section 2): the query attends to the n context points only and eq. 1 is "
+                                         "the yardstick; on: it attends to itself too, and eq. 1 self-key is")
     try:
         config = dataclasses.replace(base, kind=kind, d=int(d), C=int(C), n=int(n), steps=int(steps),
                                      batch=int(batch), lr=float(lr), schedule=schedule, warmup=int(warmup),
