@@ -6,7 +6,7 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # on a GPU, tak
 
 import streamlit as st  # noqa: E402
 
-from ui import loaders, widgets  # noqa: E402
+from ui import loaders, memory, warmup, widgets  # noqa: E402
 
 widgets.mark_entry()
 st.set_page_config(page_title="kernel-icl explorer", layout="wide")
@@ -34,4 +34,7 @@ pages = [
     st.Page(home_by_name, title="Home", url_path="home", visibility="hidden"),
 ]
 loaders.warm_up()  # a background thread that waits for the first page before it starts: no one is held up
-st.navigation(pages).run()
+try:
+    st.navigation(pages).run()
+finally:  # after every page run: past the memory budget, JAX's compiled programs go (ui/memory.py)
+    memory.keep_within_budget(busy=loaders.job_registry().busy() or warmup.running())

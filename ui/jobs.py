@@ -217,6 +217,11 @@ class JobRegistry:
         with self.lock:
             return [j for j in self.jobs.values() if j.active]
 
+    def busy(self) -> bool:
+        """Whether any training job or sweep is queued or running."""
+        with self.lock:
+            return any(j.active for j in (*self.jobs.values(), *self.sweeps.values()))
+
     def all(self) -> list[Job]:
         """Training jobs, newest first."""
         with self.lock:

@@ -55,3 +55,8 @@ def start() -> bool:
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_NotFromWarmUp())
     threading.Thread(target=_run, name="warm-up", daemon=True).start()
     return True
+
+
+def running() -> bool:
+    """Whether the warm-up thread is still at work."""
+    return any(t.name == "warm-up" and t.is_alive() for t in threading.enumerate())
