@@ -123,7 +123,7 @@ cols[4].metric("loss: closed form", f"{r['loss'].mean():.4f}", delta=f"{r['loss'
 panels = [("loss", "cross-entropy", None), ("p_correct", "P(correct class)", (0.0, 1.0)),
           ("entropy", "entropy of y_hat", (0.0, math.log(task.C) * 1.02))]
 chart = alt.hconcat(*[run_charts.identity_scatter(m[k], r[k], f"{learner.short_name}: {label}",
-                                                  f"{NAMES[method]}: {label}", title=label, domain=dom, size=220)
+                                                  f"{NAMES[method]}: {label}", title=label, domain=dom, size=190)
                       for k, label, dom in panels])
 table = pd.DataFrame({"context": np.arange(N), **{f"{k}_model": m[k] for k, _, _ in panels},
                       **{f"{k}_closed_form": r[k] for k, _, _ in panels}})

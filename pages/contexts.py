@@ -113,7 +113,7 @@ else:
                            points.assign(**{f"attention {nm}": r[1][0] for nm, r in results.items()}),
                            "context_points")
     with right:
-        widgets.chart_only(context_charts.prob_bars(probs, yq, width=210))
+        widgets.chart_only(context_charts.prob_bars(probs, yq, width=170))
         st.dataframe(pd.DataFrame({"model": names, "predicts": [int(np.argmax(probs[nm])) + 1 for nm in names],
                                    "P(true class)": [float(probs[nm][yq]) for nm in names]}), hide_index=True)
     st.caption(f"For d = {task.d} each point is drawn by its cosine to every prototype; decision regions are drawn "

@@ -27,53 +27,7 @@ def start(config: TrainConfig, name: str, resume: bool) -> None:
         st.error(str(e))
 
 
-# ---------------------------------------------------------------- new run
-st.subheader("New run")
-st.toggle("log step axis", True, key="train_log_step", help="a fast descent is not a sliver at the left edge")
-config = config_form()
-# what the run will be saved as: the preset, or "custom" once its recipe is changed
-preset_now = config.preset if config is not None else st.session_state.get("train_preset", FAST[0])
-untouched = st.session_state.get("train_name") in (None, "", st.session_state.get("train_auto_name"))
-if untouched and st.session_state.get("train_auto_preset") != preset_now:  # the name follows the preset until edited
-    st.session_state["train_name"] = st.session_state["train_auto_name"] = \
-        f"{preset_now}-{time.strftime('%m%d-%H%M%S')}"
-    st.session_state["train_auto_preset"] = preset_now
-name = st.text_input("Run name (a folder in runs/)", key="train_name").strip()
-
-
-def taken(name: str) -> str:
-    """Why runs/NAME cannot be started afresh, in the words that fit what is there."""
-    if any(j.name == name for j in registry.active()):
-        return f"runs/{name} is training now: choose another name."
-    entry = next((e for e in run_index.entries() if e.origin == "runs" and e.name == name), None)
-    if entry is None or entry.config is None:
-        return f"runs/{name} exists already (and is not a readable run): choose another name."
-    if entry.status in ("stopped", "running"):  # "running": a run whose server stopped mid-way
-        return f"runs/{name} exists already and was stopped at step {entry.step:,}: resume it under Your runs " \
-               "below, or choose another name."
-    if entry.status == "finished":
-        return f"runs/{name} is finished: choose another name, or open it on the Weights or Compare page."
-    return f"runs/{name} exists already ({entry.status}): choose another name, or open it on the Weights or " \
-           "Compare page."
-
-
-name_error = None
-if not NAME_OK.match(name):
-    name_error = "Use letters, digits, '.', '_' or '-' (up to 80 characters, starting with a letter or digit)."
-elif (run_index.USER_RUNS / name).exists():
-    name_error = taken(name)
-if name_error:
-    st.error(name_error)
-if st.button("Start training", type="primary", disabled=config is None or bool(name_error), key="train_start"):
-    start(config, name, resume=False)
-    st.session_state.pop("train_auto_preset", None)  # the next run gets a fresh name
-    del st.session_state["train_name"]
-    st.rerun()
-if config is not None:
-    widgets.download_json(config.to_dict(), f"config_{name}" if not name_error else "config")
-
-
-# ---------------------------------------------------------------- live jobs
+# ---------------------------------------------------------------- live jobs, first: after Start, the job is in view
 def job_panel(view: dict) -> None:
     """The shared job panel, then live curves, the weights forming and, once done, the verdict: in fixed slots,
     each drawn over (or emptied) on every poll, so nothing of the panel drawn here before (another job's, when a
@@ -119,7 +73,6 @@ def live() -> None:
     """Polls the registry; when the last active job ends, reruns the page once to stop polling."""
     jobs = registry.all()
     if not jobs:
-        st.caption("No training on this server yet.")
         return
     st.subheader("Training")
     for job in jobs[:3]:
@@ -130,6 +83,52 @@ def live() -> None:
 
 
 live()
+
+# ---------------------------------------------------------------- new run
+st.subheader("New run")
+st.toggle("log step axis", True, key="train_log_step", help="a fast descent is not a sliver at the left edge")
+config = config_form()
+# what the run will be saved as: the preset, or "custom" once its recipe is changed
+preset_now = config.preset if config is not None else st.session_state.get("train_preset", FAST[0])
+untouched = st.session_state.get("train_name") in (None, "", st.session_state.get("train_auto_name"))
+if untouched and st.session_state.get("train_auto_preset") != preset_now:  # the name follows the preset until edited
+    st.session_state["train_name"] = st.session_state["train_auto_name"] = \
+        f"{preset_now}-{time.strftime('%m%d-%H%M%S')}"
+    st.session_state["train_auto_preset"] = preset_now
+name = st.text_input("Run name (a folder in runs/)", key="train_name").strip()
+
+
+def taken(name: str) -> str:
+    """Why runs/NAME cannot be started afresh, in the words that fit what is there."""
+    if any(j.name == name for j in registry.active()):
+        return f"runs/{name} is training now: choose another name."
+    entry = next((e for e in run_index.entries() if e.origin == "runs" and e.name == name), None)
+    if entry is None or entry.config is None:
+        return f"runs/{name} exists already (and is not a readable run): choose another name."
+    if entry.status in ("stopped", "running"):  # "running": a run whose server stopped mid-way
+        return f"runs/{name} exists already and was stopped at step {entry.step:,}: resume it under Your runs " \
+               "below, or choose another name."
+    if entry.status == "finished":
+        return f"runs/{name} is finished: choose another name, or open it on the Weights or Compare page."
+    return f"runs/{name} exists already ({entry.status}): choose another name, or open it on the Weights or " \
+           "Compare page."
+
+
+name_error = None
+if not NAME_OK.match(name):
+    name_error = "Use letters, digits, '.', '_' or '-' (up to 80 characters, starting with a letter or digit)."
+elif (run_index.USER_RUNS / name).exists():
+    name_error = taken(name)
+if name_error:
+    st.error(name_error)
+if st.button("Start training", type="primary", disabled=config is None or bool(name_error), key="train_start"):
+    start(config, name, resume=False)
+    st.session_state.pop("train_auto_preset", None)  # the next run gets a fresh name
+    del st.session_state["train_name"]
+    st.rerun()
+if config is not None:
+    widgets.download_json(config.to_dict(), f"config_{name}" if not name_error else "config")
+
 
 # ---------------------------------------------------------------- existing runs
 st.subheader("Your runs")

@@ -78,7 +78,7 @@ if yard.get("best"):
     consts = ", ".join(f"{k}={v:.3g}" for k, v in yard["best"].items())
     with st.expander(f"The construction at the fitted constants ({consts}), which training approaches"):
         widgets.show_chart(cached("construction", lambda: run_charts.matrix_heatmaps(
-            [snap], task.d, title=f"{NAMES[cfg.yardstick]} as a layer", cell=run_panels.heat_cell(task.D),
+            [snap], task.d, title=f"{NAMES[cfg.yardstick]} as a layer", cell=run_panels.heat_cell(task.D, 240),
             param_name="construction", show_step=False)), lambda: run_charts.snapshot_frame([snap]),
             f"construction_{entry.name}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -111,10 +113,12 @@ CLIPPED = """() => {
   const right = main.getBoundingClientRect().right;
   return Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart]')).map((c, i) => {
     const g = c.querySelector('svg, canvas');
-    const edge = Math.min(c.getBoundingClientRect().right, right);
+    const block = c.parentElement.closest('[data-testid=stVerticalBlock]');  // the column or card holding it
+    const nested = block && block.parentElement.closest('[data-testid=stVerticalBlock]');
+    const edge = nested ? Math.min(block.getBoundingClientRect().right, right) : right;  // top level: the page's
     return g && g.getBoundingClientRect().right > edge + 2 ? i : -1;
   }).filter(i => i >= 0);
-}"""  # charts whose drawing runs past their container or the page: cut off at the right
+}"""  # charts whose drawing runs past the column or card holding them, or past the page: cut off at the right
 
 
 def assert_charts_fit(page, where: str, width: int = 1280) -> None:
@@ -239,6 +243,7 @@ def on_slide(page, k: int) -> None:
     page.wait_for_function("(h) => { const e = document.querySelector('.talk-headline'); return e && "
                            "e.innerText === h; }", arg=SLIDES[k - 1].headline, timeout=120_000)
     settle(page)
+    page.get_by_text(f"{k} / {len(SLIDES)}", exact=True).wait_for(timeout=30_000)  # the keys' listener is on
     assert page.url.endswith(f"slide={k}") or (k == 1 and "slide=" not in page.url), (k, page.url)
 
 
@@ -384,3 +389,84 @@ def test_play_moves_both_runs_snapshots_in_the_browser(server: str, browser) -> 
         assert page.evaluate(DRAWN) != before  # the heatmaps and the ring moved
         assert page.evaluate("() => window.__ran") is False  # and no Python ran for it
         assert_charts_drew_their_data(page, "weights, two runs")
+
+
+# ---------------------------------------------------------------- what only a browser shows of the desk pages:
+# the URL a page's controls write (AppTest's query parameters never see it), /home on a server past its first
+# session, a training job in view after Start
+
+DESK = {"width": 1280, "height": 1600}
+
+
+def query(page) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def test_home_by_name(server: str, browser) -> None:
+    page = browser.new_page()
+    try:
+        page.set_viewport_size(DESK)
+        visit(page, f"{server}/compare")  # a server past its first session: /home is no file page any more
+        visit(page, f"{server}/home")
+        assert "page not found" not in page.inner_text("body").lower()
+        assert page.locator("h1").first.inner_text() == "kernel-icl explorer"
+        assert urlparse(page.url).path == "/"
+    finally:
+        page.close()
+
+
+def test_compare_writes_its_view_into_the_url(server: str, browser) -> None:
+    from ui import run_index, widgets
+
+    first = widgets.run_id(run_index.entries()[0])  # the first listed run: its link used to lose run=
+    page = browser.new_page()
+    try:
+        page.set_viewport_size(DESK)
+        visit(page, f"{server}/compare?run={first}&N=100")
+        assert query(page) == {"run": first, "N": "100"}
+        side = page.locator('[data-testid="stSidebar"]')
+        side.get_by_text("a construction", exact=True).click()
+        settle(page)
+        assert query(page)["source"] == "a construction" and "run" not in query(page)
+        slider = side.locator('[data-testid="stSlider"] input[type="range"]')
+        slider.focus()
+        slider.press("ArrowRight")
+        settle(page)
+        assert query(page)["N"] == "200"
+        view = page.url
+        visit(page, view)  # a reload opens the same view
+        assert query(page) == {"source": "a construction", "N": "200"}
+        assert "on 200 fresh contexts" in page.inner_text("body")
+    finally:
+        page.close()
+
+
+def test_a_started_job_is_in_view_and_its_charts_fit_its_card(server: str, browser) -> None:
+    """At 1280 x 720 the job's progress is on screen right after Start (the page opens on its live jobs), and its
+    charts fit the job's card (the loss and constants row once ran 200 px past it)."""
+    name = f"browser-{os.getpid()}"
+    page = browser.new_page()
+    try:
+        page.set_viewport_size({"width": 1280, "height": 720})
+        visit(page, f"{server}/train")
+        page.get_by_label("Run name (a folder in runs/)").fill(name)
+        page.keyboard.press("Enter")
+        settle(page)
+        page.get_by_role("button", name="Start training").click()
+        title = page.get_by_text(name, exact=False).first
+        title.wait_for(timeout=60_000)
+        box = page.locator('[data-testid="stProgress"]').first
+        box.wait_for(timeout=60_000)
+        r = box.bounding_box()
+        assert r is not None and 0 <= r["y"] and r["y"] + r["height"] <= 720, r  # in view without scrolling
+        page.get_by_text(re.compile(r"^(Not converged|Converged)\.")).first.wait_for(timeout=240_000)
+        page.set_viewport_size({"width": 1280, "height": 2600})
+        page.wait_for_function(CHARTS_DRAWN, timeout=60_000)
+        page.wait_for_timeout(300)
+        assert_charts_fit(page, "train, live job")  # inside the job's card
+        assert_charts_drew_their_data(page, "train, live job")
+    finally:
+        page.close()
+        import shutil
+
+        shutil.rmtree(ROOT / "runs" / name, ignore_errors=True)

@@ -65,7 +65,7 @@ def test_weights_path_is_the_runs_constants_on_its_own_fitted_landscape() -> Non
 
 
 def test_compare_opens_on_the_headline_run_against_its_own_closed_form() -> None:
-    at = open_app("compare", cmp_N=200)
+    at = open_app("compare", N=200)
     assert not at.exception and not at.error
     assert at.selectbox(key="run").value == "pretrained/fast-softmax-d3"
     against = next(sb for sb in at.selectbox if sb.label == "Against")

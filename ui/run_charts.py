@@ -88,7 +88,8 @@ def loss_curve(evals: Sequence[Mapping], optimum: float | None = None, optimum_l
     lines = alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
         x=x, y=alt.Y("value:Q", title="cross-entropy", scale=alt.Scale(zero=False)),
         color=alt.Color("metric:N", title=None, scale=alt.Scale(domain=["eval loss", "train loss"],
-                                                                 range=["#1f77b4", "#aec7e8"])),
+                                                                 range=["#1f77b4", "#aec7e8"]),
+                        legend=alt.Legend(orient="bottom")),  # the plot's top right holds the labels
         tooltip=["step:Q", "metric:N", alt.Tooltip("value:Q", format=".5f")])
     layers = [lines]
     if optimum is not None and np.isfinite(optimum):
@@ -107,7 +108,7 @@ def loss_curve(evals: Sequence[Mapping], optimum: float | None = None, optimum_l
 
 
 def alignment_curves(evals: Sequence[Mapping], yardstick_label: str, other_label: str = "the other eq. 1",
-                     width: int = 220, height: int = 200, columns: int = 3) -> alt.ConcatChart:
+                     width: int = 190, height: int = 200, columns: int = 3) -> alt.ConcatChart:
     """Preds diff, cos sim and model diff through training, against the yardstick closed form
     and, for softmax runs, against their second closed form too (fields `*_other`)."""
     panels = []

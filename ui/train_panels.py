@@ -87,10 +87,11 @@ def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig) -> Non
     label = NAMES[config.yardstick]
     other = next((NAMES[m] for m in yardsticks if m != config.yardstick), None)
     log_step = st.session_state.get("train_log_step", True)
-    top = [run_charts.loss_curve(evals, optimum, f"{label} optimum", width=340, height=200, log_step=log_step)]
+    # one row inside the job's card at 1280 px with the sidebar open (about 790 px)
+    top = [run_charts.loss_curve(evals, optimum, f"{label} optimum", width=300, height=200, log_step=log_step)]
     if config.kind == "softmax":
-        top += run_charts.constants_curves([{"run": "this run", **e} for e in evals], width=170, height=200,
+        top += run_charts.constants_curves([{"run": "this run", **e} for e in evals], width=140, height=200,
                                            legend=False).hconcat
     widgets.chart_only(alt.hconcat(*top).resolve_scale(color="independent"))
     widgets.chart_only(run_charts.alignment_curves(evals, label, **({"other_label": other} if other else {}),
-                                                   width=190, height=170))
+                                                   width=170, height=170))
