@@ -33,7 +33,7 @@ pages = [
     st.Page("pages/talk.py", title="Talk", url_path="talk"),
     st.Page(home_by_name, title="Home", url_path="home", visibility="hidden"),
 ]
-loaders.warm_up()  # a background thread that waits for the first page before it starts: no one is held up
+warmup.start()  # once per process, a background thread that lets the first page render first: no one is held up
 try:
     st.navigation(pages).run()
 finally:  # after every page run: past the memory budget, JAX's compiled programs go (ui/memory.py)

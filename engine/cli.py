@@ -1,10 +1,10 @@
 """The project's command lines: training, the figure data, the shipped fits and the report tables.
 
-    python -m engine.train --preset NAME [--steps N] [--seed S] [--out DIR] [--resume]
-    python -m engine.figure_data fig11|fig10 ...
-    python -m engine.fitted [--out pretrained/fits]
-    python -m engine.report pretrained
-    python -m engine.headline [--out pretrained/headline.csv]
+    python -m engine train --preset NAME [--steps N] [--seed S] [--out DIR] [--resume]
+    python -m engine figure_data fig11|fig10 ...
+    python -m engine fitted [--out pretrained/fits]
+    python -m engine report pretrained
+    python -m engine headline [--out pretrained/headline.csv]
 
 Every command says which device it runs on, reports problems as one line (exit 1), never a
 traceback, and keeps what it saved when interrupted (exit 130).
@@ -110,7 +110,7 @@ def train_config(preset: str | None, out: Path, resume: bool, steps: int | None,
 
 
 def train_main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.train", description="Train a one-layer attention model.")
+    p = argparse.ArgumentParser(prog="python -m engine train", description="Train a one-layer attention model.")
     p.add_argument("--preset", help="preset name (--list shows them)")
     p.add_argument("--list", action="store_true", help="list the presets and exit")
     p.add_argument("--steps", type=int, help="override the number of steps (with --resume: the new end)")
@@ -149,7 +149,7 @@ def train_main(argv: list[str] | None = None) -> int:
 def figure_data_main(argv: list[str] | None = None) -> int:
     from engine import figure_data as fd
 
-    p = argparse.ArgumentParser(prog="python -m engine.figure_data", description="Sweep data for Fig. 10 and 11.")
+    p = argparse.ArgumentParser(prog="python -m engine figure_data", description="Sweep data for Fig. 10 and 11.")
     sub = p.add_subparsers(dest="figure", required=True)
     p11 = sub.add_parser("fig11", help="proportion of selection over seeds, varying C, d, n")
     p11.add_argument("--out", default="pretrained/sweeps/fig11.csv")
@@ -185,7 +185,7 @@ def fitted_main(argv: list[str] | None = None) -> int:
     from engine import fitted
     from engine.tasks import TaskConfig
 
-    p = argparse.ArgumentParser(prog="python -m engine.fitted",
+    p = argparse.ArgumentParser(prog="python -m engine fitted",
                                 description="Fit every closed form for the shipped task settings.")
     p.add_argument("--out", default=str(fitted.shipped_dir()))
     p.add_argument("--settings", nargs="+", default=["2,5,100", "3,5,100", "5,5,100", "10,5,100", "2,2,100"],
@@ -205,7 +205,7 @@ def fitted_main(argv: list[str] | None = None) -> int:
 def headline_main(argv: list[str] | None = None) -> int:
     from engine import headline
 
-    p = argparse.ArgumentParser(prog="python -m engine.headline", description="Softmax vs linear attention and the "
+    p = argparse.ArgumentParser(prog="python -m engine headline", description="Softmax vs linear attention and the "
                                 "closed forms, by d, on held-out contexts.")
     p.add_argument("--out", default=str(headline.PRETRAINED_ROOT / "headline.csv"))
     p.add_argument("--contexts", type=int, default=4000)

@@ -1,7 +1,7 @@
 """Data for the paper's Fig. 10 and Fig. 11, trained as vmapped sweeps (engine.sweep), as CSV files.
 
-    python -m engine.figure_data fig11 [--out pretrained/sweeps/fig11.csv] [--steps N] [--seeds 20] [--vary C d n]
-    python -m engine.figure_data fig10 [--out pretrained/sweeps/fig10.csv] [--steps 30000] [--lr-scale 25]
+    python -m engine figure_data fig11 [--out pretrained/sweeps/fig11.csv] [--steps N] [--seeds 20] [--vary C d n]
+    python -m engine figure_data fig10 [--out pretrained/sweeps/fig10.csv] [--steps 30000] [--lr-scale 25]
                                    [--batch 256]
                                    [--fast-run pretrained/fast-softmax-d10] [--fast-steps M]
 
@@ -297,9 +297,3 @@ def fig10_summary(rows: pd.DataFrame, C: int = 5) -> pd.DataFrame:
                     "still_growing": bool(grown > STILL_GROWING), "final_eval_loss": float(loss[-1]),
                     "steps": int(steps[-1])})
     return pd.DataFrame(out)
-
-
-if __name__ == "__main__":
-    from engine.cli import figure_data_main
-
-    sys.exit(figure_data_main())

@@ -161,11 +161,3 @@ def ship(tasks: list[TaskConfig], folder: Path | None = None, N: int = FIT_N) ->
             _write(folder, stem, compute(method, task, N))
             out.append(folder / f"{stem}.json")
     return out
-
-
-if __name__ == "__main__":
-    import sys
-
-    from engine.cli import fitted_main
-
-    sys.exit(fitted_main())

@@ -5,7 +5,7 @@ The closed forms sit at their stored fits (`engine.fitted`, made on other contex
 the shipped `fast-*` runs. Softmax attention can represent eq. 1 and linear attention only GD, so softmax
 may do better; how much better, by d, is what the table measures (`verdict` says it in words).
 
-    python -m engine.headline [--out pretrained/headline.csv] [--contexts 4000]
+    python -m engine headline [--out pretrained/headline.csv] [--contexts 4000]
 """
 
 from __future__ import annotations
@@ -97,11 +97,3 @@ def write(path: Path, table: list[dict]) -> None:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
         w.writerows(table)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from engine.cli import headline_main
-
-    sys.exit(headline_main())

@@ -1,6 +1,6 @@
 """The tables of pretrained runs in pretrained/README.md, written from the runs themselves.
 
-    python -m engine.report pretrained
+    python -m engine report pretrained
 
 Runs of the `fast-*` presets (one per setting and softmax variant, judged by the convergence criterion of
 docs/science.md section 8) and the strategy examples of the `fig11-*` presets (short runs of the Fig. 11
@@ -9,7 +9,6 @@ sweep; what matters there is which algorithm the seed learned, docs/science.md s
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from engine.closed_form import NAMES
@@ -71,9 +70,3 @@ def table(root: Path, examples: bool = False) -> str:
             if not examples:  # listed once, in the settings' table
                 lines.append(f"| {path.name} | unreadable: {e} |")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    from engine.cli import report_main
-
-    sys.exit(report_main())

@@ -3,7 +3,7 @@
 Steps run in jitted chunks (`lax.scan`, one sampler call and one Adam step each). Between chunks
 the loop evaluates, records history, checkpoints, reports progress and honours a stop request,
 so a chunk of k steps is exactly k single steps and a resumed run continues bit-identically.
-The CLI is `python -m engine.train` (`engine.cli`).
+The CLI is `python -m engine train` (`engine.cli`).
 """
 
 from __future__ import annotations
@@ -287,11 +287,3 @@ def train(
     mngr.wait_until_finished()
     mngr.close()
     return load_run(run_dir)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from engine.cli import train_main
-
-    sys.exit(train_main())

@@ -19,10 +19,10 @@ widgets.setup_page("Strategies", "A trained softmax layer runs one of two algori
 registry = loaders.job_registry()
 BASE = figures.FIG11_BASE
 BASE_TEXT = ", ".join(f"{k} = {v}" for k, v in BASE.items())
-FIG11_CMD = "python -m engine.figure_data fig11"
-FIG10_CMD = "python -m engine.figure_data fig10"
+FIG11_CMD = "python -m engine figure_data fig11"
+FIG10_CMD = "python -m engine figure_data fig10"
 NONE = "\u2014"  # an em dash: no value in this cell
-EXAMPLE_CMD = "python -m engine.train --preset fig11-d2-C2 --seed S --out runs/fig11-d2-C2-seedS"
+EXAMPLE_CMD = "python -m engine train --preset fig11-d2-C2 --seed S --out runs/fig11-d2-C2-seedS"
 
 
 # ---------------------------------------------------------------- the two algorithms on one context
@@ -118,7 +118,7 @@ if f10 is not None:
                    "weight by about the rate, so one factor on every rate shortens every run's time scale alike and "
                    "keeps their ratios). `flattened_at`: the first evaluation with c_eta within 10% of its final "
                    "value. The fast recipe (the project's converging one) is shown beside them. "
-                   "`python -m engine.figure_data fig10` makes this table's data (~45 min here).")
+                   "`python -m engine figure_data fig10` makes this table's data (~45 min here).")
         rows = sweep_charts.fig10_paths(paper)
         fit = loaders.fit("adaptive", 10, 5, 100)
         widgets.chart_only(loaders.chart_spec(f"fig10-paths|{loaders.table_key(paper)}", lambda: (

@@ -146,8 +146,8 @@ with st.expander("The shipped runs in numbers (pretrained/)"):
         "gap": number(format="percent"), "minutes": number(format="%.1f"),
         **{k: number(format="%.4g") for k in ("final eval loss", "optimum", "c_sigma", "c_eta")}})
     st.caption("Each run's last evaluation against the fitted optimum of the closed form it represents (gap: "
-               "relative, converged: within 1% and flat, docs/science.md section 8). Made by `python -m engine.train "
-               "--preset NAME`; the same table is in pretrained/README.md (`python -m engine.report pretrained`).")
+               "relative, converged: within 1% and flat, docs/science.md section 8). Made by `python -m engine train "
+               "--preset NAME`; the same table is in pretrained/README.md (`python -m engine report pretrained`).")
 
 # ---------------------------------------------------------------- the two softmax variants
 twin = run_panels.other_variant(entry)

@@ -16,11 +16,11 @@ for p in "${presets[@]}"; do
   if [ "$p" = examples ]; then
     for s in "${EXAMPLE_SEEDS[@]}"; do
       rm -rf "pretrained/fig11-d2-C2-seed$s"
-      .venv/bin/python -m engine.train --preset fig11-d2-C2 --seed "$s" --out "pretrained/fig11-d2-C2-seed$s"
+      .venv/bin/python -m engine train --preset fig11-d2-C2 --seed "$s" --out "pretrained/fig11-d2-C2-seed$s"
     done
   else
     rm -rf "pretrained/$p"
-    .venv/bin/python -m engine.train --preset "$p" --out "pretrained/$p"
+    .venv/bin/python -m engine train --preset "$p" --out "pretrained/$p"
   fi
 done
-.venv/bin/python -m engine.report pretrained
+.venv/bin/python -m engine report pretrained

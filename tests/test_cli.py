@@ -173,9 +173,19 @@ def test_report_main_prints_both_tables(capsys, tmp_path):
 
 
 def test_python_m_engine_train_without_arguments():
-    """The module's __main__ is the CLI (a subprocess: the entry point as users run it)."""
+    """`python -m engine` is the one entry (a subprocess: the entry point as users run it)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "engine.train"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "engine", "train"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 2 and "give --preset NAME" in proc.stderr and "fast-softmax-d10" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_engine_main_dispatches_and_lists_its_commands(capsys):
+    from engine.__main__ import COMMANDS, main
+
+    assert main([]) == 0
+    usage = capsys.readouterr().err
+    assert all(f"python -m engine {c}" in usage for c in COMMANDS)
+    assert main(["nonsense"]) == 2 and "unknown command 'nonsense'" in capsys.readouterr().err
+    assert main(["report", "/nonexistent-root"]) == cli.report_main(["/nonexistent-root"])

@@ -150,7 +150,7 @@ def test_page_draws_the_shipped_figures() -> None:
     paths = next(c for c in charts_of(at) if "first positive step" in json.dumps(c))  # the rates on eq. 1's landscape
     drawn = {r["run"] for d in paths["datasets"].values() for r in d if "on_axes" in r and r["on_axes"]}
     assert len(drawn) == 2  # the fixture's two slower rates stay near 0, a decade below eq. 1's grid: off the axes
-    assert "python -m engine.train --preset fig11-d2-C2" in texts(at.info)  # no example run: how to make one
+    assert "python -m engine train --preset fig11-d2-C2" in texts(at.info)  # no example run: how to make one
     assert not at.error and not at.warning
     at.radio(key="strat_ev_split").set_value("one per shape").run()
     assert not at.exception and "d=2 C=2 n=100" in json.dumps(charts_of(at))
@@ -161,14 +161,14 @@ def test_page_missing_or_broken_csvs(tmp_path, monkeypatch) -> None:
     at = app()
     assert not at.exception and not charts_of(at)
     info = texts(at.info)
-    assert "python -m engine.figure_data fig11" in info and "python -m engine.figure_data fig10" in info
+    assert "python -m engine figure_data fig11" in info and "python -m engine figure_data fig10" in info
     (tmp_path / "sweeps").mkdir()
     (tmp_path / "sweeps" / "fig11.csv").write_text("vary,C\nC,2\n")
     (tmp_path / "sweeps" / "fig10.csv").write_bytes(b"\xff\xfe\x00garbage")
     at = app()
     assert not at.exception
     warning = texts(at.warning)
-    assert "lacks the column(s)" in warning and "fig10.csv" in warning and "python -m engine.figure_data" in warning
+    assert "lacks the column(s)" in warning and "fig10.csv" in warning and "python -m engine figure_data" in warning
 
 
 def test_page_shows_a_selection_and_an_elimination_run(tmp_path, monkeypatch) -> None:

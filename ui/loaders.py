@@ -42,14 +42,6 @@ def init_runtime() -> str:
     return device_summary()
 
 
-@st.cache_resource(show_spinner=False)
-def warm_up() -> bool:
-    """Once per process: the background warm-up of the talk slides' caches (`ui.warmup`)."""
-    from ui import warmup
-
-    return warmup.start()
-
-
 @st.cache_resource(show_spinner=False, max_entries=256)
 def chart_spec(key: str, _build: Callable[[], object]) -> dict:
     """The serialised Vega-Lite spec of a chart, built once per `key`, which must name everything the chart

@@ -231,7 +231,7 @@ def constants_slide() -> None:
 def headline_slide() -> None:
     table = loaders.headline_table()
     if table is None:
-        st.info("No `pretrained/headline.csv` yet: `python -m engine.headline`.")
+        st.info("No `pretrained/headline.csv` yet: `python -m engine headline`.")
         return
     key = f"talk-headline|{loaders.table_key(table)}"
     show(loaders.chart_spec(key, lambda: run_charts.headline_chart(table, width=520, height=CHART_HEIGHT - 60)))

@@ -47,10 +47,15 @@ class _NotFromWarmUp(logging.Filter):
         return record.threadName != "warm-up"
 
 
+_started = threading.Lock()  # held for good by the first start: one warm-up per process
+
+
 def start() -> bool:
-    """Starts the warm-up thread (once per process: the caller caches it). Off under pytest and with
+    """Starts the warm-up thread, once per process (app.py calls it on every run). Off under pytest and with
     KICL_WARMUP=0, where a background thread would compete with the tests for the CPU."""
     if os.environ.get("KICL_WARMUP", "1") == "0" or "PYTEST_CURRENT_TEST" in os.environ:
+        return False
+    if not _started.acquire(blocking=False):
         return False
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_NotFromWarmUp())
     threading.Thread(target=_run, name="warm-up", daemon=True).start()
