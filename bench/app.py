@@ -1,6 +1,6 @@
 """Server-side time of the app's interactions, through Streamlit's AppTest (no browser, no network).
 
-    .venv/bin/python bench/app.py [--repeats 5]
+    .venv/bin/python -m bench.app [--repeats 5]
 
 Measures, in one fresh process: the cold start to the first chart (app entry + Contexts page: sampling,
 the closed forms, compiling), then warm interactions: drawing a new context, switching d, and re-rendering
@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def timed(fn) -> float:

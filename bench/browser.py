@@ -2,7 +2,7 @@
 first visit (navigation to the page idle), with the app served by `streamlit run` and driven by headless
 Chromium (playwright, Debian's /usr/bin/chromium).
 
-    .venv/bin/python bench/browser.py [--moves 12] [--baseline REV] [--pages] [--talk]
+    .venv/bin/python -m bench.browser [--moves 12] [--baseline REV] [--pages] [--talk]
 
 Query moves: the Contexts page at d = 2 and d = 3; the query control is focused and moved with the arrow key
 `--moves` times; each move is timed in the page's own clock from the key press to the first change of a chart's

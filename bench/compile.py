@@ -1,6 +1,6 @@
 """Compile time and run time of the engine's main programs under XLA's two CPU code generators.
 
-    PYTHONPATH=. .venv/bin/python bench/compile.py
+    .venv/bin/python -m bench.compile
 
 `engine.runtime.CPU_FLAGS` switches XLA's CPU fusion emitters off; this measures why. Each setting runs in a
 fresh process with its own empty compilation cache, so every first call compiles. Programs: the sampler

@@ -1,6 +1,6 @@
 """One script for a machine with an accelerator: the engine tests, then one table of benchmarks.
 
-    XLA_PYTHON_CLIENT_PREALLOCATE=false .venv/bin/python bench/device.py [--quick | --full] [--json PATH]
+    XLA_PYTHON_CLIENT_PREALLOCATE=false .venv/bin/python -m bench.device [--quick | --full] [--json PATH]
 
 1. The engine tests (tests/test_{tasks,models,closed_form,constructions,fit,metrics,extract,train,sweep}.py,
    those that exist) in a subprocess under a time limit, `pytest -q -x`; the app and browser tests are left out.
@@ -38,7 +38,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 # The test subprocess and this process share the accelerator: neither may grab most of its memory up front.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 

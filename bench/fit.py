@@ -1,6 +1,6 @@
 """Grid fits of the closed forms (docs/science.md section 6): the separable grid against one evaluation per grid point.
 
-Run: PYTHONPATH=. .venv/bin/python bench/fit.py
+Run: .venv/bin/python -m bench.fit
 
 Float32, 10,000 contexts of n = 100 at d = 5 (C = 5), all times after compilation. Each time is
 given as wall-clock and as this process's CPU time: the machine's 2 cores are shared, so wall time

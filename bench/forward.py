@@ -1,6 +1,6 @@
 """Forward + backward of softmax self-attention: the query's row only (the engine) vs full attention.
 
-Run: PYTHONPATH=. python bench/forward.py
+Run: .venv/bin/python -m bench.forward
 
 Only the query token's output is read (docs/science.md section 2), so engine.models.logits computes just the
 query's row of attention, O(n D) per context. The full layer builds all (n+1) x (n+1) scores,

@@ -1,6 +1,6 @@
 """The app server's memory after a researcher's walk through every page, in a real browser.
 
-    .venv/bin/python bench/memory.py [--rounds 1]
+    .venv/bin/python -m bench.memory [--rounds 1]
 
 Starts `streamlit run app.py` on a free port, opens the views a researcher opens in one sitting (every page;
 Contexts at d = 2, 3, 5, 10 and several seeds; Compare and Weights for every shipped run, one beside another;
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_healthy, settle  # noqa: E402
 

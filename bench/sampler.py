@@ -1,6 +1,6 @@
 """Speed, draw count and memory of the exact context sampler (engine.tasks, docs/science.md section 1).
 
-Run: PYTHONPATH=. python bench/sampler.py
+Run: .venv/bin/python -m bench.sampler
 
 1. Contexts per second at batch 2048 (n = 100, C = 5) against a per-context numpy reference that
    draws uniform points on the sphere one at a time until every class quota is met.

@@ -1,6 +1,6 @@
 """Seeds as a run axis: S = 20 runs vmapped in one program against the same 20 runs one after another.
 
-Run: PYTHONPATH=. .venv/bin/python bench/sweep.py
+Run: .venv/bin/python -m bench.sweep
 
 Softmax, d = 2, C = 5, n = 100, batch 256, 200 steps per run, float32, times after compilation.
 The sequential baseline is `train.make_chunk` (one `lax.scan` of 200 steps, the CLI's and the app's

@@ -1,6 +1,6 @@
 """Training step cost against its parts, and time to convergence of the shipped runs.
 
-    PYTHONPATH=. .venv/bin/python bench/train.py
+    .venv/bin/python -m bench.train
 
 1. Steps per second at batch 2048, d = 5, softmax: the full training step (sample + forward/backward
    + clipped Adam) against sampling alone plus forward/backward alone, each run as a 20-step
