@@ -83,3 +83,13 @@ def adaptive_weights(ctx: Contexts, c_sigma: float, self_key: bool = False) -> A
 def adaptive_logits(ctx: Contexts, c_eta: float, c_sigma: float, self_key: bool = False) -> Array:
     """Eq. (1): context-adaptive kernel GD, c_eta sum_i y_i softmax_i(c_sigma (x_i . x_q) / sqrt(D))."""
     return c_eta * label_sums(adaptive_weights(ctx, c_sigma, self_key), ctx)
+
+
+def adaptive_rate(ctx: Contexts, c_eta: float, c_sigma: float) -> Array:
+    """Eq. (1) read as kernel GD (eq. 3) with sigma^2 = sqrt(D) / c_sigma: its context-adaptive learning rate
+    eta(X) = c_eta e^{1/sigma^2} n / sum_i e^{x_i . x_q / sigma^2}, (B,), in logs so that a narrow kernel (large
+    c_sigma) does not overflow. Small where many context points sit near the query, large where few do."""
+    D = ctx.xs.shape[-1] + ctx.protos.shape[1]
+    inv_s2 = c_sigma / jnp.sqrt(jnp.asarray(D, ctx.xs.dtype))
+    n = ctx.xs.shape[1]
+    return jnp.exp(jnp.log(c_eta * n) + inv_s2 - jax.nn.logsumexp(inv_s2 * _dots(ctx), -1))

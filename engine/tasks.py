@@ -80,6 +80,16 @@ class Contexts(NamedTuple):
         return jax.tree.map(lambda a: a[idx], self)
 
 
+def with_queries(xs_NxD, ys_N, protos_CxD, queries_QxD) -> Contexts:
+    """One context asked Q different queries: a batch of Q contexts sharing its points, each query labelled by
+    its nearest prototype (what a view that moves the query, or a map of decision regions, evaluates)."""
+    xs, queries = jnp.asarray(xs_NxD), jnp.asarray(queries_QxD, jnp.asarray(xs_NxD).dtype)
+    protos = jnp.asarray(protos_CxD, xs.dtype)
+    Q = queries.shape[0]
+    return Contexts(jnp.broadcast_to(xs, (Q, *xs.shape)), jnp.broadcast_to(jnp.asarray(ys_N), (Q, *ys_N.shape)),
+                    queries, jnp.argmax(queries @ protos.T, -1), jnp.broadcast_to(protos, (Q, *protos.shape)))
+
+
 def unit(v: Array) -> Array:
     return v / jnp.linalg.norm(v, axis=-1, keepdims=True)
 

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from engine import learners
+from engine.tasks import with_queries
 from ui import context_charts, geometry, loaders, query_charts, widgets
 from ui.specs import fill, hconcat
 
@@ -101,7 +103,8 @@ else:
     v = np.random.default_rng([seed, draws]).normal(size=task.d)
     xq = xq0 if draws == 0 else (v / np.linalg.norm(v)).astype(np.float32)
     yq = int(np.argmax(protos @ xq))
-    results = {nm: loaders.evaluate(m, loaders.with_queries(arrays, xq[None])) for nm, m in zip(names, models)}
+    one = with_queries(xs, ys, protos, xq[None])  # one query: evaluated afresh, microseconds
+    results = {nm: learners.probabilities(m, one) for nm, m in zip(names, models)}
     shown = st.radio("Attention of", names, index=1, horizontal=True, key="ctx_model")
     title = f"{shown}: attention (cosines to prototypes)"
     main = loaders.chart_spec(f"ctx-cos|{task.d}|{task.C}|{title}", lambda: context_charts.cosine_template(

@@ -126,3 +126,16 @@ def test_names_cover_the_methods():
     assert tuple(cf.NAMES) == cf.METHODS
     assert cf.NAMES == {"gd": "GD (eq. 2)", "kernel_gd": "kernel GD (eq. 3)", "adaptive": "eq. 1",
                         "adaptive_self_key": "eq. 1 self-key"}
+
+
+@pytest.mark.parametrize("c_eta, c_sigma", [(3.0, 7.0), (0.5, 40.0), (6.0, 1100.0)])
+def test_adaptive_rate_is_eq1s_rate_even_for_a_narrow_kernel(small_contexts, c_eta, c_sigma):
+    """The rate the talk draws, against the float64 reference; at c_sigma 1100 (d = 2's fit) e^{1/sigma^2} alone
+    overflows float32, the log form does not."""
+    task, ctx = small_contexts
+    c = ref.as_np(ctx)
+    want = np.array([ref.adaptive_eta(c["xs"][b], c["xq"][b], c_eta, c_sigma, task.C, False)
+                     for b in range(ctx.batch)])
+    got = np.asarray(cf.adaptive_rate(ctx, c_eta, c_sigma))
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, want, rtol=2e-4)

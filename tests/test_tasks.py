@@ -124,3 +124,20 @@ def test_draw_count_close_to_sequential_rejection():
 def test_task_config_rejects_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TaskConfig(**kwargs)
+
+
+def test_with_queries_asks_one_context_many_queries():
+    """Every row holds the same points and prototypes; each query is labelled by its nearest prototype."""
+    from engine.tasks import with_queries
+
+    task = TaskConfig(3, 5, 20)  # the shape (and batch) of conftest's small_contexts: one compiled sampler
+    ctx = sample_contexts(jax.random.key(3), task, 16)
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=(50, 3))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    asked = with_queries(np.asarray(ctx.xs[0]), np.asarray(ctx.ys[0]), np.asarray(ctx.protos[0]), q)
+    assert asked.xs.shape == (50, 20, 3) and asked.protos.shape == (50, 5, 3)
+    assert np.all(np.asarray(asked.xs) == np.asarray(ctx.xs[0])) and np.all(np.asarray(asked.ys) == ctx.ys[0])
+    np.testing.assert_allclose(np.asarray(asked.xq), q, rtol=1e-6)
+    want = np.argmax(q @ np.asarray(ctx.protos[0], float).T, axis=1)
+    assert np.array_equal(np.asarray(asked.yq), want)

@@ -19,7 +19,7 @@ from engine.figure_data import read_table
 from engine.learners import Learner
 from engine.runs import Run, read_json
 from engine.runs import load_run as engine_load_run
-from engine.tasks import Contexts, TaskConfig, sample_contexts
+from engine.tasks import Contexts, TaskConfig, sample_contexts, with_queries
 from ui import run_index
 
 BY_KEY = {Learner: lambda learner: learner.key}  # a learner is cached under its key, never hashed by content
@@ -69,18 +69,6 @@ def contexts(d: int, C: int, n: int, seed: int, N: int, stream: int = 0) -> dict
 
 def as_contexts(arrays: dict[str, np.ndarray]) -> Contexts:
     return Contexts(**{k: jnp.asarray(v) for k, v in arrays.items()})
-
-
-def with_queries(arrays: dict[str, np.ndarray], queries: np.ndarray) -> Contexts:
-    """One context (the first of `arrays`) with Q different queries: a batch of Q contexts.
-
-    The query's true label is recomputed from the prototypes for each query."""
-    Q = len(queries)
-    xs, ys, protos = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0]
-    queries = np.asarray(queries, xs.dtype)
-    yq = np.argmax(queries @ protos.T, axis=-1)
-    return Contexts(jnp.broadcast_to(xs, (Q, *xs.shape)), jnp.broadcast_to(ys, (Q, *ys.shape)),
-                    jnp.asarray(queries), jnp.asarray(yq), jnp.broadcast_to(protos, (Q, *protos.shape)))
 
 
 # ---------------------------------------------------------------- fitted closed forms
@@ -162,11 +150,6 @@ def run_learner(entry: run_index.RunEntry) -> Learner:
 # ---------------------------------------------------------------- learners on contexts
 
 
-def evaluate(learner: Learner, ctx: Contexts) -> tuple[np.ndarray, np.ndarray]:
-    """(class probabilities, attention on the context points); not cached (one query: microseconds)."""
-    return learners.probabilities(learner, ctx)
-
-
 @st.cache_data(show_spinner=False, max_entries=256, hash_funcs=BY_KEY)
 def decision_map(learner: Learner, d: int, C: int, n: int, seed: int, grid: str) -> np.ndarray:
     """Predicted class (0-based) of the learner for every query on a grid ("circle" or "sphere"), the context
@@ -181,7 +164,8 @@ def decision_map(learner: Learner, d: int, C: int, n: int, seed: int, grid: str)
         queries = np.stack([np.cos(angles), np.sin(angles)], -1)
     else:
         queries = geometry.sphere_grid()["xyz"]
-    probs, _ = evaluate(learner, with_queries(arrays, queries.astype(np.float32)))
+    asked = with_queries(arrays["xs"][0], arrays["ys"][0], arrays["protos"][0], queries)
+    probs, _ = learners.probabilities(learner, asked)
     return np.argmax(probs, -1)
 
 

@@ -387,22 +387,15 @@ def token_diagram(d: int = 2, C: int = 3, n: int = 6, cell: int = 34) -> alt.Lay
         width=cell * (d + C), height=cell * (n + 1), title="X: the context tokens, then the query")
 
 
-def adaptive_rate_chart(xs: np.ndarray, ys: np.ndarray, c_sigma: float, c_eta: float, kernel_eta: float,
+def adaptive_rate_chart(xs: np.ndarray, ys: np.ndarray, eta_by_degree: np.ndarray, kernel_eta: float,
                         height: int = 280, width: int = 820) -> alt.LayerChart:
-    """Eq. 1's context-adaptive rate eta(X) = c_eta e^{1/sigma^2} n / sum_i e^{x_i.x_q / sigma^2} (sigma^2 =
-    sqrt(D) / c_sigma) as the query goes round the circle (log scale), against kernel GD's fixed rate, with the
+    """Eq. 1's context-adaptive rate eta(X) as the query goes round the circle (`eta_by_degree`: at 0, 1, ...,
+    359 degrees, from `engine.closed_form.adaptive_rate`; log scale), against kernel GD's fixed rate, with the
     context points as ticks at their angles and a query the reader moves (in the chart)."""
     xs = np.asarray(xs, float)
-    n, d = xs.shape
     C = int(np.max(ys)) + 1
-    inv_s2 = c_sigma / math.sqrt(d + C)
     angles = np.arange(360)
-    q = np.stack([np.cos(np.radians(angles)), np.sin(np.radians(angles))], -1)
-    z = inv_s2 * (q @ xs.T)  # (360, n)
-    top = z.max(1)
-    log_sum = top + np.log(np.exp(z - top[:, None]).sum(1))
-    log10_eta = (math.log(c_eta * n) + inv_s2 - log_sum) / math.log(10)
-    curve = pd.DataFrame({"angle": angles, "eta": 10 ** log10_eta, "rate": "eq. 1: eta(X)"})
+    curve = pd.DataFrame({"angle": angles, "eta": np.asarray(eta_by_degree, float), "rate": "eq. 1: eta(X)"})
     flat = pd.DataFrame({"angle": [0, 359], "eta": [kernel_eta] * 2, "rate": "kernel GD (eq. 3): fixed"})
     pts = pd.DataFrame({"angle": np.mod(np.degrees(np.arctan2(xs[:, 1], xs[:, 0])), 360), "class": np.asarray(ys) + 1})
     lo = float(min(curve["eta"].min(), kernel_eta)) / 3

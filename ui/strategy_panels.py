@@ -11,7 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from engine import figure_data as figures
+from engine import learners
 from engine.runs import RunError
+from engine.tasks import with_queries
 from ui import context_charts, geometry, loaders, query_charts, run_index, sweep_charts, widgets
 from ui.job_status import job_status
 from ui.specs import fill, with_config
@@ -91,7 +93,8 @@ def _draw_one(entry: run_index.RunEntry, reading: dict, seed: int) -> None:
     arrays = loaders.contexts(d, C, n, seed, 1)
     xs, ys, protos, xq = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0], arrays["xq"][0]
     yq = int(np.argmax(protos @ xq))
-    probs, attn = loaders.evaluate(learner, loaders.with_queries(arrays, xq[None]))
+    one = with_queries(arrays["xs"][0], arrays["ys"][0], arrays["protos"][0], xq[None])
+    probs, attn = learners.probabilities(learner, one)  # one query: not worth a cache
     title = f"{reading['strategy']}: {entry.name}"
     chart = fill(loaders.chart_spec(f"cosine|{C}|{title}", lambda: context_charts.cosine_template(C, title)),
                  context_charts.cosine_datasets(xs, ys, xq, yq, protos, attn[0]))

@@ -13,12 +13,12 @@ import altair as alt
 import numpy as np
 import streamlit as st
 
-from engine import figure_data, headline
+from engine import closed_form, figure_data, headline
 from engine.closed_form import NAMES
 from engine.fit import best_at
 from engine.fitted import VALLEY_TOLERANCE
 from engine.runs import RunError
-from engine.tasks import TaskConfig
+from engine.tasks import TaskConfig, with_queries
 from ui import (
     context_charts,
     loaders,
@@ -170,8 +170,11 @@ def adaptive_rate_slide() -> None:
     eq1 = loaders.fit("adaptive", 2, 5, 100).refined
     sigma2 = math.sqrt(2 + 5) / eq1["c_sigma"]  # eq. 1's kernel width
     kgd, _ = best_at(loaders.fit("kernel_gd", 2, 5, 100), "sigma2", sigma2)  # kernel GD on the same kernel
+    round_ = np.radians(np.arange(360))
+    queries = np.stack([np.cos(round_), np.sin(round_)], -1)  # the query at every degree of the circle
+    eta = closed_form.adaptive_rate(with_queries(xs, ys, arrays["protos"][0], queries), eq1["c_eta"], eq1["c_sigma"])
     show(loaders.chart_spec(f"talk-eta|{kgd['sigma2']:.6g}", lambda: run_charts.adaptive_rate_chart(
-        xs, ys, eq1["c_sigma"], eq1["c_eta"], kgd["eta"], height=CHART_HEIGHT - 60)))
+        xs, ys, np.asarray(eta), kgd["eta"], height=CHART_HEIGHT - 60)))
     st.caption(f"One context at d = 2. Eq. 1 at its fitted constants is kernel GD with sigma^2 = sqrt(D) / c_sigma "
                f"= {sigma2:.2g} and the rate eta(X) drawn in red. Grey: kernel GD (eq. 3) on the same kernel "
                f"(sigma^2 = {kgd['sigma2']:.2g}, the nearest on its fitting grid) with its best fixed rate there, "
