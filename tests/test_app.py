@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -211,14 +210,27 @@ def test_train_start_progress_verdict(run_roots, runs, monkeypatch) -> None:
 
 
 def test_jobs_one_at_a_time_queue_stop_and_cancel(tmp_path) -> None:
-    reg = jobs.JobRegistry(parallel=1, trainer=fake_trainer())
+    """The first job trains until the test stops it (its stop event), so the others can only wait; each waits for
+    the slot (refused at least once, seen through the slot) before the test asserts that they are still queued."""
+    from pathlib import Path
+
+    from tests.test_jobs import WatchedSlots  # the registry's slot, telling which worker has been refused it
+
+    until_stopped, short = fake_trainer(steps=10**6), fake_trainer()
+
+    def trainer(config, path, **kw):
+        return (until_stopped if Path(path).name == "a" else short)(config, path, **kw)
+
+    reg = jobs.JobRegistry(parallel=1, trainer=trainer)
+    reg.slots = WatchedSlots(1)
     cfg = TrainConfig(steps=400)
     first = reg.submit(cfg, tmp_path / "a")
-    wait_for(lambda: first.state == "running")
+    wait_for(lambda: first.view()["step"] >= 2)
     second = reg.submit(cfg, tmp_path / "b")
     third = reg.submit(cfg, tmp_path / "c")
-    time.sleep(0.3)
-    assert second.state == "queued" and reg.queue_position(second) == 1 and reg.queue_position(third) == 2
+    assert reg.slots.refused["train-b"].wait(10) and reg.slots.refused["train-c"].wait(10)
+    assert second.state == "queued" and third.state == "queued" and first.state == "running"
+    assert reg.queue_position(second) == 1 and reg.queue_position(third) == 2
     with pytest.raises(ValueError, match="already training"):
         reg.submit(cfg, tmp_path / "a")
     view = first.view()
