@@ -105,14 +105,19 @@ def fake_sweeper(steps: int = 400, dt: float = 0.002):
 
 
 def test_sweep_and_training_share_one_slot(tmp_path) -> None:
+    """The sweep runs until the test stops it (its stop event); the run waits for the slot (refused at least once,
+    seen through the slot) before the test asserts that it is still queued."""
+    from tests.test_jobs import WatchedSlots  # the registry's slot, telling which worker has been refused it
+
     reg = jobs.JobRegistry(parallel=1, trainer=fake_trainer(steps=1, dt=0.0),
                            sweeper=fake_sweeper(steps=100_000))
+    reg.slots = WatchedSlots(1)
     cfg = figures.fig11_config(2, 5, 100, 200)
     sweep_job = reg.submit_sweep(cfg, range(3), "s")
     wait_for(lambda: sweep_job.view()["step"] > 0)
     run_job = reg.submit(TrainConfig(steps=1), tmp_path / "r")
-    time.sleep(0.3)
-    assert run_job.state == "queued" and reg.queue_position(run_job) == 1
+    assert reg.slots.refused["train-r"].wait(10)
+    assert run_job.state == "queued" and sweep_job.state == "running" and reg.queue_position(run_job) == 1
     assert reg.all() == [run_job] and reg.latest_sweep() is sweep_job  # the Train page lists runs only
     with pytest.raises(ValueError, match="already training"):
         reg.submit_sweep(cfg, range(3), "s")
