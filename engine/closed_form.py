@@ -93,3 +93,18 @@ def adaptive_rate(ctx: Contexts, c_eta: float, c_sigma: float) -> Array:
     inv_s2 = c_sigma / jnp.sqrt(jnp.asarray(D, ctx.xs.dtype))
     n = ctx.xs.shape[1]
     return jnp.exp(jnp.log(c_eta * n) + inv_s2 - jax.nn.logsumexp(inv_s2 * _dots(ctx), -1))
+
+
+def predict(method: str, ctx: Contexts, consts) -> tuple[Array, Array]:
+    """Any closed form at its constants (`consts`: eta; eta and sigma2; c_sigma and c_eta): (logits (B, C), the
+    weight each context point's label gets (B, n)). The one dispatch from a method's name to its formula."""
+    if method == "gd":
+        return gd_logits(ctx, consts["eta"]), consts["eta"] / ctx.xs.shape[1] * _dots(ctx)
+    if method == "kernel_gd":
+        w = consts["eta"] / ctx.xs.shape[1] * rbf(ctx, consts["sigma2"])
+        return kernel_gd_logits(ctx, consts["eta"], consts["sigma2"]), w
+    if method in ("adaptive", "adaptive_self_key"):
+        self_key = method == "adaptive_self_key"
+        w = adaptive_weights(ctx, consts["c_sigma"], self_key)
+        return consts["c_eta"] * label_sums(w, ctx), w
+    raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")

@@ -123,12 +123,7 @@ def closed_form_fn(method: str, best: dict[str, float]) -> LogitsFn:
     be traced, so the function can be jitted with the constants as arguments)."""
     _check_method(method)
     p = dict(best)
-    if method == "gd":
-        return lambda ctx: cf.gd_logits(ctx, p["eta"])
-    if method == "kernel_gd":
-        return lambda ctx: cf.kernel_gd_logits(ctx, p["eta"], p["sigma2"])
-    self_key = method == "adaptive_self_key"
-    return lambda ctx: cf.adaptive_logits(ctx, p["c_eta"], p["c_sigma"], self_key)
+    return lambda ctx: cf.predict(method, ctx, p)[0]
 
 
 # ---------------------------------------------------------------------------------------------

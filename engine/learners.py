@@ -103,16 +103,7 @@ def _predict(kind: str, params, consts, ctx: Contexts, query_in_keys: bool) -> t
         lg = models.logits(params, ctx, kind, sigma2=sigma2, query_in_keys=query_in_keys)
         w = models.attention_weights(params, ctx, kind, sigma2=sigma2, query_in_keys=query_in_keys)
         return lg, w[:, :-1]
-    n = ctx.xs.shape[1]
-    if kind == "gd":
-        w = consts["eta"] / n * jnp.einsum("bnd,bd->bn", ctx.xs, ctx.xq)
-        return closed_form.gd_logits(ctx, consts["eta"]), w
-    if kind == "kernel_gd":
-        w = consts["eta"] / n * closed_form.rbf(ctx, consts["sigma2"])
-        return closed_form.kernel_gd_logits(ctx, consts["eta"], consts["sigma2"]), w
-    self_key = kind == "adaptive_self_key"
-    w = closed_form.adaptive_weights(ctx, consts["c_sigma"], self_key)
-    return closed_form.adaptive_logits(ctx, consts["c_eta"], consts["c_sigma"], self_key), w
+    return closed_form.predict(kind, ctx, consts)
 
 
 @functools.lru_cache(maxsize=32)

@@ -139,3 +139,21 @@ def test_adaptive_rate_is_eq1s_rate_even_for_a_narrow_kernel(small_contexts, c_e
     got = np.asarray(cf.adaptive_rate(ctx, c_eta, c_sigma))
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, want, rtol=2e-4)
+
+
+@pytest.mark.parametrize("method, consts", [("gd", {"eta": 4.0}), ("kernel_gd", {"eta": 4.0, "sigma2": 0.3}),
+                                            ("adaptive", {"c_eta": 4.0, "c_sigma": 9.0}),
+                                            ("adaptive_self_key", {"c_eta": 4.0, "c_sigma": 9.0})])
+def test_predict_dispatches_to_each_formula_and_its_weights_give_its_logits(small_contexts, method, consts):
+    """One dispatch for every caller: its logits are the method's own formula, and summing the labels with its
+    weights gives them back (eq. 1 scales its softmax weights by c_eta)."""
+    _, ctx = small_contexts
+    lg, w = cf.predict(method, ctx, consts)
+    direct = {"gd": lambda: cf.gd_logits(ctx, 4.0), "kernel_gd": lambda: cf.kernel_gd_logits(ctx, 4.0, 0.3),
+              "adaptive": lambda: cf.adaptive_logits(ctx, 4.0, 9.0),
+              "adaptive_self_key": lambda: cf.adaptive_logits(ctx, 4.0, 9.0, True)}[method]()
+    np.testing.assert_allclose(lg, direct, rtol=1e-12)
+    scale = consts.get("c_eta", 1.0)
+    np.testing.assert_allclose(scale * np.asarray(cf.label_sums(w, ctx)), lg, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown method"):
+        cf.predict("nope", ctx, consts)
