@@ -41,7 +41,7 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -182,16 +182,10 @@ def fig11(out: Path, steps: int | None = None, seeds: int = 20, batch: int = 256
 
     print(f"\nproportion of selection over {seeds} seeds [runs that learned: eval loss < {LEARNED:g} log C and "
           f"strategy margin >= {DECIDED:g}]:")
-    for group_name in dict.fromkeys(v for v, _ in points):
-        cells = []
-        for v in FIG11_VARY[group_name]:
-            group = [r for r in rows if r["vary"] == group_name and r[group_name] == v]
-            n_sel = sum(r["strategy"] == "selection" for r in group)
-            ok = [r for r in group if r["learned"]]
-            ok_sel = sum(r["strategy"] == "selection" for r in ok) / len(ok) if ok else float("nan")
-            cells.append(f"{group_name}={v}{' (n=120)' if group_name == 'C' and v in FIG11_N_FOR_C else ''}: "
-                         f"{n_sel / len(group):.2f} [{ok_sel:.2f} of {len(ok)}/{len(group)}]")
-        print("  " + ", ".join(cells))
+    summary = fig11_summary(pd.DataFrame(rows))
+    for vary, group in summary.groupby("vary", sort=False):
+        print("  " + ", ".join(f"{vary}={r.label}: {r.proportion:.2f} [{r.proportion_learned:.2f} of "
+                               f"{r.learned_text}]" for r in group.itertuples()))
     agreement = {}  # by fraction of training done: the shapes train for different numbers of steps
     last = {(e["d"], e["C"], e["n"], e["seed"]): e["step"] for e in evidence}
     for e in evidence:
@@ -270,6 +264,35 @@ def fig10(out: Path, steps: int = FIG10_STEPS, fast_steps: int | None = None, fa
 
 FLAT_SHARE = 0.9  # c_eta's growth has flattened once |c_eta| is within 10% of where the run ends
 STILL_GROWING = 0.1  # ... unless |c_eta| still grew by more than 10% over the last fifth of the run
+
+
+def _label(vary: str, value: int, shape: Mapping[str, int], base: Mapping[str, int]) -> str:
+    """The x label of a Fig. 11 point; a C point whose n is not the base n says so (n = 100 is not a multiple
+    of 3 or 8)."""
+    extra = f" (n={shape['n']})" if vary != "n" and shape["n"] != base["n"] else ""
+    return f"{value}{extra}"
+
+
+def fig11_summary(rows: pd.DataFrame, base: Mapping[str, int] = FIG11_BASE) -> pd.DataFrame:
+    """One row per (vary, value) of fig11.csv: the shape, the seeds, how many learned selection, how many
+    learned an algorithm (`learned`, `engine.figure_data.learned`), and the proportions of selection among all
+    runs and among those."""
+    out = []
+    for vary in dict.fromkeys(rows["vary"]):  # groups in file order
+        group = rows[rows["vary"] == vary]
+        for value, runs in group.groupby(vary, sort=True):
+            shape = {k: int(runs[k].iloc[0]) for k in ("d", "C", "n")}
+            sel = runs["strategy"] == "selection"
+            learned = runs["learned"].astype(bool)
+            out.append({
+                "vary": vary, "value": int(value), "label": _label(vary, int(value), shape, base), **shape,
+                "base": shape == dict(base), "seeds": len(runs), "selection": int(sel.sum()),
+                "proportion": float(sel.mean()), "learned": int(learned.sum()),
+                "learned_selection": int((sel & learned).sum()),
+                "proportion_learned": float((sel & learned).sum() / learned.sum()) if learned.any() else math.nan,
+                "learned_text": f"{int(learned.sum())}/{len(runs)}",
+            })
+    return pd.DataFrame(out)
 
 
 def fig10_summary(rows: pd.DataFrame, C: int = 5) -> pd.DataFrame:

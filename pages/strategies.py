@@ -56,7 +56,7 @@ else:
 st.subheader("Fig. 11: how often seeds learn selection")
 rows = shipped_table("fig11.csv", figures.FIG11_COLUMNS, FIG11_CMD, bools=("learned",))
 if rows is not None:
-    summary = sweep_charts.fig11_summary(rows, BASE)
+    summary = figures.fig11_summary(rows, BASE)
     widgets.show_chart(sweep_charts.fig11_chart(summary), summary, "fig11_proportions")
     seeds = sorted(set(summary["seeds"]))
     odd_n = sorted({f"C = {r.C}" for r in summary.itertuples() if r.vary == "C" and r.n != BASE["n"]})

@@ -17,7 +17,7 @@ from ui import sweep_charts
 
 def test_fig11_proportions_are_the_groupby() -> None:
     rows = fig11_frame()
-    summary = sweep_charts.fig11_summary(rows, BASE)
+    summary = figure_data.fig11_summary(rows, BASE)
     spec = sweep_charts.fig11_chart(summary).to_dict()
     assert len(spec["hconcat"]) == 3
     drawn = {(r["vary"], r["value"], r["series"]): r["value_y"] for r in records(spec, "series")}

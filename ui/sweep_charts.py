@@ -20,35 +20,6 @@ SERIES = {"proportion": "all runs", "proportion_learned": "runs that learned"}
 POPULATIONS = ("all runs", "runs that learned")
 
 
-def _label(vary: str, value: int, shape: Mapping[str, int], base: Mapping[str, int]) -> str:
-    """The x label of a Fig. 11 point; a C point whose n is not the base n says so (n = 100 is not a multiple
-    of 3 or 8)."""
-    extra = f" (n={shape['n']})" if vary != "n" and shape["n"] != base["n"] else ""
-    return f"{value}{extra}"
-
-
-def fig11_summary(rows: pd.DataFrame, base: Mapping[str, int]) -> pd.DataFrame:
-    """One row per (vary, value) of fig11.csv: the shape, the seeds, how many learned selection, how many
-    learned an algorithm (`learned`, `engine.figure_data.learned`), and the proportions of selection among all
-    runs and among those."""
-    out = []
-    for vary in dict.fromkeys(rows["vary"]):  # groups in file order
-        group = rows[rows["vary"] == vary]
-        for value, runs in group.groupby(vary, sort=True):
-            shape = {k: int(runs[k].iloc[0]) for k in ("d", "C", "n")}
-            sel = runs["strategy"] == "selection"
-            learned = runs["learned"].astype(bool)
-            out.append({
-                "vary": vary, "value": int(value), "label": _label(vary, int(value), shape, base), **shape,
-                "base": shape == dict(base), "seeds": len(runs), "selection": int(sel.sum()),
-                "proportion": float(sel.mean()), "learned": int(learned.sum()),
-                "learned_selection": int((sel & learned).sum()),
-                "proportion_learned": float((sel & learned).sum() / learned.sum()) if learned.any() else math.nan,
-                "learned_text": f"{int(learned.sum())}/{len(runs)}",
-            })
-    return pd.DataFrame(out)
-
-
 def fig11_chart(summary: pd.DataFrame, width: int = 200, height: int = 220) -> alt.HConcatChart:
     """Fig. 11: proportion of selection against C, d and n (one panel each), over all runs and over the runs
     that learned; labels give learned/seeds, the circled point is the base shape, tooltips the counts."""

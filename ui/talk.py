@@ -26,7 +26,6 @@ from ui import (
     run_index,
     specs,
     strategy_panels,
-    sweep_charts,
     widgets,
 )
 
@@ -253,7 +252,7 @@ def strategies_slide() -> None:
         rows = loaders.sweep_table("fig11.csv", figure_data.FIG11_COLUMNS, ("learned",))
     except (OSError, ValueError):
         return
-    summary = sweep_charts.fig11_summary(rows, figure_data.FIG11_BASE)
+    summary = figure_data.fig11_summary(rows)
     by_c = summary[summary["vary"] == "C"]
     st.caption("Fig. 11 with the fast recipe: of the seeds that learned an algorithm, those that learned selection: "
                + ", ".join(f"C = {int(r.C)}: {r.learned_selection} of {r.learned}"
