@@ -49,16 +49,22 @@ def _points_frame(xs: np.ndarray, ys: np.ndarray, weights: np.ndarray | None) ->
     return frame
 
 
-def _point_encoding(C: int, sized: bool, max_size: float = 420) -> dict:
-    size = (alt.Size("rel_weight:Q", scale=alt.Scale(domain=[0, 1], range=[6, max_size]), title="attention |w| / max")
-            if sized else alt.value(70))
+def point_encoding(C: int, sized: bool, max_size: float = 420, weight: str = "weight",
+                   size_values: Sequence[float] | None = None) -> dict:
+    """Context points (fields i, class, rel_weight, sign and the `weight` field): colour by class, area by
+    |attention| relative to the largest when `sized`, a cross where the weight is negative. Every context chart
+    and the in-browser query view draw their points with it. `size_values`: the size legend's entries."""
+    legend = alt.Legend(values=list(size_values), format=".2~f") if size_values else alt.Undefined
+    size = (alt.Size("rel_weight:Q", scale=alt.Scale(domain=[0, 1], range=[6, max_size]), title="attention |w| / max",
+                     legend=legend) if sized else alt.value(70))
     return dict(
         color=alt.Color("class:N", scale=class_scale(C), title="class"),
         size=size,
         shape=alt.Shape("sign:N", scale=alt.Scale(domain=["attracts (w >= 0)", "repels (w < 0)"],
                                                    range=["circle", "cross"]), title="weight sign"),
         opacity=alt.value(0.85),
-        tooltip=[alt.Tooltip("i:Q", title="point"), "class:N", alt.Tooltip("weight:Q", format=".4g")],
+        tooltip=[alt.Tooltip("i:Q", title="point"), "class:N", alt.Tooltip(f"{weight}:Q", format=".4g",
+                                                                             title="weight")],
     )
 
 
@@ -89,8 +95,8 @@ def circle_template(C: int, title: str = "", size: int = 380, ring: bool = False
         protos.mark_point(shape="triangle-up", filled=True, size=140, opacity=1).encode(
             x_enc, y_enc, angle=alt.Angle("angle:Q", scale=None), color=color,
             tooltip=[alt.Tooltip("class:N", title="prototype of class")]),
-        alt.Chart(_named(prefix, "points")).mark_point(filled=True).encode(x_enc, y_enc, **_point_encoding(C, sized)),
-        *_query_marks(alt.Chart(_named(prefix, "query")), C, dict(x=x_enc, y=y_enc)),
+        alt.Chart(_named(prefix, "points")).mark_point(filled=True).encode(x_enc, y_enc, **point_encoding(C, sized)),
+        *query_marks(alt.Chart(_named(prefix, "query")), C, dict(x=x_enc, y=y_enc)),
     ]
     return alt.layer(*layers, title=title).properties(width=size, height=size)
 
@@ -125,7 +131,7 @@ def circle_chart(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos
                      circle_datasets(xs, ys, xq, yq, protos, weights, ring, prefix))
 
 
-def _query_marks(base: alt.Chart, C: int, position: dict, field: str = "class") -> list[alt.Chart]:
+def query_marks(base: alt.Chart, C: int, position: dict, field: str = "class") -> list[alt.Chart]:
     """The query: a black diamond ringed in its true class's colour (`field`), labelled."""
     diamond = base.mark_point(shape="diamond", filled=True, size=260, color=QUERY_COLOR, strokeWidth=2.5,
                               opacity=1).encode(
@@ -139,7 +145,7 @@ def _query_marks(base: alt.Chart, C: int, position: dict, field: str = "class") 
 
 
 def _cells_frame(lon: np.ndarray, lat: np.ndarray, cls: np.ndarray, step: float) -> pd.DataFrame:
-    """Grid cells as plain rows (corners and class); `_CELL_GEOJSON` turns each into a GeoJSON polygon in
+    """Grid cells as plain rows (corners and class); `CELL_GEOJSON` turns each into a GeoJSON polygon in
     the browser, so the spec carries numbers, not thousands of nested GeoJSON objects (which Altair copies
     and validates one by one)."""
     h = step / 2
@@ -148,7 +154,7 @@ def _cells_frame(lon: np.ndarray, lat: np.ndarray, cls: np.ndarray, step: float)
 
 
 # Clockwise ring (north, east, south, back west), as d3-geo wants for regions smaller than a hemisphere.
-_CELL_GEOJSON = ("{type: 'Feature', properties: {}, geometry: {type: 'Polygon', coordinates: [["
+CELL_GEOJSON = ("{type: 'Feature', properties: {}, geometry: {type: 'Polygon', coordinates: [["
                  "[datum.lon0, datum.lat0], [datum.lon0, datum.lat1], [datum.lon1, datum.lat1], "
                  "[datum.lon1, datum.lat0], [datum.lon0, datum.lat0]]]}}")
 
@@ -163,7 +169,7 @@ def rotation_params(lon: float, lat: float) -> tuple[alt.Parameter, alt.Paramete
     return rot_lon, rot_lat
 
 
-def _visible() -> str:
+def visible() -> str:
     """Vega expression: the point (lon, lat) faces the viewer (dot product with the view centre > 0).
 
     Marks placed by longitude/latitude are not clipped by the projection, so the back hemisphere is
@@ -185,7 +191,7 @@ def sphere_template(C: int, title: str = "", size: int = 380, cells: bool = Fals
     color = alt.Color("class:N", scale=class_scale(C), title="class")
     layers = [alt.Chart(alt.sphere()).mark_geoshape(fill="#f3f5f9", stroke="#999999").project(**proj)]
     if cells:
-        layers.append(alt.Chart(_named(prefix, "cells")).transform_calculate(cell=_CELL_GEOJSON).mark_geoshape(
+        layers.append(alt.Chart(_named(prefix, "cells")).transform_calculate(cell=CELL_GEOJSON).mark_geoshape(
             opacity=0.42, strokeWidth=0).encode(
             shape=alt.Shape("cell:N", type="geojson"), color=color,
             tooltip=[alt.Tooltip("class:N", title="predicted")]).project(**proj))
@@ -195,11 +201,11 @@ def sphere_template(C: int, title: str = "", size: int = 380, cells: bool = Fals
         alt.Chart(_named(prefix, "protos")).mark_point(shape="triangle-up", filled=True, size=230, stroke="black",
                                                        strokeWidth=1, opacity=1).encode(
             **pos, color=color, tooltip=[alt.Tooltip("class:N", title="prototype of class")])
-        .transform_filter(_visible()).project(**proj),
+        .transform_filter(visible()).project(**proj),
         alt.Chart(_named(prefix, "points")).mark_point(filled=True, stroke="white", strokeWidth=0.6)
-        .encode(**pos, **_point_encoding(C, sized)).transform_filter(_visible()).project(**proj),
-        *[m.transform_filter(_visible()).project(**proj)
-          for m in _query_marks(alt.Chart(_named(prefix, "query")), C, pos)],
+        .encode(**pos, **point_encoding(C, sized)).transform_filter(visible()).project(**proj),
+        *[m.transform_filter(visible()).project(**proj)
+          for m in query_marks(alt.Chart(_named(prefix, "query")), C, pos)],
     ]
     chart = alt.layer(*layers, title=title).properties(width=size, height=size)
     return chart.add_params(*rotation_params(0.0, 0.0)) if with_params else chart
@@ -252,7 +258,7 @@ def cosine_template(C: int, title: str = "", width: int = 420, sized: bool = Tru
     x = alt.X("cosine:Q", scale=alt.Scale(domain=[-1, 1]), title="cosine z_j . x")
     points = alt.Chart(_named(prefix, "points")).mark_point(filled=True).encode(
         x, y, yOffset=alt.YOffset("jitter:Q", scale=alt.Scale(domain=[-0.6, 0.6])),
-        **_point_encoding(C, sized, max_size=160))
+        **point_encoding(C, sized, max_size=160))
     query = alt.Chart(_named(prefix, "query")).mark_point(shape="diamond", filled=True, size=300, color=QUERY_COLOR,
                                                           opacity=1, stroke="white", strokeWidth=1.5).encode(
         x, y, tooltip=[alt.Tooltip("cosine:Q", format=".3f", title="query cosine")])

@@ -19,8 +19,18 @@ import numpy as np
 import pandas as pd
 
 from engine.query_row import QueryRow
-from ui.context_charts import _CELL_GEOJSON as CELL_GEOJSON
-from ui.context_charts import QUERY_COLOR, ROT_LAT, ROT_LON, _query_marks, class_scale, rotation_params, rotation_values
+from ui.context_charts import (
+    CELL_GEOJSON,
+    QUERY_COLOR,
+    ROT_LAT,
+    ROT_LON,
+    class_scale,
+    point_encoding,
+    query_marks,
+    rotation_params,
+    rotation_values,
+    visible,
+)
 from ui.geometry import lonlat
 
 QUERY = "query"  # d = 2: the angle in degrees
@@ -124,7 +134,7 @@ def _circle(C: int, size: int, model: str | None = None) -> alt.LayerChart:
     query = alt.Chart(alt.NamedData("outline")).transform_filter("datum.o == 0").transform_calculate(
         qx="qx1", qy="qx2", cls="qtrue")
     qpos = dict(x=alt.X("qx:Q", scale=scale, axis=None), y=alt.Y("qy:Q", scale=scale, axis=None))
-    marks = _query_marks(query, C, qpos, field="cls")
+    marks = query_marks(query, C, qpos, field="cls")
     disagree = alt.Chart(alt.NamedData("disagree")).mark_rule(strokeWidth=4, color="black").encode(
         x, y, x2="e1:Q", y2="e2:Q", tooltip=[alt.Tooltip("angle:Q", format=".0f",
                                                          title="linear and softmax disagree at angle")])
@@ -148,8 +158,6 @@ def _sphere(C: int, size: int) -> alt.LayerChart:
     """The sphere in a view the reader turns with its own two sliders (set to face the query at first): a query
     move then redraws the points and the query only, not the cells and the graticule."""
     proj = dict(type="orthographic", rotate=alt.expr(f"[{ROT_LON}, {ROT_LAT}, 0]"))
-    visible = (f"sin(datum.lat * {PI}) * sin(-{ROT_LAT} * {PI}) + cos(datum.lat * {PI}) * cos(-{ROT_LAT} * {PI}) * "
-               f"cos((datum.lon + {ROT_LON}) * {PI}) > 0")
     pos = dict(longitude="lon:Q", latitude="lat:Q")
     color = alt.Color("class:N", scale=class_scale(C), title="class")
     layers = [
@@ -167,13 +175,13 @@ def _sphere(C: int, size: int) -> alt.LayerChart:
         alt.Chart(alt.NamedData("protos")).mark_point(shape="triangle-up", filled=True, size=230, stroke="black",
                                                       strokeWidth=1, opacity=1).encode(
             **pos, color=color, tooltip=[alt.Tooltip("class:N", title="prototype of class")])
-        .transform_filter(visible).project(**proj),
-        _attention_points(alt.Chart(alt.NamedData("rows")), 3).transform_filter(visible).encode(
+        .transform_filter(visible()).project(**proj),
+        _attention_points(alt.Chart(alt.NamedData("rows")), 3).transform_filter(visible()).encode(
             **pos, **_point_channels(C)).project(**proj),
     ]
     query = alt.Chart(alt.NamedData("protos")).transform_filter("datum.class == 1").transform_calculate(
-        lon=QLON, lat=QLAT, cls="qtrue").transform_filter(visible)
-    layers += [m.project(**proj) for m in _query_marks(query, C, pos, field="cls")]
+        lon=QLON, lat=QLAT, cls="qtrue").transform_filter(visible())
+    layers += [m.project(**proj) for m in query_marks(query, C, pos, field="cls")]
     return alt.layer(*layers).properties(width=size, height=size)
 
 
@@ -188,14 +196,8 @@ def _attention_points(chart: alt.Chart, d: int, model: str | None = None) -> alt
 
 
 def _point_channels(C: int) -> dict:
-    return dict(
-        color=alt.Color("class:N", scale=class_scale(C), title="class"),
-        size=alt.Size("rel_weight:Q", scale=alt.Scale(domain=[0, 1], range=[6, 420]), title="attention |w| / max",
-                      legend=alt.Legend(values=[0.25, 0.5, 1.0], format=".2~f")),  # three sizes: the row fits 880 px
-        shape=alt.Shape("sign:N", scale=alt.Scale(domain=["attracts (w >= 0)", "repels (w < 0)"],
-                                                  range=["circle", "cross"]), title="sign"),
-        opacity=alt.value(0.85),
-        tooltip=[alt.Tooltip("i:Q", title="point"), "class:N", alt.Tooltip("w:Q", format=".4g", title="weight")])
+    """The context charts' point encoding on the view's weight field `w`; three sizes: the row fits 880 px."""
+    return point_encoding(C, True, weight="w", size_values=(0.25, 0.5, 1.0))
 
 
 def _bars(models: Sequence[str], d: int, C: int, width: int) -> alt.LayerChart:
