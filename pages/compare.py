@@ -11,7 +11,7 @@ import streamlit as st
 
 from engine.closed_form import METHODS, NAMES, represented_by
 from engine.runs import RunError
-from ui import loaders, run_charts, run_index, widgets
+from ui import compare_charts, loaders, run_index, widgets
 
 widgets.setup_page("Compare", "A trained layer (or a construction) against a closed form with fitted constants: "
                    "each dot is one context, the model on x and the closed form on y.")
@@ -122,7 +122,7 @@ cols[4].metric("loss: closed form", f"{r['loss'].mean():.4f}", delta=f"{r['loss'
 
 panels = [("loss", "cross-entropy", None), ("p_correct", "P(correct class)", (0.0, 1.0)),
           ("entropy", "entropy of y_hat", (0.0, math.log(task.C) * 1.02))]
-chart = alt.hconcat(*[run_charts.identity_scatter(m[k], r[k], f"{learner.short_name}: {label}",
+chart = alt.hconcat(*[compare_charts.identity_scatter(m[k], r[k], f"{learner.short_name}: {label}",
                                                   f"{NAMES[method]}: {label}", title=label, domain=dom, size=190)
                       for k, label, dom in panels])
 table = pd.DataFrame({"context": np.arange(N), **{f"{k}_model": m[k] for k, _, _ in panels},

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from engine import headline
-from ui import loaders, run_charts, run_index, widgets
+from ui import compare_charts, loaders, run_index, widgets
 
 widgets.ensure_navigation()
 st.title("kernel-icl explorer")
@@ -19,7 +19,7 @@ if table is not None:
     left, right = st.columns([3, 2], vertical_alignment="center")
     with left:
         key = f"home-headline|{loaders.table_key(table)}"
-        widgets.chart_only(loaders.chart_spec(key, lambda: run_charts.headline_chart(
+        widgets.chart_only(loaders.chart_spec(key, lambda: compare_charts.headline_chart(
             table, width=360, height=220, legend_orient="bottom")))
     right.markdown("**Softmax attention may learn the better algorithm.** A softmax layer can represent eq. 1, a "
                    "linear layer only GD, and each trained layer sits on its closed form. "

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.closed_form import METHODS, NAMES, represented_by
-from ui import loaders, run_charts, run_index, run_panels, widgets
+from ui import loaders, run_index, run_panels, weight_charts, widgets
 
 widgets.setup_page("Landscapes", "Mean cross-entropy of each closed form on a grid of its constants (100 log-spaced "
                    "values per axis, docs/science.md section 6), with the grid's optimum and the point refined from "
@@ -45,7 +45,7 @@ if runs and widgets.in_script():
     st.session_state["land_paths"] = {**remembered, slot: [widgets.run_id(e) for e in chosen]}
 path_rows = [{**p, "run": e.name} for e in chosen for p in loaders.run_path(e.path, task.d, task.C, task.n)]
 chart = loaders.chart_spec(f"landscape|{method}|{task}|" + "|".join(loaders.run_key(e.path) for e in chosen),
-                           lambda: run_charts.landscape_with_path(fit, path_rows, size=440))
+                           lambda: weight_charts.landscape_with_path(fit, path_rows, size=440))
 i = np.indices(fit.losses.shape)
 table = pd.DataFrame({**{k: fit.axes[k][i[a].ravel()] for a, k in enumerate(names)}, "loss": fit.losses.ravel()})
 widgets.show_chart(chart, table, f"landscape_{method}_d{task.d}")

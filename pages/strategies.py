@@ -9,7 +9,7 @@ import streamlit as st
 
 from engine import figure_data as figures
 from engine.runs import RunError
-from ui import loaders, run_charts, sweep_charts, widgets
+from ui import loaders, sweep_charts, weight_charts, widgets
 from ui.strategy_panels import STRATEGIES, draw_examples, example_runs, shipped_table, sweep_form, sweep_panel
 
 widgets.setup_page("Strategies", "A trained softmax layer runs one of two algorithms: selection (attend to the "
@@ -122,7 +122,7 @@ if f10 is not None:
         rows = sweep_charts.fig10_paths(paper)
         fit = loaders.fit("adaptive", 10, 5, 100)
         widgets.chart_only(loaders.chart_spec(f"fig10-paths|{loaders.table_key(paper)}", lambda: (
-            run_charts.landscape_with_path(fit, rows, size=420))))
+            weight_charts.landscape_with_path(fit, rows, size=420))))
         elimination = [f"paper's lr {r.paper_lr:g} learned elimination (final c_sigma {r.final_c_sigma:.3g}, c_eta "
                        f"{r.final_c_eta:.3g}): its path is off these log axes" for r in summary.itertuples()
                        if r.recipe == "paper-softmax-d10" and r.final_c_eta < 0]

@@ -10,7 +10,7 @@ from engine import extract
 from engine.closed_form import NAMES
 from engine.config import TrainConfig
 from engine.runs import RunError
-from ui import loaders, run_charts, run_index, run_panels, snapshot_player, widgets
+from ui import compare_charts, loaders, run_charts, run_index, run_panels, snapshot_player, weight_charts, widgets
 
 HEADLINE = "pretrained/fast-softmax-d3"  # the paper's Fig. 7 and 8 setting opens first
 
@@ -26,9 +26,9 @@ if not entries:
         st.stop()
     config = TrainConfig(kind="softmax", d=task.d, C=task.C, n=task.n)
     snap = run_panels.construction_snapshot(config, loaders.fit("adaptive", task.d, task.C, task.n).refined)
-    widgets.show_chart(run_charts.matrix_heatmaps([snap], task.d, title="softmax construction (eq. 1)",
+    widgets.show_chart(weight_charts.matrix_heatmaps([snap], task.d, title="softmax construction (eq. 1)",
                                                   cell=run_panels.heat_cell(task.D)),
-                       run_charts.snapshot_frame([snap]), "construction_softmax")
+                       weight_charts.snapshot_frame([snap]), "construction_softmax")
     st.stop()
 
 softmax_first = sorted(entries, key=lambda e: (not (e.config and e.config["kind"] == "softmax"),
@@ -77,9 +77,9 @@ if yard.get("best"):
     snap = run_panels.construction_snapshot(cfg, yard["best"])
     consts = ", ".join(f"{k}={v:.3g}" for k, v in yard["best"].items())
     with st.expander(f"The construction at the fitted constants ({consts}), which training approaches"):
-        widgets.show_chart(cached("construction", lambda: run_charts.matrix_heatmaps(
+        widgets.show_chart(cached("construction", lambda: weight_charts.matrix_heatmaps(
             [snap], task.d, title=f"{NAMES[cfg.yardstick]} as a layer", cell=run_panels.heat_cell(task.D, 240),
-            param_name="construction", show_step=False)), lambda: run_charts.snapshot_frame([snap]),
+            param_name="construction", show_step=False)), lambda: weight_charts.snapshot_frame([snap]),
             f"construction_{entry.name}")
 
 # ---------------------------------------------------------------- alignment through training
@@ -124,7 +124,7 @@ if cfg.kind == "softmax":
     c2.metric("c_eta (extracted)", f"{reading.c_eta:.4g}")
     c3.metric("algorithm", reading.strategy, help=f"margin {reading.margin:.3g}: selection attends to the nearest "
               "points and copies their labels; elimination attends to the furthest and subtracts theirs")
-    widgets.show_chart(cached("fig8", lambda: run_charts.extracted_check(list(reading.rows))),
+    widgets.show_chart(cached("fig8", lambda: compare_charts.extracted_check(list(reading.rows))),
                        pd.DataFrame(list(reading.rows)), f"extracted_check_{entry.name}")
     st.caption("Eq. 1 with the constants read off the weights should track the trained layer (small preds diff at "
                "factor 1) and do visibly worse when either constant is moved off (factors 1/4 to 4), on 500 fresh "

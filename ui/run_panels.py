@@ -12,7 +12,7 @@ from engine import extract, learners, models, report
 from engine.closed_form import NAMES
 from engine.config import TrainConfig
 from engine.runs import RunError
-from ui import landscape_charts, loaders, run_charts, run_index, snapshot_player, widgets
+from ui import landscape_charts, loaders, run_charts, run_index, snapshot_player, weight_charts, widgets
 
 
 def heat_cell(D: int, room: int = 300) -> int:
@@ -23,7 +23,7 @@ def heat_cell(D: int, room: int = 300) -> int:
 def path_caption(method: str, fit, path_rows: list[dict], intro: bool = True) -> str:
     """What the path shows (`intro`), what it leaves off the log axes and why, and at d = 10 the valley it
     walks. `method`: the closed form whose landscape is drawn."""
-    names = run_charts.path_names(fit.axes)
+    names = weight_charts.path_names(fit.axes)
     frame = landscape_charts.left_off(landscape_charts.path_frame(path_rows, names), fit.axes)
     off = frame[~frame["on_axes"]].to_dict("records")  # as the chart decides
     text = (f"The run's {' and '.join(names)} at each of its {len(path_rows)} snapshots (read off A and B as on "
@@ -63,12 +63,12 @@ def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w", n
         return
     fit = loaders.fit(config.yardstick, task.d, task.C, task.n)
     path_rows = loaders.run_path(entry.path, task.d, task.C, task.n)
-    movie = loaders.chart_spec(f"dynamics|{run_key}|{room}|{narrow}", lambda: run_charts.weights_with_path(
+    movie = loaders.chart_spec(f"dynamics|{run_key}|{room}|{narrow}", lambda: weight_charts.weights_with_path(
         snapshots, task.d, fit, path_rows, title=entry.name, cell=heat_cell(task.D, room),
         size=room if narrow else min(340, room + 60), stacked=narrow))
     if play and len(snapshots) > 1:
         snapshot_player.player(f"{key}_play")
-    widgets.show_chart(movie, lambda: run_charts.snapshot_frame(snapshots).merge(
+    widgets.show_chart(movie, lambda: weight_charts.snapshot_frame(snapshots).merge(
         pd.DataFrame(path_rows), on=["idx", "step"]), f"weights_{entry.name}")
     st.caption(path_caption(config.yardstick, fit, path_rows))
 
@@ -83,7 +83,7 @@ def live_weights(path: str, history: dict, config: TrainConfig, room: int = 240)
     fit = loaders.fit(config.yardstick, task.d, task.C, task.n)
     latest = snapshots[-1]
     widgets.chart_only(loaders.chart_spec(f"live|{path}|{len(snapshots)}|{latest['step']}", lambda: (
-        run_charts.weights_with_path([latest], task.d, fit, extract.path(snapshots, task),
+        weight_charts.weights_with_path([latest], task.d, fit, extract.path(snapshots, task),
                                      cell=heat_cell(task.D, room),
                                      title=f"step {latest['step']:,}: A, B and the path so far", size=room))))
 

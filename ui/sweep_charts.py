@@ -96,7 +96,7 @@ def _fig10_runs(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def fig10_paths(rows: pd.DataFrame) -> list[dict]:
-    """fig10.csv as runs' paths (run, idx, step, c_sigma, c_eta), for `run_charts.landscape_with_path`."""
+    """fig10.csv as runs' paths (run, idx, step, c_sigma, c_eta), for `weight_charts.landscape_with_path`."""
     out = []
     for run, part in _fig10_runs(rows).sort_values("step").groupby("run", sort=False):
         out += [{"run": run, "idx": i, "step": int(r.step), "c_sigma": float(r.c_sigma), "c_eta": float(r.c_eta)}

@@ -20,12 +20,15 @@ from engine.fitted import VALLEY_TOLERANCE
 from engine.runs import RunError
 from engine.tasks import TaskConfig, with_queries
 from ui import (
+    compare_charts,
     context_charts,
     loaders,
     run_charts,
     run_index,
     specs,
     strategy_panels,
+    talk_charts,
+    weight_charts,
     widgets,
 )
 
@@ -127,7 +130,7 @@ def task_slide() -> None:
 
 
 def model_slide() -> None:
-    show(loaders.chart_spec("talk-model", lambda: run_charts.token_diagram(d=2, C=3, n=6, cell=40)))
+    show(loaders.chart_spec("talk-model", lambda: talk_charts.token_diagram(d=2, C=3, n=6, cell=40)))
 
 
 def _scatter_slide(run: str, method: str, figure: str) -> None:
@@ -143,7 +146,7 @@ def _scatter_slide(run: str, method: str, figure: str) -> None:
               ("entropy", "entropy of y_hat", (0.0, math.log(t.C) * 1.02))]
 
     def build():
-        return alt.hconcat(*[run_charts.identity_scatter(m[k], r[k], f"trained {learner.short_name}",
+        return alt.hconcat(*[compare_charts.identity_scatter(m[k], r[k], f"trained {learner.short_name}",
                                                          NAMES[method], title=label, domain=dom, size=255)
                              for k, label, dom in panels])
 
@@ -172,7 +175,7 @@ def adaptive_rate_slide() -> None:
     round_ = np.radians(np.arange(360))
     queries = np.stack([np.cos(round_), np.sin(round_)], -1)  # the query at every degree of the circle
     eta = closed_form.adaptive_rate(with_queries(xs, ys, arrays["protos"][0], queries), eq1["c_eta"], eq1["c_sigma"])
-    show(loaders.chart_spec(f"talk-eta|{kgd['sigma2']:.6g}", lambda: run_charts.adaptive_rate_chart(
+    show(loaders.chart_spec(f"talk-eta|{kgd['sigma2']:.6g}", lambda: talk_charts.adaptive_rate_chart(
         xs, ys, np.asarray(eta), kgd["eta"], height=CHART_HEIGHT - 60)))
     st.caption(f"One context at d = 2. Eq. 1 at its fitted constants is kernel GD with sigma^2 = sqrt(D) / c_sigma "
                f"= {sigma2:.2g} and the rate eta(X) drawn in red. Grey: kernel GD (eq. 3) on the same kernel "
@@ -191,7 +194,7 @@ def weights_slide() -> None:
         st.info("This run kept no A/B snapshots.")
         return
     show(loaders.chart_spec(f"talk-weights|{loaders.run_key(entry.path)}", lambda: (
-        run_charts.matrix_heatmaps(snaps, SETTING.d, cell=30, param_name="talk_snapshot"))))
+        weight_charts.matrix_heatmaps(snaps, SETTING.d, cell=30, param_name="talk_snapshot"))))
     st.caption("fast-softmax-d3 (a fast recipe, not the paper's): drag the slider through training. A's x-block "
                "becomes c_sigma times the identity, "
                "B's label block c_eta times the identity (up to a shift per row that softmax ignores).")
@@ -236,7 +239,7 @@ def headline_slide() -> None:
         st.info("No `pretrained/headline.csv` yet: `python -m engine headline`.")
         return
     key = f"talk-headline|{loaders.table_key(table)}"
-    show(loaders.chart_spec(key, lambda: run_charts.headline_chart(table, width=520, height=CHART_HEIGHT - 60)))
+    show(loaders.chart_spec(key, lambda: compare_charts.headline_chart(table, width=520, height=CHART_HEIGHT - 60)))
     st.caption(f"{int(table['contexts'].iloc[0]):,} held-out contexts per d; the trained layers are the fast runs, "
                "the closed forms at constants fitted on other contexts. " + headline.verdict(table))
 
@@ -265,7 +268,7 @@ def valley_slide() -> None:
     entry = run_index.by_name("pretrained/fast-softmax-d10")
     rows = loaders.run_path(entry.path, 10, 5, 100) if entry is not None else []
     show(loaders.chart_spec(f"talk-valley|{entry and loaders.run_key(entry.path)}", lambda: (
-        run_charts.landscape_with_path(fit, rows, size=CHART_HEIGHT - 30))))
+        weight_charts.landscape_with_path(fit, rows, size=CHART_HEIGHT - 30))))
     v = fit.valley or {}
     st.caption(f"Eq. 1's loss at d = 10 on 10,000 contexts: {fit.constants_text()}. The white path is "
                "fast-softmax-d10 (a fast recipe) through training, walking along the valley towards its small-c_sigma "

@@ -1,0 +1,54 @@
+"""The model-against-closed-form builders through their Vega-Lite specs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.chart_support import dataset_rows, layers, mark_type, spec
+from ui import compare_charts
+
+
+def test_identity_scatter_has_y_equals_x_and_means() -> None:
+    x, y = np.array([0.1, 0.5, 2.0]), np.array([0.2, 0.4, 1.0])
+    s = spec(compare_charts.identity_scatter(x, y, "model", "closed form", domain=(0.0, 3.0)))
+    units = layers(s)
+    rule = next(u for u in units if mark_type(u) == "rule")
+    enc = rule["encoding"]
+    assert enc["x"]["datum"] == enc["y"]["datum"] == 0.0 and enc["x2"]["datum"] == enc["y2"]["datum"] == 3.0
+    assert enc["x"]["scale"]["domain"] == enc["y"]["scale"]["domain"] == [0.0, 3.0]
+    pts = next(u for u in units if mark_type(u) == "circle")
+    assert pts["encoding"]["x"]["scale"]["domain"] == pts["encoding"]["y"]["scale"]["domain"] == [0.0, 3.0]
+    means = [r for r in dataset_rows(s) if r and "context" not in r]
+    assert means == [{"model": pytest.approx(x.mean()), "closed_form": pytest.approx(y.mean())}]
+
+
+def test_identity_scatter_default_domain_covers_both_axes() -> None:
+    s = spec(compare_charts.identity_scatter(np.array([0.0, 1.0]), np.array([0.5, 4.0]), "m", "c"))
+    rule = next(u for u in layers(s) if mark_type(u) == "rule")
+    lo, hi = rule["encoding"]["x"]["datum"], rule["encoding"]["x2"]["datum"]
+    assert lo <= 0.0 and hi >= 4.0
+
+
+
+
+def test_extracted_check_log_factor_axis() -> None:
+    rows = [{"which": w, "factor": f, "c_sigma": 1.0, "c_eta": 1.0, "preds_diff": abs(np.log(f))}
+            for w in ("c_sigma", "c_eta") for f in (0.5, 1.0, 2.0)]
+    s = spec(compare_charts.extracted_check(rows))
+    assert s["encoding"]["x"]["scale"]["type"] == "log"
+    assert s["encoding"]["x"]["scale"]["domain"] == [0.5, 2.0]
+    assert s["encoding"]["x"]["axis"]["values"] == [0.5, 1.0, 2.0]  # ticks at the factors tested
+
+
+def test_headline_legend_shows_each_learners_line_style() -> None:
+    """Colour and dash encode the same field, so Vega-Lite draws one legend whose symbols are the lines
+    themselves: solid for trained layers, dashed for closed forms (two legends showed identical dots)."""
+    rows = [{"d": d, "learner": name, "kind": "x", "loss": 0.1 * d, "accuracy": 0.9}
+            for d in (2, 3) for name in compare_charts.HEADLINE_COLORS]
+    enc = spec(compare_charts.headline_chart(rows))["encoding"]
+    assert enc["strokeDash"]["field"] == enc["color"]["field"] == "learner"
+    dashes = dict(zip(enc["strokeDash"]["scale"]["domain"], enc["strokeDash"]["scale"]["range"]))
+    assert {k for k, v in dashes.items() if v == [1, 0]} == {"softmax SA (trained)", "linear SA (trained)"}
+    assert all(v == [5, 3] for k, v in dashes.items() if "trained" not in k)
+    assert enc["color"]["legend"]["symbolType"] == "stroke" and "legend" not in enc["strokeDash"]

@@ -1,0 +1,96 @@
+"""Altair builders that set a model against the closed forms: per-context scatters (model on x, closed form
+on y), the extracted-constants check (Fig. 8) and softmax against linear attention by d (the headline).
+
+Pure functions from numbers to `alt.Chart`; no Streamlit or JAX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+# ---------------------------------------------------------------- model (x) vs closed form (y)
+
+
+def identity_scatter(x: np.ndarray, y: np.ndarray, x_title: str, y_title: str, title: str = "",
+                     domain: tuple[float, float] | None = None, size: int = 300) -> alt.LayerChart:
+    """Per-context scatter, model on x and closed form on y, with the line y = x and the means (a red cross).
+
+    Both axes share one fixed domain so that y = x is the diagonal of the square."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if domain is None:
+        both = np.concatenate([x[np.isfinite(x)], y[np.isfinite(y)]]) if x.size else np.zeros(1)
+        lo, hi = float(np.min(both, initial=0.0)), float(np.max(both, initial=1.0))
+        pad = 0.03 * (hi - lo or 1.0)
+        domain = (min(lo - pad, 0.0) if lo >= 0 else lo - pad, hi + pad)
+    lo, hi = float(domain[0]), float(domain[1])
+    sx = alt.Scale(domain=[lo, hi], nice=False, clamp=True)
+    frame = pd.DataFrame({"model": x, "closed_form": y, "context": np.arange(x.size)})
+    pts = alt.Chart(frame).mark_circle(size=18, opacity=0.45, color="#4c78a8").encode(
+        x=alt.X("model:Q", scale=sx, title=x_title), y=alt.Y("closed_form:Q", scale=sx, title=y_title),
+        tooltip=["context:Q", alt.Tooltip("model:Q", format=".4g"), alt.Tooltip("closed_form:Q", format=".4g")])
+    diag = alt.Chart().mark_rule(color="#888888", strokeDash=[4, 3]).encode(
+        x=alt.datum(lo, scale=sx), y=alt.datum(lo, scale=sx), x2=alt.datum(hi), y2=alt.datum(hi))
+    means = pd.DataFrame({"model": [float(np.nanmean(x)) if x.size else 0.0],
+                          "closed_form": [float(np.nanmean(y)) if y.size else 0.0]})
+    mean = alt.Chart(means).mark_point(shape="cross", size=260, filled=True, color="#d62728", opacity=1).encode(
+        x=alt.X("model:Q", scale=sx), y=alt.Y("closed_form:Q", scale=sx),
+        tooltip=[alt.Tooltip("model:Q", format=".4f", title="mean (model)"),
+                 alt.Tooltip("closed_form:Q", format=".4f", title="mean (closed form)")])
+    return alt.layer(pts, diag, mean, title=title).properties(width=size, height=size)
+
+
+# ---------------------------------------------------------------- Fig. 8: the extracted constants, checked
+
+
+def extracted_check(rows: Sequence[Mapping], width: int = 420, height: int = 240) -> alt.Chart:
+    """Preds diff between the trained model and eq. 1 at the extracted constants times a factor (x, log),
+    one line per constant moved; the minimum should sit at factor 1."""
+    frame = pd.DataFrame(rows)
+    factors = sorted(float(f) for f in frame["factor"].unique())
+    return alt.Chart(frame, title="trained model vs eq. 1 at the extracted constants, moved off").mark_line(
+        point=True).encode(
+        x=alt.X("factor:Q", scale=alt.Scale(type="log", domain=[factors[0], factors[-1]], nice=False),
+                title="factor on the extracted value", axis=alt.Axis(values=factors, format="~g")),
+        y=alt.Y("preds_diff:Q", title="preds diff"),
+        color=alt.Color("which:N", title="constant moved", scale=alt.Scale(domain=["c_sigma", "c_eta"],
+                                                                            range=["#1f77b4", "#d62728"])),
+        tooltip=["which:N", alt.Tooltip("factor:Q", format=".3g"), alt.Tooltip("c_sigma:Q", format=".4g"),
+                 alt.Tooltip("c_eta:Q", format=".4g"), alt.Tooltip("preds_diff:Q", format=".4g")],
+    ).properties(width=width, height=height)
+
+
+# ---------------------------------------------------------------- softmax >= linear, by d
+
+HEADLINE_COLORS = {"softmax SA (trained)": "#d62728", "eq. 1": "#ff9896", "linear SA (trained)": "#1f77b4",
+                   "GD (eq. 2)": "#aec7e8", "kernel GD (eq. 3)": "#7f7f7f"}
+
+
+def headline_chart(rows: pd.DataFrame | Sequence[Mapping], width: int = 460, height: int = 260,
+                   legend_orient: str = "right") -> alt.Chart:
+    """Cross-entropy on held-out contexts against d: trained layers as solid lines, closed forms dashed (each
+    trained layer lies on the closed form it represents); lower is better."""
+    frame = pd.DataFrame(rows)
+    order = list(HEADLINE_COLORS)
+    return alt.Chart(frame, title="cross-entropy on the same held-out contexts (lower is better)").mark_line(
+        point=True).encode(
+        x=alt.X("d:O", title="d (dimension)", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("loss:Q", title="cross-entropy", scale=alt.Scale(zero=False)),
+        # one legend for both channels (same field): each learner's line in its colour and dash
+        color=alt.Color("learner:N", sort=order, title="solid: trained layer, dashed: closed form",
+                        scale=alt.Scale(domain=order, range=list(HEADLINE_COLORS.values())),
+                        legend=alt.Legend(orient=legend_orient, columns=2 if legend_orient == "bottom" else 1,
+                                          symbolType="stroke", symbolStrokeWidth=3, symbolSize=600,
+                                          titleLimit=400)),
+        strokeDash=alt.StrokeDash("learner:N", sort=order, scale=alt.Scale(
+            domain=order, range=[[1, 0] if "trained" in name else [5, 3] for name in order])),
+        tooltip=["d:O", "learner:N", alt.Tooltip("loss:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".3f")],
+    ).properties(width=width, height=height)
+
+
+
+
+
