@@ -23,10 +23,11 @@ Array = jax.Array
 LAYER_NAMES = {"linear": "linear SA", "kernel": "kernel SA", "softmax": "softmax SA"}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Learner:
     """A model to evaluate. `kind` is an attention kind (models.KINDS) or a closed form
-    (closed_form.METHODS); `key` names it completely, for caches."""
+    (closed_form.METHODS); `key` names it completely, for caches, and so learners compare and hash by it (their
+    weights are arrays, which have no single truth value)."""
 
     key: str
     label: str
@@ -35,6 +36,12 @@ class Learner:
     params: tuple[tuple[str, np.ndarray], ...] = ()
     query_in_keys: bool = False
     note: str = ""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Learner) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
     @property
     def constants(self) -> dict[str, float]:

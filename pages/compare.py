@@ -49,7 +49,7 @@ if source == "a trained run":
         learner = loaders.run_learner(entry)
         run = loaders.load_run(entry.path)
     except RunError as e:
-        st.error(f"**This run cannot be read.** {e}. Choose another run, or delete the folder and train it again.")
+        widgets.run_unreadable(e)
         st.stop()
     if run.status == "diverged":
         st.error(f"**This run diverged.** {run.message or 'its loss became NaN'}. The last good weights are "

@@ -54,8 +54,8 @@ user = [e for e in entries if e.origin == "runs"]
 st.subheader("Runs available")
 if pretrained:
     st.markdown(f"{len(pretrained)} pretrained run(s) and {len(user)} run(s) of your own.")
-    st.dataframe([{"run": f"{e.origin}/{e.name}", "model": e.variant, "d": e.config["d"], "C": e.config["C"],
-                   "n": e.config["n"], "status": e.status, "converged": e.converged}
+    st.dataframe([{"run": f"{e.origin}/{e.name}", "model": e.variant, "d": e.config.d, "C": e.config.C,
+                   "n": e.config.n, "status": e.status, "converged": e.converged}
                   for e in entries if e.config], hide_index=True)
 else:
     st.info(

@@ -32,13 +32,13 @@ st.dataframe(points, hide_index=True, column_config={k: st.column_config.NumberC
 # landscapes (c_sigma, c_eta), linear runs on GD's (eta); chosen first, those that represent it. The runs chosen are
 # remembered across changes of the closed form (and of the task): the ones that apply to the new one stay chosen.
 layer = {"adaptive": "softmax", "adaptive_self_key": "softmax", "gd": "linear"}.get(method)
-runs = [e for e in run_index.entries() if e.config and e.config["kind"] == layer
-        and (e.config["d"], e.config["C"], e.config["n"]) == (task.d, task.C, task.n)]
+runs = [e for e in run_index.entries() if e.config and e.config.kind == layer
+        and (e.config.d, e.config.C, e.config.n) == (task.d, task.C, task.n)]
 ids = [widgets.run_id(e) for e in runs]
 remembered = st.session_state.get("land_paths", {}) if widgets.in_script() else {}  # per layer and task
 slot = f"{layer}|{task}"
 first = [widgets.run_id(e) for e in runs if e.origin == "pretrained"
-         and represented_by(e.config["kind"], e.query_in_keys) == method][:3]
+         and represented_by(e.config.kind, e.query_in_keys) == method][:3]
 chosen = widgets.run_picker("Paths of runs on it", f"land_runs|{slot}", runs, multi=True,
                             default=[i for i in remembered.get(slot, first) if i in ids]) if runs else []
 if runs and widgets.in_script():
@@ -60,7 +60,7 @@ if fit.valley:
 st.caption(f"d={task.d}, C={task.C}, n={task.n}, fitted on {fit.N:,} fixed contexts. Colour is clamped to the better "
            "half of the grid so the valley stands out; hover for values.")
 if chosen:
-    others = [e.name for e in chosen if represented_by(e.config["kind"], e.query_in_keys) != method]
+    others = [e.name for e in chosen if represented_by(e.config.kind, e.query_in_keys) != method]
     st.caption("Paths: each chosen run's constants at every stored snapshot, read off its A and B. " +
                (f"{', '.join(others)} represent{'s' if len(others) == 1 else ''} the other eq. 1 (its query is "
                 "treated otherwise), drawn here by the same two constants. " if others else "") +

@@ -50,7 +50,7 @@ else:
     try:
         draw_examples(picked, seed)
     except RunError as err:
-        st.error(f"**This run cannot be read.** {err}")
+        widgets.run_unreadable(err)
 
 # ---------------------------------------------------------------- Fig. 11
 st.subheader("Fig. 11: how often seeds learn selection")

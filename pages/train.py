@@ -33,9 +33,8 @@ def job_panel(view: dict) -> None:
     each drawn over (or emptied) on every poll, so nothing of the panel drawn here before (another job's, when a
     new job comes first) stays under this job's title."""
     job = registry.jobs[view["name"]]
-    c = view["config"]
-    config = TrainConfig.from_dict(c)
-    title = f"**{view['name']}** ({config.variant}, d={c['d']}, C={c['C']}, n={c['n']})"
+    config = view["config"]
+    title = f"**{view['name']}** ({config.variant}, d={config.d}, C={config.C}, n={config.n})"
     shown = job_status(registry, job, view, title, f"stop_{view['name']}",
                        "fitting the closed-form yardstick and compiling (about half a minute) ...")
     history = {"evals": view["evals"]}
@@ -142,10 +141,5 @@ for e in entries:
     cols[0].markdown(f"`{e.name}`: {e.label.split(': ', 1)[-1]}{mark}" if e.config else f"`{e.name}`: {e.error}")
     if e.config and e.status in ("stopped", "running") and e.name not in busy:
         if cols[1].button("Resume", key=f"resume_{e.name}"):
-            try:
-                cfg = TrainConfig.from_dict(e.config)
-            except (TypeError, ValueError) as err:
-                st.error(f"runs/{e.name} has an unreadable config ({err}).")
-            else:
-                start(cfg, e.name, resume=True)
-                st.rerun()
+            start(e.config, e.name, resume=True)
+            st.rerun()

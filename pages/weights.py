@@ -31,14 +31,14 @@ if not entries:
                        weight_charts.snapshot_frame([snap]), "construction_softmax")
     st.stop()
 
-softmax_first = sorted(entries, key=lambda e: (not (e.config and e.config["kind"] == "softmax"),
+softmax_first = sorted(entries, key=lambda e: (not (e.config and e.config.kind == "softmax"),
                                               e.origin != "pretrained"))
 entry = widgets.run_picker("Run", "run", softmax_first, default=HEADLINE, url=True)
 try:
     key = loaders.run_key(entry.path)  # names the contents read next: the charts below are built once per key
     run = loaders.load_run(entry.path)
 except RunError as e:
-    st.error(f"**This run cannot be read.** {e}. Choose another run, or delete the folder and train it again.")
+    widgets.run_unreadable(e)
     st.stop()
 cfg, task = run.config, run.config.task
 if run.status == "diverged":
@@ -86,9 +86,11 @@ if yard.get("best"):
 for e, col in zip((entry, beside) if beside else (entry,), st.columns(2) if beside else (st.container(),)):
     try:  # the run beside it has not been read yet: it may be damaged
         history = loaders.read_history(e.path)
-        c = TrainConfig.from_dict(e.config or {})
-    except (RunError, TypeError, ValueError):
+    except RunError:
         continue  # its dynamics panel above says what is wrong
+    c = e.config
+    if c is None:
+        continue
     evals = history.get("evals", [])
     if not evals:
         continue
@@ -106,7 +108,7 @@ for e, col in zip((entry, beside) if beside else (entry,), st.columns(2) if besi
                                                                 else {})))))
 
 # ---------------------------------------------------------------- c_sigma and c_eta, several runs
-softmax_runs = [e for e in entries if e.config and e.config["kind"] == "softmax"]
+softmax_runs = [e for e in entries if e.config and e.config.kind == "softmax"]
 if softmax_runs:
     st.subheader("c_sigma and c_eta through training, across runs")
     run_panels.constants_across_runs(softmax_runs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -166,7 +167,7 @@ def test_the_job_records_its_progress(tmp_path):
         "name": "p", "path": str((tmp_path / "p").resolve()), "state": "running", "step": 1, "steps": 10,
         "kind": "softmax", "stop_requested": False}
     assert view["evals"] == [{"step": 1, "eval_loss": 1.0}] and view["verdict"] == {"converged": False}
-    assert view["yardstick_loss"] == 0.5 and view["config"]["d"] == 3 and view["eta_s"] is None  # one report
+    assert view["yardstick_loss"] == 0.5 and view["config"].d == 3 and view["eta_s"] is None  # one report
     view["evals"].append("not the job's")  # a copy, not the job's own list
     assert len(job.view()["evals"]) == 1
     fake.release["p"].set()
@@ -362,3 +363,26 @@ def test_a_stopped_sweep_and_a_failing_one(tmp_path):
     assert failed.state == "failed" and failed.message == "ValueError: bad seeds" and "Traceback" in failed.detail
     assert slots2.acquire(timeout=1)
     assert reg2.latest_sweep() is failed and reg2.all() == []
+
+
+def test_queued_jobs_start_in_the_order_they_were_submitted():
+    """Positions 1, 2, 3 start in that order whichever waiting thread grabs the free slot first."""
+    started, release = [], threading.Event()
+
+    def trainer(config, path, *, resume, on_progress, stop_event):
+        started.append(Path(path).name)
+        if Path(path).name == "first":
+            release.wait(TIMEOUT)
+        return types.SimpleNamespace(verdict={}, message="", status="finished")
+
+    reg = jobs.JobRegistry(parallel=1, trainer=trainer)
+    first = reg.submit(TrainConfig(kind="linear", d=2, C=2, n=4, steps=1), Path("/tmp") / "first")
+    while not started:
+        first.stop.wait(0.01)
+    queued = [reg.submit(TrainConfig(kind="linear", d=2, C=2, n=4, steps=1), Path("/tmp") / f"q{i}")
+              for i in range(4)]
+    assert [reg.queue_position(j) for j in queued] == [1, 2, 3, 4]
+    release.set()
+    for t in [t for t in threading.enumerate() if t.name.startswith("train-q")]:
+        t.join(TIMEOUT)
+    assert started == ["first", "q0", "q1", "q2", "q3"]

@@ -293,3 +293,15 @@ def test_same_key_same_predictions(ctx):
 def test_predict_keeps_the_contexts_dtype(ctx):
     lg, w = learners.predict(learners.of_closed_form("adaptive", CONSTS["adaptive"]), ctx)
     assert lg.dtype == w.dtype == ctx.xs.dtype == jnp.float64
+
+
+def test_learners_compare_and_hash_by_their_key():
+    """A layer's weights are arrays (no single truth value): equality, sets and `in` go by the key that names it."""
+    import numpy as np
+
+    from engine.learners import Learner
+
+    w = (("W_Q", np.eye(3)),)
+    a, b = Learner("run:x", "x", "softmax", params=w), Learner("run:x", "x again", "softmax", params=w)
+    c = Learner("run:y", "y", "softmax", params=w)
+    assert a == b and a != c and hash(a) == hash(b) and len({a, b, c}) == 2 and c in [a, c]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from engine.config import TrainConfig
 from ui import run_index, widgets
 
 TIMEOUT = 60
@@ -30,7 +31,7 @@ def test_int_in_accepts_integers_in_the_closed_range_only():
 
 
 def entry(origin: str, name: str, **config) -> run_index.RunEntry:
-    cfg = {"kind": "softmax", "d": 3, "C": 3, "n": 6, "query_in_keys": False, **config}
+    cfg = TrainConfig(**{"kind": "softmax", "d": 3, "C": 3, "n": 6, "query_in_keys": False, **config})
     return run_index.RunEntry(name, f"/nowhere/{origin}/{name}", origin, cfg, "finished")
 
 
@@ -125,11 +126,6 @@ def test_a_link_to_a_task_that_cannot_be_built_is_noted_not_raised():
     assert "showing d = 2, C = 5, n = 100" in note
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the note says the default task is shown, but on a first load the "
-                                       "URL-bound boxes take the link's values over the defaults set in "
-                                       "session_state (Streamlit: 'initial load: URL wins'), so the page shows the "
-                                       "link's task and 'This task cannot be built'; `?d=1` / `?C=1` (valid for the "
-                                       "boxes, which start at 1) do the same without the note")
 @pytest.mark.parametrize("query", [{"d": "3", "n": "101"}, {"d": "3", "C": "4", "n": "6"}, {"n": "7"}, {"d": "1"},
                                    {"C": "1"}])
 def test_a_link_to_a_task_that_cannot_be_built_opens_the_default_task(query):

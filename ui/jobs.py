@@ -89,7 +89,7 @@ class Job(Progress):
                     "steps": self.steps or int(self.config.steps), "evals": list(self.evals),
                     "verdict": dict(self.verdict or {}), "yardstick_loss": self.yardstick_loss,
                     "message": self.message, "detail": self.detail, "eta_s": self.eta_s(), "kind": self.config.kind,
-                    "config": self.config.to_dict(), "stop_requested": self.stop.is_set()}
+                    "config": self.config, "stop_requested": self.stop.is_set()}  # frozen: shared as is
 
 
 @dataclasses.dataclass
@@ -123,7 +123,7 @@ class SweepJob(Progress):
             return {"name": self.name, "state": self.state, "step": self.step,
                     "steps": self.steps or int(self.config.steps), "runs": [dict(r) for r in self.latest],
                     "seeds": list(self.seeds), "message": self.message, "detail": self.detail,
-                    "eta_s": self.eta_s(), "elapsed_s": self.elapsed_s, "config": self.config.to_dict(),
+                    "eta_s": self.eta_s(), "elapsed_s": self.elapsed_s, "config": self.config,
                     "stop_requested": self.stop.is_set()}
 
 
@@ -164,16 +164,24 @@ class JobRegistry:
         return job
 
     def _run(self, job: Progress, work: Callable[[Any], None]) -> None:
-        while not self.slots.acquire(timeout=0.25):
-            if job.stop.is_set():
+        """Wait for a slot in submission order (the queue positions shown), then hold it for the job."""
+        while not job.stop.is_set():
+            if not self.slots.acquire(timeout=0.25):
+                continue
+            if job.stop.is_set() or self.queue_position(job) <= 1:
                 break
+            self.slots.release()  # a job submitted earlier still waits: the slot is its
+            job.stop.wait(0.05)
         else:
-            if not job.stop.is_set():
-                self._hold(job, work)
-                return
+            with job.lock:
+                job.state, job.message = "stopped", CANCELLED
+            return
+        if job.stop.is_set():
             self.slots.release()  # got the slot just as it was cancelled: leave it to the next job
-        with job.lock:
-            job.state, job.message = "stopped", CANCELLED
+            with job.lock:
+                job.state, job.message = "stopped", CANCELLED
+            return
+        self._hold(job, work)
 
     def _hold(self, job: Progress, work: Callable[[Any], None]) -> None:
         """Holds the slot (acquired by `_run`) for the whole job, and gives it back whatever happens."""

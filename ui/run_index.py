@@ -8,10 +8,12 @@ import dataclasses
 import json
 from pathlib import Path
 
+from engine.config import TrainConfig
 from engine.runs import PRETRAINED_ROOT, USER_ROOT, RunError, list_runs
 
-PRETRAINED = PRETRAINED_ROOT
+PRETRAINED = PRETRAINED_ROOT  # the two roots, as names tests can point elsewhere (monkeypatch)
 USER_RUNS = USER_ROOT
+REQUIRED = ("kind", "d", "C", "n")  # what a listed run's config.json must name (a TrainConfig defaults the rest)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,7 +23,7 @@ class RunEntry:
     name: str
     path: str
     origin: str  # "pretrained" | "runs"
-    config: dict | None
+    config: TrainConfig | None
     status: str
     error: str = ""
     converged: bool = False
@@ -29,16 +31,12 @@ class RunEntry:
 
     @property
     def query_in_keys(self) -> bool:
-        """As the run was trained (runs saved before the option existed had the query among the keys)."""
-        return bool((self.config or {}).get("query_in_keys", True))
+        """As the run was trained (`TrainConfig.from_dict` reads a run saved before the option as True)."""
+        return self.config is not None and self.config.query_in_keys
 
     @property
     def variant(self) -> str:
-        """How the app names the layer (`TrainConfig.variant`'s wording)."""
-        c = self.config or {}
-        if c.get("kind") != "softmax":
-            return str(c.get("kind", "?"))
-        return "softmax, query among its keys" if self.query_in_keys else "softmax"
+        return self.config.variant if self.config is not None else "?"
 
     @property
     def label(self) -> str:
@@ -46,7 +44,7 @@ class RunEntry:
             return f"{self.origin}/{self.name} (unreadable)"
         c = self.config
         status = f"running, step {self.step:,}" if self.status == "running" else self.status
-        return f"{self.origin}/{self.name}: {self.variant} d={c['d']} C={c['C']} n={c['n']} [{status}]"
+        return f"{self.origin}/{self.name}: {self.variant} d={c.d} C={c.C} n={c.n} [{status}]"
 
 
 def stamp(path: Path) -> float:
@@ -61,16 +59,29 @@ def entries() -> list[RunEntry]:
     out = []
     for origin, root in (("pretrained", PRETRAINED), ("runs", USER_RUNS)):
         for path in list_runs(root):
+            if path.resolve().parent != root.resolve():  # a link out of the root: not read, not listed
+                continue
             try:
-                config = json.loads((path / "config.json").read_text())
-                status_file = path / "status.json"
-                status = json.loads(status_file.read_text()) if status_file.exists() else {}
-                verdict = status.get("verdict", {})
-                out.append(RunEntry(path.name, str(path), origin, config, status.get("status", "unknown"),
-                                    converged=bool(verdict.get("converged")), step=int(verdict.get("step", 0))))
-            except (OSError, ValueError) as e:
+                out.append(_entry(path, origin))
+            except (OSError, ValueError, TypeError) as e:
                 out.append(RunEntry(path.name, str(path), origin, None, "unreadable", f"{type(e).__name__}: {e}"))
     return sorted(out, key=lambda e: (e.origin != "pretrained", e.config is None, e.name))
+
+
+def _entry(path: Path, origin: str) -> RunEntry:
+    """One listed run; ValueError or TypeError when its files are not what a run writes."""
+    raw = json.loads((path / "config.json").read_text())
+    if not isinstance(raw, dict) or any(k not in raw for k in REQUIRED):
+        raise ValueError(f"config.json does not name the run's {', '.join(REQUIRED)}")
+    config = TrainConfig.from_dict(raw)
+    status_file = path / "status.json"
+    status = json.loads(status_file.read_text()) if status_file.exists() else {}
+    verdict = status.get("verdict") if isinstance(status, dict) else None
+    if not isinstance(status, dict) or not isinstance(verdict if "verdict" in status else {}, dict):
+        raise ValueError("status.json is not a run's status")
+    verdict = verdict or {}
+    return RunEntry(path.name, str(path), origin, config, str(status.get("status", "unknown")),
+                    converged=bool(verdict.get("converged")), step=int(verdict.get("step", 0)))
 
 
 def allowed(path: str | Path) -> Path:
@@ -92,13 +103,13 @@ def by_name(name: str) -> RunEntry | None:
 def matching(kind: str, d: int, C: int, n: int | None = None, query_in_keys: bool | None = None) -> list[RunEntry]:
     """Runs of a model kind at (d, C), best first: pretrained before user runs, converged before the rest,
     finished before stopped, the same n and variant before others."""
-    cands = [e for e in entries() if e.config and e.config["kind"] == kind and e.config["d"] == d
-             and e.config["C"] == C and e.status in ("finished", "stopped")]
+    cands = [e for e in entries() if e.config and e.config.kind == kind and e.config.d == d
+             and e.config.C == C and e.status in ("finished", "stopped")]
 
     def rank(e: RunEntry):
         other_variant = query_in_keys is not None and e.query_in_keys != query_in_keys
         return (e.origin != "pretrained", not e.converged, e.status != "finished",
-                n is not None and e.config["n"] != n, other_variant, e.name)
+                n is not None and e.config.n != n, other_variant, e.name)
 
     return sorted(cands, key=rank)
 

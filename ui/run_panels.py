@@ -50,12 +50,15 @@ def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w", n
     both, with a Play button that moves it in the browser (`snapshot_player`; with `play=False` the page mounts
     one player for several panels). `room`: pixels for one matrix; `narrow`: one column (A over B over the
     path), for two runs side by side."""
+    config = entry.config
     try:
-        config = TrainConfig.from_dict(entry.config or {})
         history = loaders.read_history(entry.path)
         run_key = loaders.run_key(entry.path)
-    except (RunError, TypeError, ValueError) as e:
+    except RunError as e:
         st.error(f"{entry.name}: {e}")
+        return
+    if config is None:
+        st.error(f"{entry.name}: {entry.error}")
         return
     snapshots, task = history.get("snapshots", []), config.task
     if not snapshots:
@@ -99,10 +102,10 @@ def constants_across_runs(entries: list[run_index.RunEntry], key: str = "w_multi
     rows, refs = [], []
     keys = "|".join(loaders.run_key(e.path) for e in chosen)  # before reading: a run may write meanwhile
     for e in chosen:
+        config = e.config
         try:
             hist = loaders.read_history(e.path)
-            config = TrainConfig.from_dict(e.config)
-        except (RunError, TypeError, ValueError) as err:
+        except RunError as err:
             st.error(f"{e.name}: {err}")
             continue
         tag = f"{e.name} (d={config.d}, lr={config.lr:g})"
@@ -116,7 +119,7 @@ def constants_across_runs(entries: list[run_index.RunEntry], key: str = "w_multi
     widgets.show_chart(loaders.chart_spec(f"constants|{x_axis}|{keys}", lambda: run_charts.constants_curves(
         rows, x_axis=x_axis, references=refs)), lambda: pd.DataFrame(rows), "constants_through_training")
     note = "Dashed: each run's fitted constants of the closed form it represents (its yardstick)."
-    if any(e.config.get("d") == 10 for e in chosen):
+    if any(e.config and e.config.d == 10 for e in chosen):
         note += (" At d = 10 eq. 1's landscape is a flat valley along c_sigma * c_eta ~ 350: the fitted and the "
                  "trained constants need not agree one by one, only their product is pinned.")
     st.caption(note)
@@ -126,7 +129,7 @@ def shipped_summary() -> pd.DataFrame:
     """The shipped runs: model, steps, final loss against the closed-form optimum, gap, verdict, constants."""
     rows = []
     for e in run_index.entries():
-        if e.origin != "pretrained" or not e.config or str(e.config.get("preset", "")).startswith("fig11-"):
+        if e.origin != "pretrained" or not e.config or e.config.preset.startswith("fig11-"):
             continue
         try:
             rows.append(report.summary(run_index.allowed(e.path)))
@@ -144,11 +147,11 @@ def construction_snapshot(config: TrainConfig, consts: dict[str, float]) -> dict
 
 def other_variant(entry: run_index.RunEntry) -> run_index.RunEntry | None:
     """The best run of the same softmax setting with the other `query_in_keys`, if there is one."""
-    c = entry.config or {}
-    if c.get("kind") != "softmax":
+    c = entry.config
+    if c is None or c.kind != "softmax":
         return None
     want = not entry.query_in_keys
-    runs = [e for e in run_index.matching("softmax", c["d"], c["C"], c["n"], want) if e.query_in_keys == want]
+    runs = [e for e in run_index.matching("softmax", c.d, c.C, c.n, want) if e.query_in_keys == want]
     return runs[0] if runs else None
 
 
@@ -157,10 +160,12 @@ def variants_table(entries: list[run_index.RunEntry]) -> pd.DataFrame:
     constants, their loss on the run's evaluation contexts, the run's final alignment with each)."""
     rows = []
     for e in entries:
+        config = e.config
         try:
             history = loaders.read_history(e.path)
-            config = TrainConfig.from_dict(e.config)
-        except (RunError, TypeError, ValueError):
+        except RunError:
+            continue
+        if config is None:
             continue
         if not history.get("evals"):
             continue

@@ -39,9 +39,8 @@ def example_runs() -> tuple[dict[str, list[tuple[run_index.RunEntry, dict]]], li
     found: dict[str, list] = {s: [] for s in STRATEGIES}
     problems = []
     for e in run_index.entries():
-        c = e.config or {}
-        if not (str(c.get("preset", "")).startswith("fig11-") and c.get("kind") == "softmax"
-                and e.status in ("finished", "stopped")):
+        c = e.config
+        if not (c and c.preset.startswith("fig11-") and c.kind == "softmax" and e.status in ("finished", "stopped")):
             continue
         try:
             reading = loaders.strategy_of(e)
@@ -60,7 +59,7 @@ def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int, size
     prototypes at the context's own query. `stacked`: the probability bars under the circles (a page's column),
     else beside them (a wide, short slide). `room`: a talk's chart config (type sizes); the chart alone then,
     without the data download and the long caption (the slide says what it needs)."""
-    shapes = {tuple(int(e.config[k]) for k in ("d", "C", "n")) for e, _ in picked}
+    shapes = {(e.config.d, e.config.C, e.config.n) for e, _ in picked}
     if len(shapes) != 1 or next(iter(shapes))[0] != 2:
         for entry, reading in picked:
             _draw_one(entry, reading, seed)
@@ -82,13 +81,13 @@ def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int, size
     st.caption("One query for both runs: move it with the slider under the chart (it runs in your browser). Marker "
                "area: each run's attention on the context points; outer ring: the class it predicts for a query at "
                "that angle; arrows: the prototypes. " + " ".join(
-                   f"`{e.origin}/{e.name}` (seed {e.config.get('seed')}): c_sigma = {r['c_sigma']:.3g}, c_eta = "
+                   f"`{e.origin}/{e.name}` (seed {e.config.seed}): c_sigma = {r['c_sigma']:.3g}, c_eta = "
                    f"{r['c_eta']:.3g}; it {LOOKS_AT[r['strategy']]}." for e, r in picked))
 
 
 def _draw_one(entry: run_index.RunEntry, reading: dict, seed: int) -> None:
     """One run at the context's own query, its points by their cosines to the prototypes."""
-    d, C, n = (int(entry.config[k]) for k in ("d", "C", "n"))
+    d, C, n = entry.config.d, entry.config.C, entry.config.n
     learner = loaders.run_learner(entry)
     arrays = loaders.contexts(d, C, n, seed, 1)
     xs, ys, protos, xq = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0], arrays["xq"][0]
@@ -106,7 +105,7 @@ def _draw_one(entry: run_index.RunEntry, reading: dict, seed: int) -> None:
 def sweep_results(view: dict) -> None:
     """Proportion of selection, the per-seed table and the c_sigma-c_eta scatter of a finished (or stopped) sweep."""
     runs = pd.DataFrame(view["runs"])
-    S, C_ = len(runs), int(view["config"]["C"])
+    S, C_ = len(runs), view["config"].C
     runs["learned"] = [figures.learned(loss, margin, C_) for loss, margin in zip(runs["eval_loss"], runs["margin"])]
     off_plateau = runs["eval_loss"].map(lambda loss: figures.off_plateau(loss, C_))
     runs["strategy"] = runs["strategy"].where(off_plateau, "on the plateau")  # no reading before it has left it

@@ -50,6 +50,11 @@ def setup_page(title: str, caption: str) -> None:
     st.caption(caption)
 
 
+def run_unreadable(error: object) -> None:
+    """The one message for a chosen run whose files cannot be read (every page that opens runs says this)."""
+    st.error(f"**This run cannot be read.** {error}. Choose another run, or delete the folder and train it again.")
+
+
 def in_script() -> bool:
     """Whether a visitor's script run is drawing this (not the server's warm-up running a page outside any
     session, where widgets have no state and only the default view makes sense)."""
@@ -96,14 +101,20 @@ def task_inputs(d: int = 2, C: int = 5, n: int = 100, with_seed: bool = True,
     box.markdown("**Task**")
     fresh = [k for k in ("d", "C", "n") if k not in st.session_state]
     if fresh:  # a link's task that cannot be built (n not divisible by C, d or C below 2) opens the default task
-        got = {k: int_in(lo, hi)(st.query_params.get(k, str(v))) for k, v, lo, hi in
-               (("d", d, 2, TASK_MAX["d"]), ("C", C, 2, TASK_MAX["C"]), ("n", n, 1, TASK_MAX["n"]))}
+        got = {k: int_in(1, TASK_MAX[k])(st.query_params.get(k, str(v)))  # the boxes' own ranges
+               for k, v in (("d", d), ("C", C), ("n", n))}
         try:
             TaskConfig(**{k: v if v is not None else {"d": d, "C": C, "n": n}[k] for k, v in got.items()})
         except ValueError as e:
-            st.caption(f"The link's task cannot be built ({e}): showing d = {d}, C = {C}, n = {n}.")
+            st.session_state["_task_note"] = f"The link's task cannot be built ({e}): showing d = {d}, C = {C}, " \
+                                             f"n = {n}."
             for k, v in (("d", d), ("C", C), ("n", n)):
                 st.session_state.setdefault(k, v)
+                if k in st.query_params:
+                    del st.query_params[k]
+            st.rerun()  # a bound box takes the URL's value over the session's on its first run: run again without
+    if note := st.session_state.pop("_task_note", None):
+        st.caption(note)
 
     def number(label: str, key: str, default: int, lo: int, hi: int, **kw) -> int:
         if not in_script():  # the warm-up runs pages outside a session: the default view
