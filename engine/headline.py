@@ -16,6 +16,7 @@ from pathlib import Path
 import jax
 
 from engine import fitted, metrics, models
+from engine.closed_form import NAMES
 from engine.fit import closed_form_fn
 from engine.runs import PRETRAINED_ROOT, load_run
 from engine.tasks import TaskConfig, sample_contexts
@@ -23,8 +24,8 @@ from engine.tasks import TaskConfig, sample_contexts
 HELD_OUT_SEED = 20_250_417  # the held-out contexts' key: no fit, run or page draws from it
 DIMS = (2, 3, 5, 10)
 COLUMNS = ["d", "learner", "kind", "loss", "accuracy", "contexts"]
-LEARNERS = {"linear SA (trained)": "linear", "softmax SA (trained)": "softmax", "GD (eq. 2)": "gd",
-            "kernel GD (eq. 3)": "kernel_gd", "eq. 1": "adaptive"}
+LEARNERS = {"linear SA (trained)": "linear", "softmax SA (trained)": "softmax",
+            **{NAMES[m]: m for m in ("gd", "kernel_gd", "adaptive")}}  # the closed forms under their one name
 
 
 def held_out(task: TaskConfig, N: int):

@@ -52,3 +52,12 @@ def test_headline_legend_shows_each_learners_line_style() -> None:
     assert {k for k, v in dashes.items() if v == [1, 0]} == {"softmax SA (trained)", "linear SA (trained)"}
     assert all(v == [5, 3] for k, v in dashes.items() if "trained" not in k)
     assert enc["color"]["legend"]["symbolType"] == "stroke" and "legend" not in enc["strokeDash"]
+
+
+def test_headline_colours_name_every_learner_of_the_table():
+    """The chart's colours are keyed by the table's learner names (closed forms under `closed_form.NAMES`)."""
+    from engine import headline
+    from engine.closed_form import NAMES
+
+    assert set(compare_charts.HEADLINE_COLORS) == set(headline.LEARNERS)
+    assert {NAMES[m] for m in ("gd", "kernel_gd", "adaptive")} <= set(compare_charts.HEADLINE_COLORS)
