@@ -36,32 +36,24 @@ contexts, nats), recipe_steps (the recipe's full length: 2,000,000 for the paper
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from engine import sweep
 from engine.config import PRESETS, TrainConfig, strategy_recipe
+from engine.figure_analysis import DECIDED, FIG11_BASE, LEARNED, fig10_summary, fig11_summary, learned
+from engine.figure_tables import FIG10_COLUMNS, FIG11_COLUMNS, FIG11_EVIDENCE_COLUMNS, write_csv
 from engine.runs import read_json
 
-FIG11_BASE = {"d": 2, "C": 5, "n": 100}
 FIG11_VARY = {"C": (2, 3, 5, 8, 10), "d": (2, 3, 5, 10), "n": (20, 50, 100, 200)}
 FIG11_N_FOR_C = {3: 120, 8: 120}  # n = 100 is not a multiple of C: 120 is a multiple of both
-FIG11_COLUMNS = ["vary", "C", "d", "n", "seed", "strategy", "c_sigma", "c_eta", "final_eval_loss", "learned"]
-FIG11_EVIDENCE_COLUMNS = ["d", "C", "n", "seed", "step", "strategy", "margin", "c_sigma", "c_eta", "eval_loss",
-                          "final_strategy", "agrees", "learned"]
 FIG11_STEPS = {2: 350, 3: 500, 5: 800, 10: 1500}  # by d: most runs leave the chance plateau
-LEARNED = 0.97  # a run has left the chance plateau when its eval loss is below 97% of log C
-DECIDED = 1.0  # ... and reads as an algorithm when |c_sigma / sqrt(D) + c_eta| (the strategy margin) exceeds this
 FIG10_LRS = (5e-5, 1e-4, 8e-4, 3e-3)
-FIG10_COLUMNS = ["recipe", "lr", "paper_lr", "batch", "step", "c_sigma", "c_eta", "eval_loss", "recipe_steps"]
 FIG10_STEPS = 30_000  # with FIG10_LR_SCALE and FIG10_BATCH: every rate leaves the plateau (~45 min here)
 FIG10_LR_SCALE = 25.0
 FIG10_BATCH = 256
@@ -77,20 +69,6 @@ def fig11_shapes() -> list[tuple[str, dict[str, int]]]:
                 shape["n"] = FIG11_N_FOR_C[v]
             out.append((vary, shape))
     return out
-
-
-def off_plateau(eval_loss: float, C: int) -> bool:
-    """A run has left the chance plateau (loss log C) when its eval loss is below LEARNED log C."""
-    return bool(eval_loss < LEARNED * math.log(C))
-
-
-def learned(eval_loss: float, margin: float, C: int) -> bool:
-    """A run learned an algorithm: off the chance plateau and with a clear selection/elimination reading.
-
-    At C = 2 most runs (15 of 20 in the shipped sweep) stop at c_sigma ~ c_eta ~ 0 (loss ~0.47, below
-    log 2 but far above the ~0.13 of either algorithm): the sign of the reading is noise there, so such
-    runs are not counted."""
-    return off_plateau(eval_loss, C) and bool(margin >= DECIDED)
 
 
 def fig11_steps(d: int) -> int:
@@ -112,33 +90,6 @@ def _printer(label: str, stream=sys.stderr) -> Callable[[dict], None]:
                      f"selection {sel}/{len(info['evals'])}   ")
         stream.flush()
     return show
-
-
-def read_table(path: Path, columns: Sequence[str], bools: Sequence[str] = ()) -> pd.DataFrame:
-    """A table this module wrote, checked: ValueError when a column is missing, it has no rows, or it is not
-    CSV text. Boolean columns are read from True/False (and 1/0, any case)."""
-    try:
-        frame = pd.read_csv(path)
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path.name} is not a text file ({e.reason})") from e
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise ValueError(f"{path.name} is not a CSV table ({e})") from e
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path.name} lacks the column(s) {', '.join(missing)}")
-    if frame.empty:
-        raise ValueError(f"{path.name} has no rows")
-    for c in bools:
-        frame[c] = frame[c].astype(str).str.strip().str.lower().isin(("true", "1", "1.0"))
-    return frame
-
-
-def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
 
 
 def fig11(out: Path, steps: int | None = None, seeds: int = 20, batch: int = 256,
@@ -167,7 +118,7 @@ def fig11(out: Path, steps: int | None = None, seeds: int = 20, batch: int = 256
             rows.append({"vary": group_name, **s, "seed": cfg.seed, "strategy": e["strategy"], "c_sigma": e["c_sigma"],
                          "c_eta": e["c_eta"], "final_eval_loss": e["eval_loss"],
                          "learned": learned(e["eval_loss"], e["margin"], s["C"])})
-    _write_csv(out, FIG11_COLUMNS, rows)
+    write_csv(out, FIG11_COLUMNS, rows)
 
     evidence = []
     for (d, C, n), res in results.items():
@@ -178,7 +129,7 @@ def fig11(out: Path, steps: int | None = None, seeds: int = 20, batch: int = 256
                           "eval_loss": e["eval_loss"], "final_strategy": final, "agrees": e["strategy"] == final,
                           "learned": ok} for e in h]
     ev_path = out.with_name(out.stem + "_evidence.csv")
-    _write_csv(ev_path, FIG11_EVIDENCE_COLUMNS, evidence)
+    write_csv(ev_path, FIG11_EVIDENCE_COLUMNS, evidence)
 
     print(f"\nproportion of selection over {seeds} seeds [runs that learned: eval loss < {LEARNED:g} log C and "
           f"strategy margin >= {DECIDED:g}]:")
@@ -229,7 +180,7 @@ def fig10(out: Path, steps: int = FIG10_STEPS, fast_steps: int | None = None, fa
              "c_sigma": e["c_sigma"], "c_eta": e["c_eta"], "eval_loss": e["eval_loss"],
              "recipe_steps": paper_full.steps}
             for cfg, paper_lr, h in zip(res_paper.configs, lrs, res_paper.histories) for e in h]
-    _write_csv(out, FIG10_COLUMNS, rows)  # the long part is kept even if the fast recipe's part fails
+    write_csv(out, FIG10_COLUMNS, rows)  # the long part is kept even if the fast recipe's part fails
 
     if fast_run is not None and (fast_run / "history.json").is_file():
         fast, evals, status = _fast_from_run(fast_run)
@@ -244,7 +195,7 @@ def fig10(out: Path, steps: int = FIG10_STEPS, fast_steps: int | None = None, fa
     rows += [{"recipe": "fast-softmax-d10", "lr": fast.lr, "paper_lr": float("nan"), "batch": fast.batch,
               "step": e["step"], "c_sigma": e["c_sigma"],
               "c_eta": e["c_eta"], "eval_loss": e["eval_loss"], "recipe_steps": fast.steps} for e in evals]
-    _write_csv(out, FIG10_COLUMNS, rows)
+    write_csv(out, FIG10_COLUMNS, rows)
     for recipe in ("paper-softmax-d10", "fast-softmax-d10"):
         for lr in dict.fromkeys(r["lr"] for r in rows if r["recipe"] == recipe):
             e = [r for r in rows if r["recipe"] == recipe and r["lr"] == lr][-1]
@@ -262,60 +213,3 @@ def fig10(out: Path, steps: int = FIG10_STEPS, fast_steps: int | None = None, fa
     return rows
 
 
-FLAT_SHARE = 0.9  # c_eta's growth has flattened once |c_eta| is within 10% of where the run ends
-STILL_GROWING = 0.1  # ... unless |c_eta| still grew by more than 10% over the last fifth of the run
-
-
-def _label(vary: str, value: int, shape: Mapping[str, int], base: Mapping[str, int]) -> str:
-    """The x label of a Fig. 11 point; a C point whose n is not the base n says so (n = 100 is not a multiple
-    of 3 or 8)."""
-    extra = f" (n={shape['n']})" if vary != "n" and shape["n"] != base["n"] else ""
-    return f"{value}{extra}"
-
-
-def fig11_summary(rows: pd.DataFrame, base: Mapping[str, int] = FIG11_BASE) -> pd.DataFrame:
-    """One row per (vary, value) of fig11.csv: the shape, the seeds, how many learned selection, how many
-    learned an algorithm (`learned`, `engine.figure_data.learned`), and the proportions of selection among all
-    runs and among those."""
-    out = []
-    for vary in dict.fromkeys(rows["vary"]):  # groups in file order
-        group = rows[rows["vary"] == vary]
-        for value, runs in group.groupby(vary, sort=True):
-            shape = {k: int(runs[k].iloc[0]) for k in ("d", "C", "n")}
-            sel = runs["strategy"] == "selection"
-            learned = runs["learned"].astype(bool)
-            out.append({
-                "vary": vary, "value": int(value), "label": _label(vary, int(value), shape, base), **shape,
-                "base": shape == dict(base), "seeds": len(runs), "selection": int(sel.sum()),
-                "proportion": float(sel.mean()), "learned": int(learned.sum()),
-                "learned_selection": int((sel & learned).sum()),
-                "proportion_learned": float((sel & learned).sum() / learned.sum()) if learned.any() else math.nan,
-                "learned_text": f"{int(learned.sum())}/{len(runs)}",
-            })
-    return pd.DataFrame(out)
-
-
-def fig10_summary(rows: pd.DataFrame, C: int = 5) -> pd.DataFrame:
-    """Per (recipe, lr) of fig10.csv: when the run left the chance plateau, when and at what value c_eta's
-    growth flattened (first evaluation with |c_eta| >= FLAT_SHARE of its final value, the final value being
-    the mean over the last 5% of evaluations against noise), whether it was still growing at the end, and the
-    final eval loss: the comparison the paper draws between training rates."""
-    out = []
-    for (recipe, lr), part in rows.groupby(["recipe", "lr"], sort=False):
-        part = part.sort_values("step")
-        steps, c_eta = part["step"].to_numpy(), part["c_eta"].to_numpy(float)
-        loss = part["eval_loss"].to_numpy(float)
-        tail = max(1, len(part) // 20)
-        final = float(np.mean(c_eta[-tail:]))
-        reached = np.flatnonzero(np.abs(c_eta) >= FLAT_SHARE * abs(final))
-        at = int(reached[0]) if reached.size else len(part) - 1
-        fifth = np.searchsorted(steps, steps[-1] - (steps[-1] - steps[0]) / 5)
-        grown = abs(final) / max(abs(float(np.mean(c_eta[max(0, fifth - tail):fifth + 1]))), 1e-12) - 1
-        left = np.flatnonzero(loss < LEARNED * math.log(C))
-        out.append({"recipe": recipe, "lr": float(lr), "paper_lr": float(part["paper_lr"].iloc[0]),
-                    "left_plateau_at": int(steps[left[0]]) if left.size else None,
-                    "flattened_at": int(steps[at]), "c_eta_there": float(c_eta[at]), "final_c_eta": final,
-                    "final_c_sigma": float(np.mean(part["c_sigma"].to_numpy(float)[-tail:])),
-                    "still_growing": bool(grown > STILL_GROWING), "final_eval_loss": float(loss[-1]),
-                    "steps": int(steps[-1])})
-    return pd.DataFrame(out)

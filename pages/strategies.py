@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine import figure_data as figures
+from engine import figure_analysis, figure_tables
 from engine.runs import RunError
 from ui import loaders, sweep_charts, weight_charts, widgets
 from ui.strategy_panels import STRATEGIES, draw_examples, example_runs, shipped_table, sweep_form, sweep_panel
@@ -17,7 +17,7 @@ widgets.setup_page("Strategies", "A trained softmax layer runs one of two algori
                    "and subtract theirs). Which one a run learns depends on its seed and on the task's shape.")
 
 registry = loaders.job_registry()
-BASE = figures.FIG11_BASE
+BASE = figure_analysis.FIG11_BASE
 BASE_TEXT = ", ".join(f"{k} = {v}" for k, v in BASE.items())
 FIG11_CMD = "python -m engine figure_data fig11"
 FIG10_CMD = "python -m engine figure_data fig10"
@@ -54,9 +54,9 @@ else:
 
 # ---------------------------------------------------------------- Fig. 11
 st.subheader("Fig. 11: how often seeds learn selection")
-rows = shipped_table("fig11.csv", figures.FIG11_COLUMNS, FIG11_CMD, bools=("learned",))
+rows = shipped_table("fig11.csv", figure_tables.FIG11_COLUMNS, FIG11_CMD, bools=("learned",))
 if rows is not None:
-    summary = figures.fig11_summary(rows, BASE)
+    summary = figure_analysis.fig11_summary(rows, BASE)
     widgets.show_chart(sweep_charts.fig11_chart(summary), summary, "fig11_proportions")
     seeds = sorted(set(summary["seeds"]))
     odd_n = sorted({f"C = {r.C}" for r in summary.itertuples() if r.vary == "C" and r.n != BASE["n"]})
@@ -64,8 +64,9 @@ if rows is not None:
         f"{' to '.join(map(str, seeds[:: max(1, len(seeds) - 1)]))} seeds per point, trained with the Fig. 11 recipe "
         "(`engine.config.strategy_recipe`: warmup-cosine to lr 3e-2, batch 256, the paper's initialisation 0.002, "
         "longer runs for larger d). Blue: proportion of selection over all runs; orange: over the runs that learned "
-        f"an algorithm (final eval loss below {figures.LEARNED:g} log C and a strategy margin |c_sigma / sqrt(D) + "
-        f"c_eta| of at least {figures.DECIDED:g}; at C = 2 most runs stop near c_sigma = c_eta = 0, "
+        f"an algorithm (final eval loss below {figure_analysis.LEARNED:g} log C and a strategy margin "
+        "|c_sigma / sqrt(D) + "
+        f"c_eta| of at least {figure_analysis.DECIDED:g}; at C = 2 most runs stop near c_sigma = c_eta = 0, "
         f"where the sign is noise). Labels: runs that learned / seeds ({int(summary['learned'].sum())} of "
         f"{int(summary['seeds'].sum())} in all). Circled: the base shape {BASE_TEXT}, which each panel varies one "
         f"value of. " + (f"{' and '.join(odd_n)} use n = 120 (n = 100 is not a multiple of C). " if odd_n else "") +
@@ -76,7 +77,7 @@ if rows is not None:
 
     st.markdown("**Is the strategy decided early?** The fraction of runs whose strategy at each evaluation is "
                 "already their final one.")
-    evidence = shipped_table("fig11_evidence.csv", figures.FIG11_EVIDENCE_COLUMNS, FIG11_CMD,
+    evidence = shipped_table("fig11_evidence.csv", figure_tables.FIG11_EVIDENCE_COLUMNS, FIG11_CMD,
                              bools=("agrees", "learned"))
     if evidence is not None:
         split = st.radio("Curves", ["pooled over shapes", "one per shape"], horizontal=True, key="strat_ev_split")
@@ -92,12 +93,12 @@ if rows is not None:
 
 # ---------------------------------------------------------------- Fig. 10
 st.subheader("Fig. 10: c_sigma and c_eta through training, d = 10, per learning rate")
-f10 = shipped_table("fig10.csv", figures.FIG10_COLUMNS, FIG10_CMD)
+f10 = shipped_table("fig10.csv", figure_tables.FIG10_COLUMNS, FIG10_CMD)
 if f10 is not None:
     log_step = st.toggle("symlog step axis", True, key="strat_f10_log",
                          help="shows the paper's first hundreds of steps next to the fast recipe's thousands")
     widgets.show_chart(sweep_charts.fig10_chart(sweep_charts.fig10_curves(f10), log_step), f10, "fig10")
-    summary = figures.fig10_summary(f10)
+    summary = figure_analysis.fig10_summary(f10)
     # the two columns that can be empty, as text with a dash for "none" (a missing number would show as None)
     shown = summary.assign(paper_lr=[f"{v:.3g}" if pd.notna(v) else NONE for v in summary["paper_lr"]],
                            left_plateau_at=[str(int(v)) if pd.notna(v) else NONE for v in summary["left_plateau_at"]])

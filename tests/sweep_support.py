@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from engine import figure_data
+from engine import figure_analysis, figure_data, figure_tables
 
-BASE = figure_data.FIG11_BASE
+BASE = figure_analysis.FIG11_BASE
 
 
 def fig11_frame() -> pd.DataFrame:
@@ -21,7 +21,7 @@ def fig11_frame() -> pd.DataFrame:
             rows.append({"vary": vary, **shape, "seed": seed, "strategy": "selection" if sel else "elimination",
                          "c_sigma": (1 if sel else -1) * (1 + seed), "c_eta": (1 if sel else -1) * (2 + seed),
                          "final_eval_loss": 0.5, "learned": seed < 1 + i % 4})
-    return pd.DataFrame(rows)[figure_data.FIG11_COLUMNS]
+    return pd.DataFrame(rows)[figure_tables.FIG11_COLUMNS]
 
 
 def evidence_frame() -> pd.DataFrame:
@@ -34,7 +34,7 @@ def evidence_frame() -> pd.DataFrame:
                 rows.append({**shape, "seed": seed, "step": step, "strategy": strategy, "margin": 0.1, "c_sigma": 1.0,
                              "c_eta": 1.0, "eval_loss": 1.0, "final_strategy": final, "agrees": strategy == final,
                              "learned": seed != 1})
-    return pd.DataFrame(rows)[figure_data.FIG11_EVIDENCE_COLUMNS]
+    return pd.DataFrame(rows)[figure_tables.FIG11_EVIDENCE_COLUMNS]
 
 
 def fig10_frame() -> pd.DataFrame:
@@ -48,4 +48,4 @@ def fig10_frame() -> pd.DataFrame:
         rows.append({"recipe": "fast-softmax-d10", "lr": 0.02, "paper_lr": float("nan"), "batch": 2048, "step": step,
                      "c_sigma": 1 + step / 100,
                      "c_eta": 2 + step, "eval_loss": 1.0, "recipe_steps": 900})
-    return pd.DataFrame(rows)[figure_data.FIG10_COLUMNS]
+    return pd.DataFrame(rows)[figure_tables.FIG10_COLUMNS]

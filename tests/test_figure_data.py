@@ -6,9 +6,9 @@ import dataclasses
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from engine import figure_analysis, figure_tables
 from engine import figure_data as fd
 from engine.config import PRESETS
 from engine.runs import write_json
@@ -26,8 +26,8 @@ def test_fig11_shapes_recipe_and_example_preset():
     for vary, values in fd.FIG11_VARY.items():  # each group varies one thing around the base
         group = [s for v, s in points if v == vary]
         assert [s[vary] for s in group] == list(values)
-        assert any(s == fd.FIG11_BASE for s in group)
-        assert all(s[k] == fd.FIG11_BASE[k] for s in group for k in ("d", "C") if k != vary)
+        assert any(s == figure_analysis.FIG11_BASE for s in group)
+        assert all(s[k] == figure_analysis.FIG11_BASE[k] for s in group for k in ("d", "C") if k != vary)
     assert [s["n"] for v, s in points if v == "C"] == [100, 120, 100, 120, 100]  # n = 120 where C does not divide 100
     steps = [fd.fig11_steps(d) for d in (2, 3, 4, 5, 10, 20)]
     assert steps == sorted(steps) and fd.fig11_steps(4) == fd.FIG11_STEPS[5]
@@ -36,13 +36,6 @@ def test_fig11_shapes_recipe_and_example_preset():
     assert dataclasses.replace(example, preset="") == fd.fig11_config(2, 2, 100)
     assert example.init_scale == 0.002  # the paper's start: the strategy depends on it
     assert fd.fig11_config(5, 5, 100).steps == fd.FIG11_STEPS[5] and fd.fig11_config(5, 5, 100, 7, 64).batch == 64
-
-
-def test_learned_needs_both_a_lower_loss_and_a_clear_reading():
-    assert fd.learned(0.15, 6.8, 2)  # elimination at C = 2: low loss, margin |c_sigma/2 + c_eta| ~ 8
-    assert not fd.learned(0.47, 0.05, 2)  # below log 2, but c_sigma ~ c_eta ~ 0: no algorithm to read
-    assert not fd.learned(0.99 * math.log(5), 3.0, 5)  # still on the chance plateau
-    assert fd.learned(fd.LEARNED * math.log(5) * 0.999, fd.DECIDED, 5)  # both limits inclusive of the margin
 
 
 def test_fig11_csv_and_evidence(tmp_path, monkeypatch, capsys):
@@ -54,7 +47,7 @@ def test_fig11_csv_and_evidence(tmp_path, monkeypatch, capsys):
     res = fd.fig11(out, steps=4, seeds=2, batch=8)
     assert "proportion of selection over 2 seeds" in capsys.readouterr().out
     rows = read_csv(out)
-    assert list(rows[0]) == fd.FIG11_COLUMNS
+    assert list(rows[0]) == figure_tables.FIG11_COLUMNS
     assert [(r["vary"], r["n"], r["seed"]) for r in rows] == [("C", "4", "0"), ("C", "4", "1"), ("n", "4", "0"),
                                                                ("n", "4", "1"), ("n", "8", "0"), ("n", "8", "1")]
     base = {k: v for k, v in rows[0].items() if k != "vary"}
@@ -71,7 +64,7 @@ def test_fig11_csv_and_evidence(tmp_path, monkeypatch, capsys):
         score = float(r["c_sigma"]) / math.sqrt(D) + float(r["c_eta"])  # the strategy reading (science, 7)
         assert r["strategy"] == ("selection" if score >= 0 else "elimination")
         assert float(last["margin"]) == pytest.approx(abs(score), rel=1e-6, abs=1e-12)
-        want = fd.learned(float(r["final_eval_loss"]), float(last["margin"]), int(r["C"]))
+        want = figure_analysis.learned(float(r["final_eval_loss"]), float(last["margin"]), int(r["C"]))
         assert r["learned"] == str(want) == last["learned"]
         assert all(e["agrees"] == str(e["strategy"] == last["strategy"]) for e in mine)
     assert res["agreement"][1.0] == (1.0, res["agreement"][1.0][1])  # the final evaluation agrees with itself
@@ -97,7 +90,7 @@ def test_fig10_csv_from_a_saved_fast_run(tmp_path, tiny_fig10_presets, capsys):
     rows = fd.fig10(out, steps=2, fast_run=fast, lrs=(5e-5, 3e-3), lr_scale=10.0, batch=16)
     assert "wrote" in capsys.readouterr().out
     assert read_csv(out) == [{k: str(v) for k, v in r.items()} for r in rows]
-    assert list(read_csv(out)[0]) == fd.FIG10_COLUMNS
+    assert list(read_csv(out)[0]) == figure_tables.FIG10_COLUMNS
     paper = [r for r in rows if r["recipe"] == "paper-softmax-d10"]
     assert [(r["paper_lr"], r["step"]) for r in paper] == [(lr, s) for lr in (5e-5, 3e-3) for s in (0, 1, 2)]
     assert all(r["lr"] == pytest.approx(10 * r["paper_lr"]) and r["batch"] == 16 for r in paper)  # scaled as asked
@@ -117,35 +110,14 @@ def test_fig10_trains_the_fast_recipe_when_no_run_is_saved(tmp_path, tiny_fig10_
     assert all(r["recipe_steps"] == 40 and r["lr"] == PRESETS["fast-softmax-d10"].lr for r in fast_rows)
 
 
-def test_fig10_summary_reads_when_and_where_c_eta_flattens():
-    """Saturating curves c_eta = V (1 - exp(-step / tau)) flatten (90% of V) at tau ln 10; one still climbing
-    linearly is flagged; the plateau exit is the first step below 0.97 log C."""
-    steps = np.arange(0, 20_001, 100)
-    frames = []
-    for lr, V, tau in ((1e-3, 300.0, 4000.0), (1e-2, 120.0, 500.0)):
-        frames.append(pd.DataFrame({"recipe": "paper-softmax-d10", "lr": lr, "paper_lr": lr / 25, "step": steps,
-                                    "c_sigma": 1.0, "c_eta": V * (1 - np.exp(-steps / tau)),
-                                    "eval_loss": np.where(steps >= tau / 2, 1.0, 1.6)}))
-    frames.append(pd.DataFrame({"recipe": "paper-softmax-d10", "lr": 1e-4, "paper_lr": 4e-6, "step": steps,
-                                "c_sigma": 1.0, "c_eta": steps / 100.0, "eval_loss": 1.6}))
-    got = fd.fig10_summary(pd.concat(frames)).set_index("lr")
-    for lr, V, tau in ((1e-3, 300.0, 4000.0), (1e-2, 120.0, 500.0)):
-        r = got.loc[lr]
-        final = np.mean((V * (1 - np.exp(-steps / tau)))[-10:])
-        expect = steps[np.argmax(V * (1 - np.exp(-steps / tau)) >= 0.9 * final)]
-        assert r["flattened_at"] == expect and abs(expect - tau * np.log(10)) <= 100 + 0.03 * tau * np.log(10)
-        assert r["left_plateau_at"] == steps[np.argmax(steps >= tau / 2)] and not r["still_growing"]
-    assert got.loc[1e-4, "still_growing"] and pd.isna(got.loc[1e-4, "left_plateau_at"])
-    assert got.loc[1e-2, "flattened_at"] < got.loc[1e-3, "flattened_at"]  # the faster rate flattens first
-
-
 def test_shipped_fig10_has_four_rates_all_off_the_chance_plateau():
     """pretrained/sweeps/fig10.csv as documented: the paper's four rates times FIG10_LR_SCALE at batch FIG10_BATCH,
     FIG10_STEPS steps from chance level (log C nats), each ending below 0.97 log C."""
     from pathlib import Path
 
-    rows = fd.read_table(Path(__file__).resolve().parent.parent / "pretrained/sweeps/fig10.csv", fd.FIG10_COLUMNS)
-    assert list(rows.columns[: len(fd.FIG10_COLUMNS)]) == fd.FIG10_COLUMNS
+    rows = figure_tables.read_table(Path(__file__).resolve().parent.parent / "pretrained/sweeps/fig10.csv",
+                                    figure_tables.FIG10_COLUMNS)
+    assert list(rows.columns[: len(figure_tables.FIG10_COLUMNS)]) == figure_tables.FIG10_COLUMNS
     paper = rows[rows["recipe"] == "paper-softmax-d10"]
     assert sorted(paper["paper_lr"].unique()) == sorted(fd.FIG10_LRS)
     for lr, part in paper.groupby("paper_lr"):
@@ -155,5 +127,5 @@ def test_shipped_fig10_has_four_rates_all_off_the_chance_plateau():
         assert part["step"].iloc[0] == 0 and part["step"].iloc[-1] == fd.FIG10_STEPS
         assert (part["recipe_steps"] == PRESETS["paper-softmax-d10"].steps).all()
         assert part["eval_loss"].iloc[0] == pytest.approx(math.log(5), abs=1e-3)  # chance level, in nats
-        assert part["eval_loss"].iloc[-1] < fd.LEARNED * math.log(5), lr
+        assert part["eval_loss"].iloc[-1] < figure_analysis.LEARNED * math.log(5), lr
     assert (rows["recipe"] == "fast-softmax-d10").any()

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import constructions, runs
+from engine import constructions, figure_analysis, runs
 from engine import figure_data as figures
 from engine.config import TrainConfig
 from engine.state import init_state
@@ -219,14 +219,14 @@ def test_live_sweep_runs_to_completion(monkeypatch) -> None:
     at.run()
     metrics = {m.label: m.value for m in at.metric}
     view = job.view()
-    off = [r for r in view["runs"] if r["eval_loss"] < figures.LEARNED * math.log(2)]
+    off = [r for r in view["runs"] if r["eval_loss"] < figure_analysis.LEARNED * math.log(2)]
     n_sel = sum(r["strategy"] == "selection" for r in off)
     assert metrics["proportion of selection"] == (f"{n_sel / len(off):.0%}" if off else "none off the plateau")
     table = at.dataframe[-1].value
     assert list(table["seed"]) == [0, 1] and set(table["strategy"]) <= {"selection", "elimination", "on the plateau"}
     assert {"c_sigma", "c_eta", "final_eval_loss"} <= set(table.columns)
     points = shown_rows(at, "c_sigma and c_eta of each seed", "strategy")
-    shown = [(r["seed"], r["strategy"] if r["eval_loss"] < figures.LEARNED * math.log(2) else "on the plateau")
+    shown = [(r["seed"], r["strategy"] if r["eval_loss"] < figure_analysis.LEARNED * math.log(2) else "on the plateau")
              for r in view["runs"]]
     assert sorted((r["seed"], r["strategy"]) for r in points) == shown
     assert list(table["strategy"]) == [strategy for _, strategy in sorted(shown)]  # no reading on the plateau

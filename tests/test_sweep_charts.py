@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import figure_data
+from engine import figure_analysis, figure_data
 from tests.chart_support import records
 from tests.sweep_support import BASE, evidence_frame, fig10_frame, fig11_frame
 from ui import sweep_charts
@@ -17,7 +17,7 @@ from ui import sweep_charts
 
 def test_fig11_proportions_are_the_groupby() -> None:
     rows = fig11_frame()
-    summary = figure_data.fig11_summary(rows, BASE)
+    summary = figure_analysis.fig11_summary(rows, BASE)
     spec = sweep_charts.fig11_chart(summary).to_dict()
     assert len(spec["hconcat"]) == 3
     drawn = {(r["vary"], r["value"], r["series"]): r["value_y"] for r in records(spec, "series")}

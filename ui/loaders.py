@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from engine import extract, fitted, learners, metrics
-from engine.figure_data import read_table
+from engine.figure_tables import read_table
 from engine.learners import Learner
 from engine.runs import Run, read_json
 from engine.runs import load_run as engine_load_run

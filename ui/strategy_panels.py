@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from engine import figure_analysis, learners
 from engine import figure_data as figures
-from engine import learners
 from engine.runs import RunError
 from engine.tasks import with_queries
 from ui import context_charts, geometry, loaders, query_charts, run_index, sweep_charts, widgets
@@ -47,7 +47,8 @@ def example_runs() -> tuple[dict[str, list[tuple[run_index.RunEntry, dict]]], li
         except RunError as err:
             problems.append(f"{e.origin}/{e.name}: {err}")
             continue
-        if reading["margin"] >= figures.DECIDED:  # a clear reading: runs stopped near c_sigma = c_eta = 0 are not
+        # a clear reading: runs stopped near c_sigma = c_eta = 0 are not
+        if reading["margin"] >= figure_analysis.DECIDED:
             found[reading["strategy"]].append((e, reading))  # examples of either algorithm
     return found, problems
 
@@ -106,24 +107,25 @@ def sweep_results(view: dict) -> None:
     """Proportion of selection, the per-seed table and the c_sigma-c_eta scatter of a finished (or stopped) sweep."""
     runs = pd.DataFrame(view["runs"])
     S, C_ = len(runs), view["config"].C
-    runs["learned"] = [figures.learned(loss, margin, C_) for loss, margin in zip(runs["eval_loss"], runs["margin"])]
-    off_plateau = runs["eval_loss"].map(lambda loss: figures.off_plateau(loss, C_))
+    runs["learned"] = [figure_analysis.learned(loss, margin, C_)
+                       for loss, margin in zip(runs["eval_loss"], runs["margin"])]
+    off_plateau = runs["eval_loss"].map(lambda loss: figure_analysis.off_plateau(loss, C_))
     runs["strategy"] = runs["strategy"].where(off_plateau, "on the plateau")  # no reading before it has left it
     sel, decided = int((runs["strategy"] == "selection").sum()), int(off_plateau.sum())
     m = st.columns(3)
     m[0].metric("proportion of selection", f"{sel / decided:.0%}" if decided else "none off the plateau",
                 help=f"{sel} of the {decided} seeds (of {S}) that left the chance plateau")
     m[1].metric("runs that learned", f"{int(runs['learned'].sum())} / {S}",
-                help=f"final eval loss below {figures.LEARNED:g} log C (off the chance plateau) and a strategy "
-                     f"margin |c_sigma / sqrt(D) + c_eta| of at least {figures.DECIDED:g}")
+                help=f"final eval loss below {figure_analysis.LEARNED:g} log C (off the chance plateau) and a strategy "
+                     f"margin |c_sigma / sqrt(D) + c_eta| of at least {figure_analysis.DECIDED:g}")
     m[2].metric("time", f"{view['elapsed_s']:.0f} s")
     if not off_plateau.any():
         st.warning("No run left the chance plateau yet: these strategy readings are still noise. Train more steps "
                    "(at d = 2 runs leave it within about 35-140 steps, at d = 3 within a few hundred).")
     elif not runs["learned"].any():
         st.warning("The runs left the chance plateau but none reads clearly as selection or elimination (strategy "
-                   f"margin below {figures.DECIDED:g}: c_sigma and c_eta near 0, common at C = 2): their strategy "
-                   "column is noise.")
+                   f"margin below {figure_analysis.DECIDED:g}: c_sigma and c_eta near 0, common at C = 2): their "
+                   "strategy column is noise.")
     table = runs[["seed", "strategy", "c_sigma", "c_eta", "eval_loss", "learned", "margin"]].rename(
         columns={"eval_loss": "final_eval_loss"})
     left, right = st.columns([3, 2])

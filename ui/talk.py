@@ -13,7 +13,7 @@ import altair as alt
 import numpy as np
 import streamlit as st
 
-from engine import closed_form, figure_data, headline
+from engine import closed_form, figure_analysis, figure_tables, headline
 from engine.closed_form import NAMES
 from engine.fit import best_at
 from engine.fitted import VALLEY_TOLERANCE
@@ -252,10 +252,10 @@ def strategies_slide() -> None:
         return
     strategy_panels.draw_examples(picked, 0, size=240, stacked=False, room=ROOM_CONFIG)  # a slide is wide, not tall
     try:
-        rows = loaders.sweep_table("fig11.csv", figure_data.FIG11_COLUMNS, ("learned",))
+        rows = loaders.sweep_table("fig11.csv", figure_tables.FIG11_COLUMNS, ("learned",))
     except (OSError, ValueError):
         return
-    summary = figure_data.fig11_summary(rows)
+    summary = figure_analysis.fig11_summary(rows)
     by_c = summary[summary["vary"] == "C"]
     st.caption("Fig. 11 with the fast recipe: of the seeds that learned an algorithm, those that learned selection: "
                + ", ".join(f"C = {int(r.C)}: {r.learned_selection} of {r.learned}"

@@ -1,0 +1,88 @@
+"""What the figures' tables say: whether a run left the chance plateau and learned an algorithm, Fig. 11's
+proportions of selection per shape, and Fig. 10's comparison of training rates. Pure functions of numbers and
+frames; the tables' columns are in `engine.figure_tables`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+FIG11_BASE = {"d": 2, "C": 5, "n": 100}  # Fig. 11's base shape; each group varies one of C, d, n from it
+LEARNED = 0.97  # a run has left the chance plateau when its eval loss is below 97% of log C
+DECIDED = 1.0  # ... and reads as an algorithm when |c_sigma / sqrt(D) + c_eta| (the strategy margin) exceeds this
+
+
+def off_plateau(eval_loss: float, C: int) -> bool:
+    """A run has left the chance plateau (loss log C) when its eval loss is below LEARNED log C."""
+    return bool(eval_loss < LEARNED * math.log(C))
+
+
+def learned(eval_loss: float, margin: float, C: int) -> bool:
+    """A run learned an algorithm: off the chance plateau and with a clear selection/elimination reading.
+
+    At C = 2 most runs (15 of 20 in the shipped sweep) stop at c_sigma ~ c_eta ~ 0 (loss ~0.47, below
+    log 2 but far above the ~0.13 of either algorithm): the sign of the reading is noise there, so such
+    runs are not counted."""
+    return off_plateau(eval_loss, C) and bool(margin >= DECIDED)
+
+
+FLAT_SHARE = 0.9  # c_eta's growth has flattened once |c_eta| is within 10% of where the run ends
+STILL_GROWING = 0.1  # ... unless |c_eta| still grew by more than 10% over the last fifth of the run
+
+
+def _label(vary: str, value: int, shape: Mapping[str, int], base: Mapping[str, int]) -> str:
+    """The x label of a Fig. 11 point; a C point whose n is not the base n says so (n = 100 is not a multiple
+    of 3 or 8)."""
+    extra = f" (n={shape['n']})" if vary != "n" and shape["n"] != base["n"] else ""
+    return f"{value}{extra}"
+
+
+def fig11_summary(rows: pd.DataFrame, base: Mapping[str, int] = FIG11_BASE) -> pd.DataFrame:
+    """One row per (vary, value) of fig11.csv: the shape, the seeds, how many learned selection, how many
+    learned an algorithm (`learned`), and the proportions of selection among all
+    runs and among those."""
+    out = []
+    for vary in dict.fromkeys(rows["vary"]):  # groups in file order
+        group = rows[rows["vary"] == vary]
+        for value, runs in group.groupby(vary, sort=True):
+            shape = {k: int(runs[k].iloc[0]) for k in ("d", "C", "n")}
+            sel = runs["strategy"] == "selection"
+            learned = runs["learned"].astype(bool)
+            out.append({
+                "vary": vary, "value": int(value), "label": _label(vary, int(value), shape, base), **shape,
+                "base": shape == dict(base), "seeds": len(runs), "selection": int(sel.sum()),
+                "proportion": float(sel.mean()), "learned": int(learned.sum()),
+                "learned_selection": int((sel & learned).sum()),
+                "proportion_learned": float((sel & learned).sum() / learned.sum()) if learned.any() else math.nan,
+                "learned_text": f"{int(learned.sum())}/{len(runs)}",
+            })
+    return pd.DataFrame(out)
+
+
+def fig10_summary(rows: pd.DataFrame, C: int = 5) -> pd.DataFrame:
+    """Per (recipe, lr) of fig10.csv: when the run left the chance plateau, when and at what value c_eta's
+    growth flattened (first evaluation with |c_eta| >= FLAT_SHARE of its final value, the final value being
+    the mean over the last 5% of evaluations against noise), whether it was still growing at the end, and the
+    final eval loss: the comparison the paper draws between training rates."""
+    out = []
+    for (recipe, lr), part in rows.groupby(["recipe", "lr"], sort=False):
+        part = part.sort_values("step")
+        steps, c_eta = part["step"].to_numpy(), part["c_eta"].to_numpy(float)
+        loss = part["eval_loss"].to_numpy(float)
+        tail = max(1, len(part) // 20)
+        final = float(np.mean(c_eta[-tail:]))
+        reached = np.flatnonzero(np.abs(c_eta) >= FLAT_SHARE * abs(final))
+        at = int(reached[0]) if reached.size else len(part) - 1
+        fifth = np.searchsorted(steps, steps[-1] - (steps[-1] - steps[0]) / 5)
+        grown = abs(final) / max(abs(float(np.mean(c_eta[max(0, fifth - tail):fifth + 1]))), 1e-12) - 1
+        left = np.flatnonzero(loss < LEARNED * math.log(C))
+        out.append({"recipe": recipe, "lr": float(lr), "paper_lr": float(part["paper_lr"].iloc[0]),
+                    "left_plateau_at": int(steps[left[0]]) if left.size else None,
+                    "flattened_at": int(steps[at]), "c_eta_there": float(c_eta[at]), "final_c_eta": final,
+                    "final_c_sigma": float(np.mean(part["c_sigma"].to_numpy(float)[-tail:])),
+                    "still_growing": bool(grown > STILL_GROWING), "final_eval_loss": float(loss[-1]),
+                    "steps": int(steps[-1])})
+    return pd.DataFrame(out)
