@@ -32,12 +32,17 @@ def open_app(page: str | None = None, **state) -> AppTest:
 
 
 def charts_of(at: AppTest) -> list[dict]:
-    """Each chart's spec with its datasets (Streamlit ships named datasets beside the spec, as Arrow)."""
+    """Each chart's spec with its datasets (Streamlit ships named datasets beside the spec, as Arrow), linted on
+    the way: every dataset a layer reads is defined where Vega-Lite reads it (`ui.specs.dataset_problems`; one
+    left inside a concatenated part draws nothing and raises no error), so every page test checks its charts."""
+    from ui.specs import dataset_problems
+
     out = []
     for el in at.get("vega_lite_chart"):
         spec = json.loads(el.proto.spec)
         spec["datasets"] = {ds.name: pa.ipc.open_stream(ds.data.data).read_all().to_pylist()
                             for ds in el.proto.datasets}
+        assert dataset_problems(spec) == [], dataset_problems(spec)
         out.append(spec)
     return out
 
