@@ -9,7 +9,7 @@ import streamlit as st
 
 from engine.config import TrainConfig
 from engine.runs import RunError
-from ui import loaders, run_index, run_panels, widgets
+from ui import loaders, run_index, run_panels, scroll, widgets
 from ui.job_status import job_status
 from ui.train_panels import FAST, config_form, draw_curves
 
@@ -73,6 +73,8 @@ def live() -> None:
     jobs = registry.all()
     if not jobs:
         return
+    if st.session_state.pop("train_show_job", False):  # just started: the job in view, however far down Start was
+        scroll.here("train_job_in_view")
     st.subheader("Training")
     for job in jobs[:3]:
         with st.container(border=True):
@@ -122,6 +124,7 @@ if name_error:
     st.error(name_error)
 if st.button("Start training", type="primary", disabled=config is None or bool(name_error), key="train_start"):
     start(config, name, resume=False)
+    st.session_state["train_show_job"] = True
     st.session_state.pop("train_auto_preset", None)  # the next run gets a fresh name
     del st.session_state["train_name"]
     st.rerun()
@@ -142,4 +145,5 @@ for e in entries:
     if e.config and e.status in ("stopped", "running") and e.name not in busy:
         if cols[1].button("Resume", key=f"resume_{e.name}"):
             start(e.config, e.name, resume=True)
+            st.session_state["train_show_job"] = True
             st.rerun()

@@ -406,7 +406,7 @@ def test_home_by_name(server: str, browser) -> None:
     page = browser.new_page()
     try:
         page.set_viewport_size(DESK)
-        visit(page, f"{server}/compare")  # a server past its first session: /home is no file page any more
+        visit(page, f"{server}/science")  # a server past its first session: /home is no file page any more
         visit(page, f"{server}/home")
         assert "page not found" not in page.inner_text("body").lower()
         assert page.locator("h1").first.inner_text() == "kernel-icl explorer"
@@ -422,21 +422,20 @@ def test_compare_writes_its_view_into_the_url(server: str, browser) -> None:
     page = browser.new_page()
     try:
         page.set_viewport_size(DESK)
-        visit(page, f"{server}/compare?run={first}&N=100")
-        assert query(page) == {"run": first, "N": "100"}
+        visit(page, f"{server}/compare?run={first}")  # the views' sizes are those the page tests compiled
+        assert query(page) == {"run": first}
         side = page.locator('[data-testid="stSidebar"]')
         side.get_by_text("a construction", exact=True).click()
         settle(page)
         assert query(page)["source"] == "a construction" and "run" not in query(page)
-        slider = side.locator('[data-testid="stSlider"] input[type="range"]')
-        slider.focus()
-        slider.press("ArrowRight")
+        side.locator('input[aria-label="seed"]').fill("7")
+        page.keyboard.press("Enter")
         settle(page)
-        assert query(page)["N"] == "200"
+        assert query(page)["seed"] == "7"
         view = page.url
         visit(page, view)  # a reload opens the same view
-        assert query(page) == {"source": "a construction", "N": "200"}
-        assert "on 200 fresh contexts" in page.inner_text("body")
+        assert query(page) == {"source": "a construction", "seed": "7"}
+        assert page.locator('[data-testid="stSidebar"] input[aria-label="seed"]').input_value() == "7"
     finally:
         page.close()
 
@@ -451,6 +450,11 @@ def test_a_started_job_is_in_view_and_its_charts_fit_its_card(server: str, brows
         visit(page, f"{server}/train")
         page.get_by_label("Run name (a folder in runs/)").fill(name)
         page.keyboard.press("Enter")
+        settle(page)
+        page.get_by_text("Change the config", exact=True).click()
+        steps = page.get_by_label("steps", exact=True)
+        steps.fill("200")  # a short run of the default demo recipe: the panel, not the training, is under test
+        steps.press("Enter")
         settle(page)
         page.get_by_role("button", name="Start training").click()
         title = page.get_by_text(name, exact=False).first
