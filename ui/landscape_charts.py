@@ -12,6 +12,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+# A layer that may rightly draw nothing (a marker filtered to a snapshot that can be off the axes) is named with
+# this prefix, so the browser test that every layer drew its data leaves it out.
+OPTIONAL = "optional_"
+
 # 100 x 100 landscapes exceed Altair's default 5,000-row guard.
 alt.data_transformers.disable_max_rows()
 
@@ -85,10 +89,11 @@ def _path_layers(frame: pd.DataFrame, x: alt.X, y: alt.Y, param_name: str | None
             x=x, y=y, fill=alt.Fill("where:N", scale=alt.Scale(domain=["first positive step", "end of training"],
                                                                 range=["white", "#ff7f0e"]), title=None),
             tooltip=["where:N", *tip]))
-    if param_name is not None:
+    if param_name is not None:  # the marker is absent at a snapshot off the axes: an optional layer (OPTIONAL)
         now = alt.Chart(frame).transform_filter(f"datum.idx == {param_name}")
         layers.append(now.transform_filter("datum.on_axes").mark_point(
-            size=420, strokeWidth=3, color="#e6550d", filled=False, clip=True).encode(x=x, y=y, tooltip=tip))
+            size=420, strokeWidth=3, color="#e6550d", filled=False, clip=True).encode(x=x, y=y, tooltip=tip)
+            .properties(name=f"{OPTIONAL}{param_name}_ring"))
         layers.append(now.mark_text(align="left", baseline="bottom", x=0, y=-8, fontSize=13, fontWeight="bold",
                                     color="#222222").encode(text="label:N"))
     return layers
