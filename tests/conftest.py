@@ -125,3 +125,16 @@ def tiny_run(tmp_path_factory):
 def pytest_sessionfinish(session, exitstatus):
     if _OWN_FIT_CACHE:
         shutil.rmtree(os.environ["KICL_FIT_CACHE"], ignore_errors=True)
+
+
+@pytest.fixture
+def empty_roots(tmp_path, monkeypatch):
+    """Empty pretrained/ and runs/ folders of the test's own, as the app's two run roots: (pretrained, runs)."""
+    from ui import run_index
+
+    pre, user = tmp_path / "pretrained", tmp_path / "runs"
+    pre.mkdir()
+    user.mkdir()
+    monkeypatch.setattr(run_index, "PRETRAINED", pre)
+    monkeypatch.setattr(run_index, "USER_RUNS", user)
+    return pre, user

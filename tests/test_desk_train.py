@@ -12,19 +12,14 @@ import pytest
 
 from engine.config import TrainConfig
 from tests.app_support import fake_trainer, open_app, wait_for
-from ui import jobs, loaders, run_index
+from ui import jobs, loaders
 
 
 @pytest.fixture(autouse=True)
-def roots(tmp_path, monkeypatch):
+def roots(empty_roots, monkeypatch):
     """Empty pretrained/ and runs/ of the test's own, and a registry with no jobs from other tests."""
-    pre, user = tmp_path / "pretrained", tmp_path / "runs"
-    pre.mkdir()
-    user.mkdir()
-    monkeypatch.setattr(run_index, "PRETRAINED", pre)
-    monkeypatch.setattr(run_index, "USER_RUNS", user)
     monkeypatch.setattr(loaders.job_registry(), "jobs", {})
-    return user
+    return empty_roots[1]
 
 
 @dataclasses.dataclass

@@ -101,18 +101,24 @@ def refused(slots: WatchedSlots, job, prefix: str = "train") -> None:
 CFG = TrainConfig(steps=10)
 
 
-# ---------------------------------------------------------------- one at a time, queue, listing
-
-
-def test_one_job_at_a_time_with_queue_positions(tmp_path):
+def one_running(tmp_path, *queued: str):
+    """A registry whose job "a" holds the one slot, and `queued` jobs that have waited for it: (fake trainer,
+    registry, slots, a, the queued jobs)."""
     fake = Trainer()
     reg, slots = registry(fake)
     a = reg.submit(CFG, tmp_path / "a")
     started(fake, "a")
-    b = reg.submit(CFG, tmp_path / "b")
-    c = reg.submit(CFG, tmp_path / "c")
-    refused(slots, b)
-    refused(slots, c)  # both have waited for the slot a holds: they stay queued
+    waiting = [reg.submit(CFG, tmp_path / name) for name in queued]
+    for job in waiting:
+        refused(slots, job)
+    return fake, reg, slots, a, waiting
+
+
+# ---------------------------------------------------------------- one at a time, queue, listing
+
+
+def test_one_job_at_a_time_with_queue_positions(tmp_path):
+    fake, reg, slots, a, (b, c) = one_running(tmp_path, "b", "c")  # both wait for the slot a holds: queued
     assert (a.state, b.state, c.state) == ("running", "queued", "queued")
     assert [reg.queue_position(j) for j in (a, b, c)] == [0, 1, 2]
     assert fake.calls == [("a", False)]
@@ -191,12 +197,7 @@ def test_eta_from_the_rate_since_the_first_report():
 
 
 def test_stop_while_running_frees_the_slot_for_the_next(tmp_path):
-    fake = Trainer()
-    reg, slots = registry(fake)
-    a = reg.submit(CFG, tmp_path / "a")
-    started(fake, "a")
-    b = reg.submit(CFG, tmp_path / "b")
-    refused(slots, b)
+    fake, reg, slots, a, (b,) = one_running(tmp_path, "b")
     a.stop.set()
     assert a.view()["stop_requested"]
     started(fake, "b")
@@ -208,13 +209,7 @@ def test_stop_while_running_frees_the_slot_for_the_next(tmp_path):
 
 
 def test_cancel_while_queued_never_trains(tmp_path):
-    fake = Trainer()
-    reg, slots = registry(fake)
-    a = reg.submit(CFG, tmp_path / "a")
-    started(fake, "a")
-    b, c = reg.submit(CFG, tmp_path / "b"), reg.submit(CFG, tmp_path / "c")
-    refused(slots, b)
-    refused(slots, c)
+    fake, reg, slots, a, (b, c) = one_running(tmp_path, "b", "c")
     b.stop.set()
     ended(b)  # while a still holds the slot
     assert b.state == "stopped" and b.message == jobs.CANCELLED and reg.queue_position(c) == 1

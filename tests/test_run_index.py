@@ -17,14 +17,9 @@ from ui import run_index
 
 
 @pytest.fixture
-def roots(tmp_path, monkeypatch):
+def roots(empty_roots):
     """Empty pretrained/ and runs/ folders of the test's own (nothing else under tmp_path is a root)."""
-    pre, user = tmp_path / "pretrained", tmp_path / "runs"
-    pre.mkdir()
-    user.mkdir()
-    monkeypatch.setattr(run_index, "PRETRAINED", pre)
-    monkeypatch.setattr(run_index, "USER_RUNS", user)
-    return pre, user
+    return empty_roots
 
 
 def make_run(root: Path, name: str, kind: str = "softmax", d: int = 3, C: int = 3, n: int = 6,
