@@ -24,7 +24,7 @@ slide = talk.SLIDES[k - 1]
 head, nav = st.columns([5, 1], vertical_alignment="center")
 head.markdown(f'<div class="talk-headline">{slide.headline}</div>', unsafe_allow_html=True)
 with nav:
-    talk_nav.nav(k, N, ack, presenter)
+    talk_nav.nav(k, N, ack)
 if note:
     st.caption(note)
 if presenter:

@@ -168,20 +168,13 @@ class JobRegistry:
         while not job.stop.is_set():
             if not self.slots.acquire(timeout=0.25):
                 continue
-            if job.stop.is_set() or self.queue_position(job) <= 1:
-                break
-            self.slots.release()  # a job submitted earlier still waits: the slot is its
+            if not job.stop.is_set() and self.queue_position(job) <= 1:
+                self._hold(job, work)
+                return
+            self.slots.release()  # cancelled just now, or a job submitted earlier still waits: the slot is not ours
             job.stop.wait(0.05)
-        else:
-            with job.lock:
-                job.state, job.message = "stopped", CANCELLED
-            return
-        if job.stop.is_set():
-            self.slots.release()  # got the slot just as it was cancelled: leave it to the next job
-            with job.lock:
-                job.state, job.message = "stopped", CANCELLED
-            return
-        self._hold(job, work)
+        with job.lock:
+            job.state, job.message = "stopped", CANCELLED
 
     def _hold(self, job: Progress, work: Callable[[Any], None]) -> None:
         """Holds the slot (acquired by `_run`) for the whole job, and gives it back whatever happens."""

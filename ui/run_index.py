@@ -76,10 +76,9 @@ def _entry(path: Path, origin: str) -> RunEntry:
     config = TrainConfig.from_dict(raw)
     status_file = path / "status.json"
     status = json.loads(status_file.read_text()) if status_file.exists() else {}
-    verdict = status.get("verdict") if isinstance(status, dict) else None
-    if not isinstance(status, dict) or not isinstance(verdict if "verdict" in status else {}, dict):
+    if not isinstance(status, dict) or not isinstance(status.get("verdict", {}), dict):
         raise ValueError("status.json is not a run's status")
-    verdict = verdict or {}
+    verdict = status.get("verdict", {})
     return RunEntry(path.name, str(path), origin, config, str(status.get("status", "unknown")),
                     converged=bool(verdict.get("converged")), step=int(verdict.get("step", 0)))
 

@@ -84,7 +84,7 @@ def show(chart) -> None:
 
 
 def presenter_view(k: int) -> None:
-    """The speaker's window: this slide's note, the next slide's headline, and every slide to jump to."""
+    """The speaker's window: this slide's note and the next slide's headline."""
     st.markdown(f'<div class="talk-note">{SLIDES[k - 1].note}</div>', unsafe_allow_html=True)
     nxt = SLIDES[k].headline if k < len(SLIDES) else "(the last slide)"
     st.markdown(f'<p class="talk-next"><b>Next:</b> {nxt}</p>', unsafe_allow_html=True)
@@ -172,11 +172,14 @@ def adaptive_rate_slide() -> None:
     eq1 = loaders.fit("adaptive", 2, 5, 100).refined
     sigma2 = math.sqrt(2 + 5) / eq1["c_sigma"]  # eq. 1's kernel width
     kgd, _ = best_at(loaders.fit("kernel_gd", 2, 5, 100), "sigma2", sigma2)  # kernel GD on the same kernel
-    round_ = np.radians(np.arange(360))
-    queries = np.stack([np.cos(round_), np.sin(round_)], -1)  # the query at every degree of the circle
-    eta = closed_form.adaptive_rate(with_queries(xs, ys, arrays["protos"][0], queries), eq1["c_eta"], eq1["c_sigma"])
-    show(loaders.chart_spec(f"talk-eta|{kgd['sigma2']:.6g}", lambda: talk_charts.adaptive_rate_chart(
-        xs, ys, np.asarray(eta), kgd["eta"], height=CHART_HEIGHT - 60)))
+
+    def build():  # eta(X) with the query at every degree of the circle: computed once, with the chart
+        round_ = np.radians(np.arange(360))
+        asked = with_queries(xs, ys, arrays["protos"][0], np.stack([np.cos(round_), np.sin(round_)], -1))
+        eta = np.asarray(closed_form.adaptive_rate(asked, eq1["c_eta"], eq1["c_sigma"]))
+        return talk_charts.adaptive_rate_chart(xs, ys, eta, kgd["eta"], height=CHART_HEIGHT - 60)
+
+    show(loaders.chart_spec(f"talk-eta|{kgd['sigma2']:.6g}", build))
     st.caption(f"One context at d = 2. Eq. 1 at its fitted constants is kernel GD with sigma^2 = sqrt(D) / c_sigma "
                f"= {sigma2:.2g} and the rate eta(X) drawn in red. Grey: kernel GD (eq. 3) on the same kernel "
                f"(sigma^2 = {kgd['sigma2']:.2g}, the nearest on its fitting grid) with its best fixed rate there, "

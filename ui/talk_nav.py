@@ -27,7 +27,6 @@ export default function (component) {
   const s = window.__kiclTalk || (window.__kiclTalk = { target: null, pending: null, seq: 0, tab: Math.random() });
   s.trigger = setTriggerValue;
   s.n = data.n;
-  s.presenter = data.presenter;
   if (s.pending === null || data.ack === s.pending) {  // no press in flight: the page's slide (a link, Back) wins
     const moved = s.target !== null && s.target !== data.slide;
     s.target = data.slide;
@@ -114,7 +113,7 @@ def requested() -> Mapping | None:
     return st.session_state.pop("_talk_go", None)
 
 
-def nav(slide: int, n: int, ack: int | None, presenter: bool) -> None:
+def nav(slide: int, n: int, ack: int | None) -> None:
     """Draw the navigation (back, `k / n`, next, progress) and own the slide keys on this page."""
-    _component(key="talk_nav", data={"slide": slide, "n": n, "ack": ack, "presenter": presenter},
+    _component(key="talk_nav", data={"slide": slide, "n": n, "ack": ack},
                on_go_change=_take_go, height=64)
