@@ -31,6 +31,16 @@ def open_app(page: str | None = None, **state) -> AppTest:
     return at
 
 
+def open_link(page: str, **params) -> AppTest:
+    """The app opened at `/<page>?<params>`, as a link or a reload does: query parameters first, then the entry
+    point, then the page."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({k: str(v) for k, v in params.items()})
+    at.run()
+    at.switch_page(f"pages/{page}.py").run()
+    return at
+
+
 def charts_of(at: AppTest) -> list[dict]:
     """Each chart's spec with its datasets (Streamlit ships named datasets beside the spec, as Arrow), linted on
     the way: every dataset a layer reads is defined where Vega-Lite reads it (`ui.specs.dataset_problems`; one

@@ -6,16 +6,13 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from engine.closed_form import NAMES
-from tests.app_support import APP, TIMEOUT
+from tests.app_support import open_link
 from ui import run_index, widgets
 
 
 def opened(page: str, **params: str) -> AppTest:
     """The app opened at `/<page>?<params>`, as a link or a reload does."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params.update(params)
-    at.run()
-    at.switch_page(f"pages/{page}.py").run()
+    at = open_link(page, **params)
     assert not at.exception, [e.value for e in at.exception]
     return at
 

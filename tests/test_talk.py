@@ -8,7 +8,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app_support import APP, TIMEOUT, charts_of
+from tests.app_support import charts_of, open_link
 from ui.specs import dataset_problems
 from ui.talk import SLIDES, current_slide
 
@@ -27,13 +27,8 @@ EXPECT = {  # what each slide's chart must contain (its setting and its content)
 
 
 def open_talk(**params) -> AppTest:
-    """The Talk page as a link opens it: query parameters first, then the entry point, then the page."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    at.run()
-    at.switch_page("pages/talk.py").run()
-    return at
+    """The Talk page as a link opens it."""
+    return open_link("talk", **params)
 
 
 @pytest.mark.parametrize("k", range(1, len(SLIDES) + 1))
