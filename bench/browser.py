@@ -168,15 +168,20 @@ def _ready(page, text: str, heading: bool = False) -> None:
 
 def slide_steps(browser, url: str, n: int) -> list[tuple[str, float]]:
     """Each slide as a speaker reaches it: slide 1 opened in a fresh tab, then Right arrow to the next one,
-    timed from the key press to the slide idle and drawn (the frontend is loaded once, as in a talk)."""
+    timed from the key press to the next slide's headline shown, the page idle and every chart drawn (the
+    frontend is loaded once, as in a talk). The progress `k / n` changes in the browser at once, so the
+    headline, which the page's run draws, marks the slide."""
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     t0 = time.perf_counter()
     page.goto(f"{url}/talk?slide=1", wait_until="domcontentloaded")
     _ready(page, f"1 / {n}")
     out = [("slide 1 (fresh tab)", time.perf_counter() - t0)]
     for k in range(2, n + 1):
+        before = page.locator(".talk-headline").inner_text()
         t0 = time.perf_counter()
         page.keyboard.press("ArrowRight")
+        page.wait_for_function("(b) => { const e = document.querySelector('.talk-headline'); return e && "
+                               "e.innerText !== b; }", arg=before, timeout=600_000)
         _ready(page, f"{k} / {n}")
         out.append((f"slide {k}", time.perf_counter() - t0))
     page.close()
