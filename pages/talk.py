@@ -10,6 +10,26 @@ import streamlit as st
 from engine.runs import RunError
 from ui import talk, talk_nav, widgets
 
+
+def presenter_view(k: int) -> None:
+    """The speaker's window: this slide's note and the next slide's headline."""
+    st.markdown(f'<div class="talk-note">{talk.SLIDES[k - 1].note}</div>', unsafe_allow_html=True)
+    nxt = talk.SLIDES[k].headline if k < len(talk.SLIDES) else "(the last slide)"
+    st.markdown(f'<p class="talk-next"><b>Next:</b> {nxt}</p>', unsafe_allow_html=True)
+    st.caption("This window follows the room's (and moves it): keep it on your screen, the talk on the projector. "
+               "Keys here change both.")
+
+
+def draw(content: talk.SlideContent) -> None:
+    """A slide's chart and captions, or why it has none here."""
+    if content.notice:
+        (st.warning if content.warn else st.info)(content.notice)
+    if content.spec is not None:
+        widgets.chart_only(content.spec)
+    for caption in content.captions:
+        st.caption(caption)
+
+
 widgets.ensure_navigation()
 st.set_page_config(initial_sidebar_state="collapsed")
 st.markdown(talk.ROOM_CSS, unsafe_allow_html=True)
@@ -28,10 +48,10 @@ with nav:
 if note:
     st.caption(note)
 if presenter:
-    talk.presenter_view(k)
+    presenter_view(k)
     st.stop()
 try:
-    slide.draw()
+    draw(slide.build())
 except (RunError, OSError, KeyError, IndexError, ValueError, ZeroDivisionError) as e:  # a damaged shipped file
     st.warning(f"This slide cannot be drawn here ({type(e).__name__}: {e}). Regenerate the shipped runs with "
                "`bash pretrained/regenerate.sh`.")

@@ -4,7 +4,6 @@ selection / elimination example runs on one context, and a finished sweep's resu
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,7 @@ from engine.runs import RunError
 from engine.tasks import with_queries
 from ui import context_charts, geometry, loaders, query_charts, run_index, sweep_charts, widgets
 from ui.job_status import job_status
-from ui.specs import fill, with_config
+from ui.specs import fill
 
 STRATEGIES = ("selection", "elimination")
 LOOKS_AT = {"selection": "attends to the points nearest the query and copies their labels",
@@ -53,32 +52,39 @@ def example_runs() -> tuple[dict[str, list[tuple[run_index.RunEntry, dict]]], li
     return found, problems
 
 
-def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int, size: int = 300,
-                  stacked: bool = True, room: Mapping | None = None) -> None:
-    """The runs' attention on one context (marker area) and their decision regions (outer ring). At d = 2 one
-    view holds both, moved by one query in the browser; otherwise each run is drawn by its cosines to the
-    prototypes at the context's own query. `stacked`: the probability bars under the circles (a page's column),
-    else beside them (a wide, short slide). `room`: a talk's chart config (type sizes); the chart alone then,
-    without the data download and the long caption (the slide says what it needs)."""
+def examples_view(picked: list[tuple[run_index.RunEntry, dict]], seed: int, size: int = 300,
+                  stacked: bool = True) -> dict | None:
+    """The runs' attention on one context (marker area) and their decision regions (outer ring) in one view,
+    moved by one query in the browser: a filled spec, drawn by the Strategies page and the talk alike. None unless
+    the runs share one task at d = 2 (elsewhere each run has its own view). `stacked`: the probability bars under
+    the circles (a page's column), else beside them (a wide, short slide)."""
     shapes = {(e.config.d, e.config.C, e.config.n) for e, _ in picked}
     if len(shapes) != 1 or next(iter(shapes))[0] != 2:
-        for entry, reading in picked:
-            _draw_one(entry, reading, seed)
-        return
+        return None
     (d, C, n), = shapes
     names = tuple(f"{reading['strategy']}: {entry.name}" for entry, reading in picked)
     models = tuple(loaders.run_learner(entry) for entry, _ in picked)
     arrays = loaders.contexts(d, C, n, seed, 1)
-    xs, ys, protos = arrays["xs"][0], arrays["ys"][0], arrays["protos"][0]
     start = (geometry.angle_deg(arrays["xq"][0]),)
     data = loaders.query_view_data(models, names, d, C, n, seed)
     spec = loaders.chart_spec(f"strategies|{C}|{names}|{size}|{stacked}", lambda: query_charts.template(
         d, C, names, size=size, bar_width=260, start=start, side_by_side=True, stacked=stacked))
-    points = pd.DataFrame({"point": np.arange(n), "class": ys + 1, **{f"x{k + 1}": xs[:, k] for k in range(d)}})
-    if room is not None:
-        widgets.chart_only(with_config(query_charts.fill(spec, data, protos, start), room))
+    return query_charts.fill(spec, data, arrays["protos"][0], start)
+
+
+def draw_examples(picked: list[tuple[run_index.RunEntry, dict]], seed: int) -> None:
+    """The runs on one context: at d = 2 one view holds them all (`examples_view`), with its data download;
+    otherwise each run is drawn by its cosines to the prototypes at the context's own query."""
+    view = examples_view(picked, seed)
+    if view is None:
+        for entry, reading in picked:
+            _draw_one(entry, reading, seed)
         return
-    widgets.show_chart(query_charts.fill(spec, data, protos, start), points, "strategy_examples")
+    d, C, n = picked[0][0].config.d, picked[0][0].config.C, picked[0][0].config.n
+    arrays = loaders.contexts(d, C, n, seed, 1)
+    xs, ys = arrays["xs"][0], arrays["ys"][0]
+    points = pd.DataFrame({"point": np.arange(n), "class": ys + 1, **{f"x{k + 1}": xs[:, k] for k in range(d)}})
+    widgets.show_chart(view, points, "strategy_examples")
     st.caption("One query for both runs: move it with the slider under the chart (it runs in your browser). Marker "
                "area: each run's attention on the context points; outer ring: the class it predicts for a query at "
                "that angle; arrows: the prototypes. " + " ".join(

@@ -1,7 +1,10 @@
 """The talk: the paper told in ten slides, one idea each. `SLIDES` is the registry the Talk page walks (its
-order is the URL's `?slide=k`); each slide has a headline, a speaker note (shown in the presenter window, not
-to the room) and a function that draws its one chart from the shipped runs and fits (through the cached
-loaders), sized to fit a 1280 x 720 projector, in type sized for a room (`ROOM_CONFIG`, `ROOM_CSS`)."""
+order is the URL's `?slide=k`) and the static export (`ui.talk_export`) writes; each slide has a headline, a speaker
+note (shown in the presenter window, not to the room) and a builder that makes its one chart and captions from the
+shipped runs and fits (through the cached loaders), sized to fit a 1280 x 720 projector, in type sized for a room
+(`ROOM_CONFIG`, `ROOM_CSS`). Nothing here draws: the builders return plain data (`SlideContent`), so that a page and
+a static file show the same slide.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from collections.abc import Callable
 
 import altair as alt
 import numpy as np
-import streamlit as st
 
 from engine import closed_form, figure_analysis, figure_tables, headline
 from engine.closed_form import NAMES
@@ -29,7 +31,6 @@ from ui import (
     strategy_panels,
     talk_charts,
     weight_charts,
-    widgets,
 )
 
 SETTING = TaskConfig(3, 5, 100)  # d = 3: the paper's Figs. 5b, 6b, 7 and 8 (its Figs. 3 and 4 show d = 5)
@@ -78,18 +79,25 @@ def current_slide(go: dict | None, raw: str | None, n: int) -> tuple[int, int | 
     return shown, None, f"The link's `slide={raw}` is past the talk's {n} slides: showing slide {shown}."
 
 
-def show(chart) -> None:
-    """Draw a slide's chart (an Altair chart or a serialised spec) in the room's type sizes."""
-    widgets.chart_only(specs.with_config(chart if isinstance(chart, dict) else specs.to_spec(chart), ROOM_CONFIG))
+@dataclasses.dataclass(frozen=True)
+class SlideContent:
+    """What a slide shows under its headline, built without Streamlit so that the Talk page and the static export
+    (`ui.talk_export`) draw the same thing: the chart's Vega-Lite spec in the room's type sizes, its captions, or a
+    notice saying why the chart is missing here (a shipped file absent or unreadable)."""
+
+    spec: dict | None = None
+    captions: tuple[str, ...] = ()
+    notice: str | None = None
+    warn: bool = False  # the notice reports a damaged file (a warning), not an absent one (information)
 
 
-def presenter_view(k: int) -> None:
-    """The speaker's window: this slide's note and the next slide's headline."""
-    st.markdown(f'<div class="talk-note">{SLIDES[k - 1].note}</div>', unsafe_allow_html=True)
-    nxt = SLIDES[k].headline if k < len(SLIDES) else "(the last slide)"
-    st.markdown(f'<p class="talk-next"><b>Next:</b> {nxt}</p>', unsafe_allow_html=True)
-    st.caption("This window follows the room's (and moves it): keep it on your screen, the talk on the projector. "
-               "Keys here change both.")
+class Missing(Exception):
+    """Raised by a slide's builder when a shipped file it needs is absent or unreadable: the slide shows the
+    message instead of its chart."""
+
+    def __init__(self, notice: str, warn: bool = False) -> None:
+        super().__init__(notice)
+        self.notice, self.warn = notice, warn
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,23 +105,34 @@ class Slide:
     key: str
     headline: str
     note: str
-    draw: Callable[[], None]
+    make: Callable[[], SlideContent]
+
+    def build(self) -> SlideContent:
+        """The slide's content from the shipped runs and fits (through the cached loaders)."""
+        try:
+            return self.make()
+        except Missing as m:
+            return SlideContent(notice=m.notice, warn=m.warn)
+
+
+def content(chart: alt.TopLevelMixin | dict, *captions: str) -> SlideContent:
+    """A slide's chart (an Altair chart or a serialised spec) in the room's type sizes, with its captions."""
+    spec = chart if isinstance(chart, dict) else specs.to_spec(chart)
+    return SlideContent(specs.with_config(spec, ROOM_CONFIG), captions)
 
 
 def _run(name: str):
-    """A shipped run by folder name, as (entry, learner); None with a note when it is missing."""
+    """A shipped run by folder name, as (entry, learner); `Missing` when it is absent or unreadable."""
     entry = run_index.by_name(f"pretrained/{name}")
     if entry is None:
-        st.info(f"The shipped run `pretrained/{name}` is missing here: `bash pretrained/regenerate.sh {name}`.")
-        return None
+        raise Missing(f"The shipped run `pretrained/{name}` is missing here: `bash pretrained/regenerate.sh {name}`.")
     try:
         return entry, loaders.run_learner(entry)
     except RunError as e:
-        st.warning(f"`pretrained/{name}` cannot be read ({e}).")
-        return None
+        raise Missing(f"`pretrained/{name}` cannot be read ({e}).", warn=True) from e
 
 
-def task_slide() -> None:
+def task_slide() -> SlideContent:
     arrays2, arrays3 = loaders.contexts(2, 5, 100, 0, 1), loaders.contexts(3, 5, 100, 0, 1)
 
     def build():
@@ -126,18 +145,15 @@ def task_slide() -> None:
                                else "d = 3: the sphere (turn it with the sliders)", prefix=prefix))
         return specs.hconcat(parts)  # each part's datasets lifted to the top, where Vega-Lite reads them
 
-    show(specs.with_config(loaders.chart_spec("talk-task", build), {"legend": {"disable": True}}))  # no weights here
+    return content(specs.with_config(loaders.chart_spec("talk-task", build), {"legend": {"disable": True}}))
 
 
-def model_slide() -> None:
-    show(loaders.chart_spec("talk-model", lambda: talk_charts.token_diagram(d=2, C=3, n=6, cell=40)))
+def model_slide() -> SlideContent:
+    return content(loaders.chart_spec("talk-model", lambda: talk_charts.token_diagram(d=2, C=3, n=6, cell=40)))
 
 
-def _scatter_slide(run: str, method: str, figure: str) -> None:
-    got = _run(run)
-    if got is None:
-        return
-    _, learner = got
+def _scatter_slide(run: str, method: str, figure: str) -> SlideContent:
+    _, learner = _run(run)
     t, N = SETTING, 500
     ref = loaders.fitted_closed_form(method, t)
     m = loaders.per_context(learner, t.d, t.C, t.n, N, 0)
@@ -150,23 +166,22 @@ def _scatter_slide(run: str, method: str, figure: str) -> None:
                                                          NAMES[method], title=label, domain=dom, size=255)
                              for k, label, dom in panels])
 
-    show(loaders.chart_spec(f"talk-scatter|{learner.key}|{method}", build))
     al = loaders.alignment(learner, ref, t.d, t.C, t.n, 200, 0)
-    st.caption(f"{N} fresh contexts, d = 3, C = 5, n = 100 (the paper's {figure}); one dot per context, the "
-               f"trained layer ({run}, a fast recipe) on x and "
-               f"{NAMES[method]} at its fitted constants on y. Preds diff {al['preds_diff']:.4f}, cos sim of the "
-               f"sensitivities {al['cos_sim']:.4f} (on 200 of them, in float64).")
+    said = (f"{N} fresh contexts, d = 3, C = 5, n = 100 (the paper's {figure}); one dot per context, the trained "
+            f"layer ({run}, a fast recipe) on x and {NAMES[method]} at its fitted constants on y. Preds diff "
+            f"{al['preds_diff']:.4f}, cos sim of the sensitivities {al['cos_sim']:.4f} (on 200 of them, in float64).")
+    return content(loaders.chart_spec(f"talk-scatter|{learner.key}|{method}", build), said)
 
 
-def linear_slide() -> None:
-    _scatter_slide("fast-linear-d3", "gd", "Fig. 5b")
+def linear_slide() -> SlideContent:
+    return _scatter_slide("fast-linear-d3", "gd", "Fig. 5b")
 
 
-def softmax_slide() -> None:
-    _scatter_slide("fast-softmax-d3", "adaptive", "Fig. 6b")
+def softmax_slide() -> SlideContent:
+    return _scatter_slide("fast-softmax-d3", "adaptive", "Fig. 6b")
 
 
-def adaptive_rate_slide() -> None:
+def adaptive_rate_slide() -> SlideContent:
     arrays = loaders.contexts(2, 5, 100, 0, 1)
     xs, ys = arrays["xs"][0], arrays["ys"][0]
     eq1 = loaders.fit("adaptive", 2, 5, 100).refined
@@ -179,31 +194,27 @@ def adaptive_rate_slide() -> None:
         eta = np.asarray(closed_form.adaptive_rate(asked, eq1["c_eta"], eq1["c_sigma"]))
         return talk_charts.adaptive_rate_chart(xs, ys, eta, kgd["eta"], height=CHART_HEIGHT - 60)
 
-    show(loaders.chart_spec(f"talk-eta|{kgd['sigma2']:.6g}", build))
-    st.caption(f"One context at d = 2. Eq. 1 at its fitted constants is kernel GD with sigma^2 = sqrt(D) / c_sigma "
-               f"= {sigma2:.2g} and the rate eta(X) drawn in red. Grey: kernel GD (eq. 3) on the same kernel "
-               f"(sigma^2 = {kgd['sigma2']:.2g}, the nearest on its fitting grid) with its best fixed rate there, "
-               f"{kgd['eta']:.3g}, the same everywhere. Ticks: the context points.")
+    return content(loaders.chart_spec(f"talk-eta|{kgd['sigma2']:.6g}", build),
+                   f"One context at d = 2. Eq. 1 at its fitted constants is kernel GD with sigma^2 = sqrt(D) / "
+                   f"c_sigma = {sigma2:.2g} and the rate eta(X) drawn in red. Grey: kernel GD (eq. 3) on the same "
+                   f"kernel (sigma^2 = {kgd['sigma2']:.2g}, the nearest on its fitting grid) with its best fixed rate "
+                   f"there, {kgd['eta']:.3g}, the same everywhere. Ticks: the context points.")
 
 
-def weights_slide() -> None:
-    got = _run("fast-softmax-d3")
-    if got is None:
-        return
-    entry, _ = got
+def weights_slide() -> SlideContent:
+    entry, _ = _run("fast-softmax-d3")
     run = loaders.load_run(entry.path)
     snaps = run.history.get("snapshots", [])
     if not snaps:
-        st.info("This run kept no A/B snapshots.")
-        return
-    show(loaders.chart_spec(f"talk-weights|{loaders.run_key(entry.path)}", lambda: (
-        weight_charts.matrix_heatmaps(snaps, SETTING.d, cell=30, param_name="talk_snapshot"))))
-    st.caption("fast-softmax-d3 (a fast recipe, not the paper's): drag the slider through training. A's x-block "
-               "becomes c_sigma times the identity, "
-               "B's label block c_eta times the identity (up to a shift per row that softmax ignores).")
+        raise Missing("This run kept no A/B snapshots.")
+    return content(loaders.chart_spec(f"talk-weights|{loaders.run_key(entry.path)}", lambda: (
+        weight_charts.matrix_heatmaps(snaps, SETTING.d, cell=30, param_name="talk_snapshot"))),
+        "fast-softmax-d3 (a fast recipe, not the paper's): drag the slider through training. A's x-block "
+        "becomes c_sigma times the identity, "
+        "B's label block c_eta times the identity (up to a shift per row that softmax ignores).")
 
 
-def constants_slide() -> None:
+def constants_slide() -> SlideContent:
     rows, keys = [], []
     for d in (2, 3, 5, 10):
         entry = run_index.by_name(f"pretrained/fast-softmax-d{d}")
@@ -215,11 +226,7 @@ def constants_slide() -> None:
         rows += [{"run": f"d = {d}", "step": e["step"], "steps": last, "c_sigma": e["c_sigma"], "c_eta": e["c_eta"]}
                  for e in evals]
     if not rows:
-        st.info("No shipped softmax runs here.")
-        return
-    show(loaders.chart_spec("talk-constants|" + "|".join(keys), lambda: (
-        run_charts.constants_curves(rows, width=400, height=CHART_HEIGHT - 50, x_axis="fraction",
-                                    legend_orient="right"))))
+        raise Missing("No shipped softmax runs here.")
     caption = ("The shipped softmax runs (fast-softmax-d2 ... d10: fast recipes, not the paper's), step axis as a "
                "fraction of each run; each line's last value written at its end.")
     d10 = next((r for r in reversed(rows) if r["run"] == "d = 10"), None)
@@ -233,51 +240,54 @@ def constants_slide() -> None:
                     + f" the band c_sigma {v['lo']:.2g} to {v['hi']:.2g} where eq. 1's loss is within "
                     f"{100 * VALLEY_TOLERANCE:g}% of its best; the fit sits at c_sigma "
                     f"{fit10.refined['c_sigma']:.2g}, c_eta {fit10.refined['c_eta']:,.0f}).")
-    st.caption(caption)
+    return content(loaders.chart_spec("talk-constants|" + "|".join(keys), lambda: (
+        run_charts.constants_curves(rows, width=400, height=CHART_HEIGHT - 50, x_axis="fraction",
+                                    legend_orient="right"))), caption)
 
 
-def headline_slide() -> None:
+def headline_slide() -> SlideContent:
     table = loaders.headline_table()
     if table is None:
-        st.info("No `pretrained/headline.csv` yet: `python -m engine headline`.")
-        return
+        raise Missing("No `pretrained/headline.csv` yet: `python -m engine headline`.")
     key = f"talk-headline|{loaders.table_key(table)}"
-    show(loaders.chart_spec(key, lambda: compare_charts.headline_chart(table, width=520, height=CHART_HEIGHT - 60)))
-    st.caption(f"{int(table['contexts'].iloc[0]):,} held-out contexts per d; the trained layers are the fast runs, "
-               "the closed forms at constants fitted on other contexts. " + headline.verdict(table))
+    return content(loaders.chart_spec(key, lambda: compare_charts.headline_chart(table, width=520,
+                                                                                 height=CHART_HEIGHT - 60)),
+                   f"{int(table['contexts'].iloc[0]):,} held-out contexts per d; the trained layers are the fast "
+                   "runs, the closed forms at constants fitted on other contexts. " + headline.verdict(table))
 
 
-def strategies_slide() -> None:
+def strategies_slide() -> SlideContent:
     examples, _ = strategy_panels.example_runs()
     picked = [runs[0] for s in strategy_panels.STRATEGIES if (runs := examples[s])]
     if not picked:
-        st.info("No strategy example runs here: `bash pretrained/regenerate.sh examples`.")
-        return
-    strategy_panels.draw_examples(picked, 0, size=240, stacked=False, room=ROOM_CONFIG)  # a slide is wide, not tall
+        raise Missing("No strategy example runs here: `bash pretrained/regenerate.sh examples`.")
+    view = strategy_panels.examples_view(picked, 0, size=240, stacked=False)  # a slide is wide, not tall
+    if view is None:
+        raise Missing("The strategy example runs here are not of one task at d = 2, the slide's one view.")
     try:
         rows = loaders.sweep_table("fig11.csv", figure_tables.FIG11_COLUMNS, ("learned",))
     except (OSError, ValueError):
-        return
+        return content(view)
     summary = figure_analysis.fig11_summary(rows)
     by_c = summary[summary["vary"] == "C"]
-    st.caption("Fig. 11 with the fast recipe: of the seeds that learned an algorithm, those that learned selection: "
-               + ", ".join(f"C = {int(r.C)}: {r.learned_selection} of {r.learned}"
-                           + (f" ({r.seeds - r.learned} of {r.seeds} never left the plateau)"
-                              if r.learned < r.seeds else "") for r in by_c.itertuples()) + ".")
+    return content(view, "Fig. 11 with the fast recipe: of the seeds that learned an algorithm, those that learned "
+                   "selection: " + ", ".join(f"C = {int(r.C)}: {r.learned_selection} of {r.learned}"
+                                             + (f" ({r.seeds - r.learned} of {r.seeds} never left the plateau)"
+                                                if r.learned < r.seeds else "") for r in by_c.itertuples()) + ".")
 
 
-def valley_slide() -> None:
+def valley_slide() -> SlideContent:
     fit = loaders.fit("adaptive", 10, 5, 100)
     entry = run_index.by_name("pretrained/fast-softmax-d10")
     rows = loaders.run_path(entry.path, 10, 5, 100) if entry is not None else []
-    show(loaders.chart_spec(f"talk-valley|{entry and loaders.run_key(entry.path)}", lambda: (
-        weight_charts.landscape_with_path(fit, rows, size=CHART_HEIGHT - 30))))
     v = fit.valley or {}
-    st.caption(f"Eq. 1's loss at d = 10 on 10,000 contexts: {fit.constants_text()}. The white path is "
-               "fast-softmax-d10 (a fast recipe) through training, walking along the valley towards its small-c_sigma "
-               "end (positive constants only) and stopping part-way; the paper's run at its rates had not converged "
-               "(c_eta still growing; its grid optimum near c_eta 8,000). "
-               + (f"Every point of the bright band has c_sigma * c_eta ~ {v['product']:.3g}." if v else ""))
+    return content(loaders.chart_spec(f"talk-valley|{entry and loaders.run_key(entry.path)}", lambda: (
+        weight_charts.landscape_with_path(fit, rows, size=CHART_HEIGHT - 30))),
+        f"Eq. 1's loss at d = 10 on 10,000 contexts: {fit.constants_text()}. The white path is "
+        "fast-softmax-d10 (a fast recipe) through training, walking along the valley towards its small-c_sigma "
+        "end (positive constants only) and stopping part-way; the paper's run at its rates had not converged "
+        "(c_eta still growing; its grid optimum near c_eta 8,000). "
+        + (f"Every point of the bright band has c_sigma * c_eta ~ {v['product']:.3g}." if v else ""))
 
 
 SLIDES: list[Slide] = [
