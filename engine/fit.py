@@ -60,7 +60,7 @@ class FitResult:
     losses: np.ndarray  # mean cross-entropy on the grid
     refined: dict[str, float]  # after Newton refinement from `best` (equal to it if that did not help)
     refined_loss: float  # <= loss
-    method: str  # one of METHODS
+    method: str  # one of METHODS, or a baseline's name (engine.baselines)
 
     @property
     def on_edge(self) -> tuple[str, ...]:
@@ -318,15 +318,28 @@ def mean_loss(ctx: Contexts, method: str, params: dict[str, float]) -> float:
 # Public fits.
 
 
+def grid_best(axes: dict[str, np.ndarray], losses: np.ndarray) -> tuple[dict[str, float], float]:
+    """The grid's lowest point (a NaN loss counts as +inf) and its loss: the one grid search, shared by the closed
+    forms and the baselines (`engine.baselines`)."""
+    flat = np.where(np.isnan(losses), np.inf, losses)
+    idx = np.unravel_index(int(np.argmin(flat)), losses.shape)
+    return {k: float(axes[k][i]) for k, i in zip(axes, idx)}, float(losses[idx])
+
+
+def grid_fit(axes: dict[str, np.ndarray], losses: np.ndarray, method: str) -> FitResult:
+    """A fit that is its grid's best point, unrefined: for constants with no smooth refinement (an integer k) or
+    fine enough grids."""
+    axes = {k: np.asarray(v, np.float64) for k, v in axes.items()}
+    best, loss = grid_best(axes, losses)
+    return FitResult(best, loss, axes, np.asarray(losses), dict(best), loss, method)
+
+
 def fit(ctx: Contexts, method: str, axes: dict[str, np.ndarray]) -> FitResult:
     """Grid search over `axes` (PARAM_NAMES order), then refinement from the best grid point."""
     axes = {k: np.asarray(v, np.float64) for k, v in axes.items()}
     ctx, _ = group_by_class(ctx)  # once, for both the grid and the refinement
     losses = grid_losses(ctx, method, axes)
-    flat = np.where(np.isnan(losses), np.inf, losses)
-    idx = np.unravel_index(int(np.argmin(flat)), losses.shape)
-    best = {k: float(axes[k][i]) for k, i in zip(axes, idx)}
-    loss = float(losses[idx])
+    best, loss = grid_best(axes, losses)
     refined, refined_loss = refine(ctx, method, best, loss)
     return FitResult(best, loss, axes, losses, refined, float(refined_loss), method)
 

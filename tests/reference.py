@@ -139,3 +139,39 @@ def rel(a, b) -> float:
     """Largest absolute difference relative to the largest entry of the reference `b`."""
     a, b = np.asarray(a), np.asarray(b)
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+# ---------------------------------------------------------------- the baselines (engine/baselines.py), by loops
+
+
+def nearest_prototype(protos, xq):
+    """The class of the prototype nearest the query, by distance."""
+    return int(np.argmin([np.linalg.norm(z - xq) for z in protos]))
+
+
+def knn_probs(xs, ys, xq, C, k, alpha):
+    """Smoothed vote share (v_c + alpha) / (k + C alpha) of the k context points nearest the query (by distance)."""
+    order = np.argsort([np.linalg.norm(x - xq) for x in xs], kind="stable")
+    votes = np.zeros(C)
+    for i in order[:k]:
+        votes[ys[i]] += 1
+    return (votes + alpha) / (k + C * alpha)
+
+
+def softmax_regression_grad(W, xs, ys, C, lam=0.0):
+    """(objective, gradient) of (1/n) sum_i CE(softmax(W x_i), y_i) + (lam / 2) |W|^2, one point at a time."""
+    n = len(xs)
+    f, G = 0.5 * lam * np.sum(W**2), lam * W.copy()
+    for i in range(n):
+        p = softmax(W @ xs[i])
+        f -= np.log(p[ys[i]]) / n
+        G += np.outer(p - np.eye(C)[ys[i]], xs[i]) / n
+    return f, G
+
+
+def gd_steps(xs, ys, xq, C, eta, steps):
+    """Logits W x_q after `steps` explicit gradient steps of rate eta on the context's cross-entropy, from W = 0."""
+    W = np.zeros((C, xs.shape[1]))
+    for _ in range(steps):
+        W = W - eta * softmax_regression_grad(W, xs, ys, C)[1]
+    return W @ xq
