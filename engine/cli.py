@@ -205,8 +205,8 @@ def fitted_main(argv: list[str] | None = None) -> int:
 def headline_main(argv: list[str] | None = None) -> int:
     from engine import headline
 
-    p = argparse.ArgumentParser(prog="python -m engine headline", description="Softmax vs linear attention and the "
-                                "closed forms, by d, on held-out contexts.")
+    p = argparse.ArgumentParser(prog="python -m engine headline", description="Softmax vs linear attention, the "
+                                "closed forms and the baselines, by d, on held-out contexts.")
     p.add_argument("--out", default=str(headline.PRETRAINED_ROOT / "headline.csv"))
     p.add_argument("--contexts", type=int, default=4000)
     args = p.parse_args(argv)
@@ -216,7 +216,8 @@ def headline_main(argv: list[str] | None = None) -> int:
         table = headline.rows(N=args.contexts)
         headline.write(Path(args.out), table)
         for r in table:
-            print(f"d={r['d']:<3d} {r['learner']:22s} loss {r['loss']:.4f} accuracy {r['accuracy']:.3f}")
+            print(f"d={r['d']:<3d} {r['learner']:27s} loss {r['loss']:.4f} accuracy {r['accuracy']:.3f}  "
+                  f"{r['constants']}")
         print(f"wrote {args.out}")
         return 0
 
