@@ -21,20 +21,23 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    assert_charts_drew_their_data,
+    needs_chromium,
+    screenshot,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "artifacts" / "screenshots"
-SCREENSHOTS = bool(os.environ.get("KICL_SCREENSHOTS"))
 # url paths ("" is Home); Contexts and Weights are opened by the query and link tests below, the Talk by its walk
 PAGES = ["", "compare", "train", "strategies", "landscapes", "science"]
 # A projector's width, tall: Streamlit scrolls an inner container, so content below a short window is not laid out
 VIEWPORT = {"width": 1280, "height": 2600}
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 # With -n, conftest.py keeps this file on one worker (one app server, its caches warm from test to test).
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason=f"{CHROMIUM} is missing: install Debian's chromium to run the browser test")
+pytestmark = needs_chromium
 
 
 def _free_port() -> int:
@@ -128,39 +131,6 @@ def assert_charts_fit(page, where: str, width: int = 1280) -> None:
         page.wait_for_timeout(300)  # the layout settles; charts keep their size
     assert page.evaluate(CLIPPED) == [], f"{where}: charts cut off at {width} px"
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), where
-
-
-DRAWN_NOTHING = """() => Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart]')).flatMap((c, i) => {
-  const svg = c.querySelector('.vega-embed svg.marks');
-  if (svg) return Array.from(svg.querySelectorAll('g.role-mark'))
-    .filter(g => !g.closest('.role-axis, .role-legend, .role-title') && g.children.length === 0)
-    .filter(g => !Array.from(g.classList).some(c => c.startsWith('optional_')))  // landscape_charts.OPTIONAL
-    .map(g => `chart ${i}: ${Array.from(g.classList).join(' ')} drew 0 marks`);
-  const canvas = c.querySelector('.vega-embed canvas');
-  if (!canvas) return [`chart ${i}: not drawn`];
-  const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  const colours = new Set();
-  for (let k = 0; k < px.length && colours.size < 16; k += 4 * 97) {
-    colours.add(px[k] << 16 | px[k + 1] << 8 | px[k + 2]);
-  }
-  return colours.size < 16 ? [`chart ${i}: canvas holds ${colours.size} colours (axes only?)`] : [];
-})"""  # Vega draws an empty <g> for a layer whose data never arrived; large datasets draw on a canvas instead
-
-
-def assert_charts_drew_their_data(page, where: str) -> None:
-    """Every chart drew its data: in SVG, no data layer (a role-mark group outside axes, legends and titles) with
-    0 marks; on a canvas (Streamlit's choice for large datasets), more colours than axes and text give. A layer
-    that reads a dataset Vega-Lite cannot see (nested in a concatenated part, or misnamed) draws 0 marks and
-    raises no error: the DOM holds the chart all the same, so only this check notices. A layer that may rightly be
-    empty (a marker filtered to the chosen snapshot) is named `landscape_charts.OPTIONAL...` and left out."""
-    assert page.evaluate(DRAWN_NOTHING) == [], where
-
-
-def screenshot(page, name: str) -> None:
-    """Save what the page shows, when asked for (KICL_SCREENSHOTS): pictures are for people to look at."""
-    if SCREENSHOTS:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 NOT_RUNNING = '[data-testid="stApp"][data-test-script-state="notRunning"]'  # "initial" until the first run

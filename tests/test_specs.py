@@ -42,3 +42,16 @@ def test_with_config_merges_over_a_copy() -> None:
     out = specs.with_config(base, {"axis": {"labelFontSize": 14}, "title": {"fontSize": 17}})
     assert out["config"] == {"axis": {"labelFontSize": 14, "grid": False}, "title": {"fontSize": 17}}
     assert base["config"] == {"axis": {"labelFontSize": 10, "grid": False}}  # the shared template is untouched
+
+
+def test_with_rows_turns_data_frames_into_json_rows_on_a_copy() -> None:
+    import json
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": [1.0, np.nan], "k": ["a", "b"]})
+    base = {"mark": "point", "datasets": {"f": frame, "rows": [{"x": 2}]}}
+    out = specs.with_rows(base)
+    assert out["datasets"] == {"f": [{"x": 1.0, "k": "a"}, {"x": None, "k": "b"}], "rows": [{"x": 2}]}
+    json.dumps(out, allow_nan=False)  # NaN became null
+    assert base["datasets"]["f"] is frame

@@ -53,6 +53,13 @@ def with_data(template: alt.TopLevelMixin, datasets: Mapping[str, pd.DataFrame])
     return template.properties(datasets={k: _records(v) for k, v in datasets.items()})
 
 
+def with_rows(spec: Mapping) -> dict:
+    """A copy of a serialised chart whose named datasets are plain rows: `fill` may hold data frames (Streamlit
+    ships them as Arrow), but a spec written out as JSON (the talk's static export) needs rows."""
+    datasets = spec.get("datasets") or {}
+    return {**spec, "datasets": {k: _records(v) if isinstance(v, pd.DataFrame) else v for k, v in datasets.items()}}
+
+
 def _named(prefix: str, name: str) -> alt.NamedData:
     return alt.NamedData(name=f"{prefix}{name}")
 

@@ -76,7 +76,8 @@ export default function (component) {
 }
 """
 
-_HTML = """
+# The navigation's markup and style, shared with the talk's static export (ui.talk_export).
+HTML = """
 <div class="talk-nav">
   <button class="back" title="Back (Left arrow, PageUp)">&#8249;</button>
   <span class="where"></span>
@@ -85,7 +86,7 @@ _HTML = """
 </div>
 """
 
-_CSS = """
+CSS = """
 .talk-nav { display: grid; grid-template-columns: auto 1fr auto; align-items: center; gap: 6px;
   font-family: "Source Sans Pro", sans-serif; }
 .talk-nav .where { text-align: center; font-size: 1.25rem; font-weight: 600; color: #31333f; }
@@ -98,7 +99,7 @@ _CSS = """
 """
 
 _component = st.components.v2.component(
-    "kicl_talk_nav", html=_HTML, css=_CSS, js=_JS.replace("__KEYS__", json.dumps(KEYS)))
+    "kicl_talk_nav", html=HTML, css=CSS, js=_JS.replace("__KEYS__", json.dumps(KEYS)))
 
 
 def _take_go() -> None:
