@@ -4,7 +4,7 @@ every run's yardstick and every table (docs/science.md section 6).
 A fit is made on `FIT_N` contexts drawn from a fixed key (so anyone can redo it), on the default grid,
 then refined. It is stored as JSON (constants, axes, flags) beside a `.npy` of the loss grid (read
 with `allow_pickle=False`). Shipped fits for the standard settings live in `pretrained/fits/`; any
-other setting is fitted on first use and kept in `runs/.fits/`.
+other setting is fitted on first use and kept in `runs/.fits/` (in memory only when `KICL_READ_ONLY` is set).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from engine import fit
 from engine.closed_form import METHODS, NAMES
-from engine.runs import PRETRAINED_ROOT, USER_ROOT, read_json, write_atomic, write_json
+from engine.runs import PRETRAINED_ROOT, USER_ROOT, read_json, read_only, write_atomic, write_json
 from engine.tasks import Contexts, TaskConfig, sample_contexts
 
 FIT_N = 10_000
@@ -144,6 +144,8 @@ def fitted(method: str, task: TaskConfig, N: int = FIT_N) -> Fitted:
         if got is not None:
             return got
     got = compute(method, task, N)
+    if read_only():  # a server in read-only mode keeps the fit in memory (the app's cache), never in runs/.fits
+        return got
     try:
         _write(cache_dir(), stem, got)
     except OSError:  # a read-only checkout still works, it only refits next time

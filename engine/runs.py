@@ -28,6 +28,13 @@ from engine.state import state_template
 
 PRETRAINED_ROOT = Path(__file__).resolve().parent.parent / "pretrained"
 USER_ROOT = Path(__file__).resolve().parent.parent / "runs"
+READ_ONLY_ENV = "KICL_READ_ONLY"
+
+
+def read_only() -> bool:
+    """Whether this process must write nothing under runs/: a server shared with an audience (`KICL_READ_ONLY=1`)
+    shows the shipped runs and trains nothing. Read at every call, so a test can set it."""
+    return os.environ.get(READ_ONLY_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 class RunError(Exception):

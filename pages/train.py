@@ -84,6 +84,8 @@ def live() -> None:
 
 
 live()
+if widgets.read_only_here("Training"):  # a server shared with an audience: no form, no Start, no Resume
+    st.stop()
 
 # ---------------------------------------------------------------- new run
 st.subheader("New run")

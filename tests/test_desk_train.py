@@ -191,3 +191,23 @@ def test_stop_before_the_preparation_skips_it(tmp_path) -> None:
     assert calls == [] and time.time() - t0 < 1
     assert (job.state, job.message) == ("stopped", jobs.BEFORE_FIRST_STEP)
     assert reg.slots.acquire(timeout=1)  # the slot was given back
+
+
+# ---------------------------------------------------------------- a read-only server
+
+
+def test_read_only_train_page_says_why_and_offers_nothing_to_start(roots, monkeypatch) -> None:
+    """KICL_READ_ONLY=1: the page says why it cannot train here, with no form, Start or Resume, and nothing is
+    written under runs/."""
+    monkeypatch.setenv("KICL_READ_ONLY", "1")
+    (roots / "halted").mkdir()  # a stopped run, which would offer Resume
+    (roots / "halted" / "config.json").write_text(json.dumps(TrainConfig(kind="linear", d=2).to_dict()))
+    (roots / "halted" / "status.json").write_text(json.dumps({"status": "stopped", "verdict": {"step": 40}}))
+    before = sorted(p.relative_to(roots) for p in roots.rglob("*"))
+    at = open_app("train")
+    assert not at.exception
+    assert any("Training is off on this server" in i.value and "KICL_READ_ONLY=1" in i.value for i in at.info)
+    keys = {b.key for b in at.button}
+    assert "train_start" not in keys and "resume_halted" not in keys
+    assert not any(t.key == "train_name" for t in at.text_input)
+    assert sorted(p.relative_to(roots) for p in roots.rglob("*")) == before

@@ -215,3 +215,16 @@ def test_shipped_d10_fit_lies_in_its_valley_and_d3_does_not(monkeypatch):
     assert v is not None and v["decades"] >= fitted.VALLEY_DECADES
     assert v["lo"] <= d10.refined["c_sigma"] * 1.5 and d10.refined["c_sigma"] < 1
     assert fitted.fitted("adaptive", TaskConfig(3, 5, 100)).valley is None
+
+
+def test_read_only_fits_in_memory_and_stores_nothing(store, own_store, monkeypatch):
+    """KICL_READ_ONLY=1 (a server shared with an audience): a setting not in the store is fitted for the caller and
+    not written (runs/.fits stays as it was)."""
+    folder, computed = own_store
+    for suffix in (".json", ".npy"):
+        (folder / f"{stem('gd')}{suffix}").unlink()
+    before = sorted(p.name for p in folder.iterdir())
+    monkeypatch.setenv("KICL_READ_ONLY", "1")
+    assert_same(fitted.fitted("gd", TASK, N), store[1]["gd"])
+    assert computed == ["gd"]
+    assert sorted(p.name for p in folder.iterdir()) == before

@@ -381,3 +381,24 @@ def test_queued_jobs_start_in_the_order_they_were_submitted():
     for t in [t for t in threading.enumerate() if t.name.startswith("train-q")]:
         t.join(TIMEOUT)
     assert started == ["first", "q0", "q1", "q2", "q3"]
+
+
+# ---------------------------------------------------------------- a read-only server
+
+
+def test_a_read_only_server_starts_no_job_and_writes_nothing(tmp_path, monkeypatch):
+    """KICL_READ_ONLY=1: the job layer itself refuses training and sweeps, whatever page asked."""
+    monkeypatch.setenv("KICL_READ_ONLY", "1")
+    fake = Trainer()
+    reg, _ = registry(fake)
+    with pytest.raises(jobs.ReadOnlyError, match="read-only \\(KICL_READ_ONLY=1\\)"):
+        reg.submit(CFG, tmp_path / "a")
+    with pytest.raises(jobs.ReadOnlyError):
+        reg.submit_sweep(CFG, [0, 1], "sweep")
+    assert reg.jobs == {} and reg.sweeps == {} and fake.calls == []
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("KICL_READ_ONLY", "0")  # "0" is off: jobs start again
+    a = reg.submit(CFG, tmp_path / "a")
+    started(fake, "a")
+    a.stop.set()
+    ended(a)

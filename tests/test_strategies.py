@@ -247,3 +247,12 @@ def test_live_sweep_stop_button(monkeypatch) -> None:
     assert {m.label for m in at.metric} >= {"proportion of selection", "runs that learned"}
     assert math.isclose(float(at.metric[0].value.rstrip("%")), 100 * 2 / 4)  # fake: seeds 0 and 2 of 4 select
 
+
+
+def test_read_only_server_offers_no_live_sweep(monkeypatch) -> None:
+    """KICL_READ_ONLY=1: the live sweep's form and Start button give way to why it cannot run here."""
+    monkeypatch.setenv("KICL_READ_ONLY", "1")
+    at = app()
+    assert not at.exception
+    assert "A live sweep is off on this server" in texts(at.info)
+    assert not any(b.key == "sw_start" for b in at.button)

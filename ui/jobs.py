@@ -6,7 +6,8 @@ progress into a plain object under a lock; pages read its `view()` from a pollin
 never calls `st.*`. One semaphore lets one job of either kind train at a time (the machine has few
 cores): a second one waits, visibly queued, and can be cancelled while it waits. The registry of jobs
 is held by `ui.loaders.job_registry` (a `st.cache_resource`), so jobs survive reruns, page changes,
-reloads and other browser sessions.
+reloads and other browser sessions. A server in read-only mode (`KICL_READ_ONLY=1`, `engine.runs.read_only`)
+starts none: `submit` and `submit_sweep` raise `ReadOnlyError`, whatever page asked.
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.runs import READ_ONLY_ENV, read_only
+
 ACTIVE = ("queued", "preparing", "running")
 BEFORE_FIRST_STEP = "stopped before the first step: nothing was trained"
 CANCELLED = "cancelled while queued"
+READ_ONLY = (f"This server is read-only ({READ_ONLY_ENV}=1): it shows the shipped runs and the talk, and starts no "
+             "training or sweeps and writes nothing under runs/. To train, run the app on your own machine.")
+
+
+class ReadOnlyError(PermissionError):
+    """A job asked of a read-only server."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -143,18 +152,21 @@ class JobRegistry:
         self._sweeper = sweeper  # engine.sweep.sweep unless a test supplies another
 
     def submit(self, config, path: Path, *, resume: bool = False) -> Job:
-        """Start a job in a new thread; it waits for a free slot. Raises ValueError if `path` is busy."""
+        """Start a job in a new thread; it waits for a free slot. Raises ValueError if `path` is busy,
+        ReadOnlyError on a read-only server."""
         path = Path(path).resolve()
         job = Job(name=path.name, path=path, config=config, resume=resume, steps=int(config.steps))
         return self._launch(job, self.jobs, self._train, "train")
 
     def submit_sweep(self, config, seeds: Sequence[int], name: str) -> SweepJob:
         """Start a sweep of `config` over `seeds` in a new thread, queued like training. Raises ValueError if
-        a sweep of that name is still active."""
+        a sweep of that name is still active, ReadOnlyError on a read-only server."""
         job = SweepJob(name=name, config=config, seeds=[int(s) for s in seeds], steps=int(config.steps))
         return self._launch(job, self.sweeps, self._sweep, "sweep")
 
     def _launch(self, job, table: dict, work: Callable[[Any], None], prefix: str):
+        if read_only():
+            raise ReadOnlyError(READ_ONLY)
         with self.lock:
             old = table.get(job.name)
             if old is not None and old.active:

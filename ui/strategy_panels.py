@@ -141,7 +141,10 @@ def sweep_results(view: dict) -> None:
 
 
 def sweep_form(registry) -> None:
-    """d, C, n, seeds and steps of a live sweep of the Fig. 11 recipe, checked, and its Start button."""
+    """d, C, n, seeds and steps of a live sweep of the Fig. 11 recipe, checked, and its Start button (on a
+    read-only server, why there is none)."""
+    if widgets.read_only_here("A live sweep"):
+        return
     cols = st.columns(5)
     d = int(cols[0].selectbox("d", (2, 3), key="sw_d"))
     C = int(cols[1].number_input("C", 2, 10, 3, key="sw_C", help="at C = 3 the seeds split between the two "

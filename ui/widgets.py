@@ -55,6 +55,18 @@ def run_unreadable(error: object) -> None:
     st.error(f"**This run cannot be read.** {error}. Choose another run, or delete the folder and train it again.")
 
 
+def read_only_here(what: str) -> bool:
+    """On a read-only server (`KICL_READ_ONLY=1`), say why `what` cannot start here, in place of the controls that
+    would start it, and return True; the job layer refuses it too (`ui.jobs.ReadOnlyError`)."""
+    from engine.runs import read_only
+    from ui.jobs import READ_ONLY
+
+    if not read_only():
+        return False
+    st.info(f"**{what} is off on this server.** {READ_ONLY}", icon=":material/lock:")
+    return True
+
+
 def in_script() -> bool:
     """Whether a visitor's script run is drawing this (not the server's warm-up running a page outside any
     session, where widgets have no state and only the default view makes sense)."""
