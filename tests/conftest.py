@@ -32,8 +32,9 @@ TINY = TrainConfig(kind="softmax", d=3, C=3, n=6, batch=32, steps=300, lr=1e-2, 
                    eval_contexts=64, align_contexts=8, fit_contexts=256, seed=3)
 
 
-# Test files whose tests share one worker under pytest-xdist (-n): the real-browser tests share one app server.
-ONE_WORKER_FILES = ("tests/test_browser.py",)
+# Test files whose tests share one worker under pytest-xdist (-n): the real-browser tests share one app server, the
+# talk's export tests one export.
+ONE_WORKER_FILES = ("tests/test_browser.py", "tests/test_talk_export.py")
 # The page tests (AppTest) run first and the real-browser file next: the app server it starts then finds the pages'
 # compiled programs in the shared compilation cache instead of compiling them again (about 27 s of CPU).
 PAGE_TEST_FILES = ("tests/test_app.py", "tests/test_talk.py", "tests/test_variants.py", "tests/test_strategies.py")
