@@ -60,7 +60,7 @@ body { display: flex; align-items: center; justify-content: center;
 .chart .vega-embed .vega-actions, .chart .vega-embed details { display: none !important; }
 .chart .vega-bindings { font-size: 15px; margin-top: 6px; color: #55586a; }
 .chart .vega-bind { margin: 2px 0; }
-.chart .vega-bind-name { margin-right: 10px; }
+.chart .vega-bind-name { display: inline-block; min-width: 11em; margin-right: 10px; }
 .chart input[type=range] { accent-color: #ff4b4b; width: 190px; vertical-align: middle; }
 .chart input[type=radio] { accent-color: #ff4b4b; }
 .caption { font-size: 1.02rem; line-height: 1.4; margin: 10px 0 0; max-width: 1200px; }
