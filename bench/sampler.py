@@ -1,36 +1,40 @@
 """Speed, draw count and memory of the exact context sampler (engine.tasks, docs/science.md section 1).
 
-Run: .venv/bin/python -m bench.sampler
+Run: .venv/bin/python -m bench.sampler [--baseline REV]
 
-1. Contexts per second at batch 2048 (n = 100, C = 5) against a per-context numpy reference that
-   draws uniform points on the sphere one at a time until every class quota is met.
-2. Random points drawn per context against the minimum for exact rejection sampling: the mean
-   number of draws a sequential rejection sampler needs (simulated in numpy).
-3. Peak memory of one batch at d = 10, measured in a fresh process.
+1. Per batch of 256 (a training step's) and 2048 contexts (n = 100, C = 5, d = 3, 5, 10), in one process:
+   - the RNG floor: JAX's default generator (threefry) drawing, as one flat vector, the normals that the
+     minimum number of points needs (d normals per point, the mean draws of a sequential rejection sampler);
+   - this sampler, and the sampler of git revision REV (by default the one before the one-block sampler);
+   - their contexts per second, time against the floor (goal <= 2x), ns per normal drawn, points drawn per
+     context against the minimum.
+2. Peak memory of one batch at d = 10, measured in a fresh process.
+Times are the median of 20 jitted calls after a compiling one.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
 
+from bench._baseline import module_at
 from engine.runtime import device_summary, enable_compilation_cache
-from engine.tasks import TaskConfig, sample_contexts, sample_contexts_with_stats
+from engine.tasks import TaskConfig, sample_contexts_with_stats
 
-BATCH = 2048
+BATCH = 2048  # the memory child's batch
 N, C = 100, 5
-DIMS = (2, 3, 5, 10)
-OURS_CALLS = 5  # timed calls of the jitted sampler per d (after the compiling one)
-REF_CONTEXTS = 32  # contexts drawn by the numpy reference per d
+CALLS = 20
 MIN_CONTEXTS = 500  # contexts simulated for the minimum draw count
-GOAL_SPEEDUP = 20.0
-GOAL_DRAWS = 2.0
+GOAL_FLOOR = 2.0
+BASELINE = "d0225cc"  # the sampler before the one-block sampler (rounds of n/4 points, scattered into slots)
 MEMORY_CHILD = "--memory-child"
 
 
@@ -44,32 +48,6 @@ def problem(rng: np.random.Generator, task: TaskConfig) -> tuple[np.ndarray, np.
     quota = np.full(task.C, task.per_class)
     quota[rng.integers(task.C)] += 1
     return protos, quota
-
-
-def reference_context(rng: np.random.Generator, task: TaskConfig) -> int:
-    """One context the straightforward way: uniform points one by one, kept while their class needs
-    more. Returns the number of points drawn."""
-    protos, quota = problem(rng, task)
-    kept = [[] for _ in range(task.C)]
-    missing = int(quota.sum())
-    drawn = 0
-    while missing:
-        x = rng.standard_normal(task.d)
-        x /= np.sqrt(x @ x)
-        drawn += 1
-        c = int(np.argmax(protos @ x))
-        if len(kept[c]) < quota[c]:
-            kept[c].append(x)
-            missing -= 1
-    return drawn
-
-
-def reference_rate(task: TaskConfig, contexts: int, seed: int) -> tuple[float, float]:
-    """(contexts per second, mean points drawn per context) of the numpy reference."""
-    rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
-    drawn = [reference_context(rng, task) for _ in range(contexts)]
-    return contexts / (time.perf_counter() - t0), float(np.mean(drawn))
 
 
 def minimum_draws(task: TaskConfig, contexts: int, seed: int, chunk: int = 4096) -> float:
@@ -93,19 +71,39 @@ def minimum_draws(task: TaskConfig, contexts: int, seed: int, chunk: int = 4096)
     return float(np.mean(needed))
 
 
-def ours_rate(task: TaskConfig, seed: int) -> tuple[float, float, float]:
-    """(contexts per second, mean points drawn per context, first call seconds incl. compile)."""
-    keys = jax.random.split(jax.random.key(seed), OURS_CALLS + 1)
-    t0 = time.perf_counter()
-    jax.block_until_ready(sample_contexts(keys[0], task, BATCH))
-    first = time.perf_counter() - t0
-    times, drawn = [], []
-    for k in keys[1:]:
+def median_ms(fn, calls: int = CALLS) -> float:
+    """Median wall time of fn(i) for i = 1..calls, after a first (compiling) call fn(0)."""
+    jax.block_until_ready(fn(0))
+    times = []
+    for i in range(1, calls + 1):
         t0 = time.perf_counter()
-        jax.block_until_ready(sample_contexts(k, task, BATCH))
+        jax.block_until_ready(fn(i))
         times.append(time.perf_counter() - t0)
-        drawn.append(int(sample_contexts_with_stats(k, task, BATCH)[1]))
-    return BATCH / float(np.median(times)), float(np.mean(drawn)), first
+    return 1e3 * float(np.median(times))
+
+
+def compare(batch: int, baseline: str) -> None:
+    """The table of part 1 for one batch size."""
+    old = module_at(baseline, "engine/tasks.py")
+    print(f"\nbatch {batch}: ms per batch (median of {CALLS}); x floor = time / RNG floor (goal <= {GOAL_FLOOR:.0f})")
+    print(f"{'d':>3} {'floor':>7} | {'ours':>7} {'x floor':>7} {'ctx/s':>8} {'ns/normal':>9} {'pts':>5} {'/min':>5}"
+          f" {'goal':>4} | {'baseline':>8} {'x floor':>7} {'ctx/s':>8} {'pts':>5} | {'speed-up':>8}")
+    for d in (3, 5, 10):
+        task = TaskConfig(d=d, C=C, n=N)
+        low = minimum_draws(task, MIN_CONTEXTS, seed=200 + d)
+        floor_fn = jax.jit(lambda k, size=int(batch * low * d): jax.random.normal(k, (size,)))
+        floor = median_ms(lambda i: floor_fn(jax.random.key(i)))
+        rows = {}
+        for name, sample in (("ours", sample_contexts_with_stats), ("baseline", old.sample_contexts_with_stats)):
+            ms = median_ms(lambda i, sample=sample: sample(jax.random.key(i), task, batch))
+            pts = float(np.mean([int(sample(jax.random.key(i), task, batch)[1]) for i in range(5)]))
+            rows[name] = ms, pts
+        (ms, pts), (ms_old, pts_old) = rows["ours"], rows["baseline"]
+        ok = "ok" if ms / floor <= GOAL_FLOOR else "MISS"
+        print(f"{d:>3} {floor:>7.2f} | {ms:>7.2f} {ms / floor:>7.2f} {1e3 * batch / ms:>8.0f}"
+              f" {1e6 * ms / (batch * pts * d):>9.1f} {pts:>5.0f} {pts / low:>5.2f} {ok:>4}"
+              f" | {ms_old:>8.2f} {ms_old / floor:>7.2f} {1e3 * batch / ms_old:>8.0f} {pts_old:>5.0f}"
+              f" | {ms_old / ms:>7.2f}x")
 
 
 def peak_rss_kib() -> int:
@@ -149,7 +147,8 @@ def memory_child() -> None:
 
 
 def memory_report() -> None:
-    out = subprocess.run([sys.executable, __file__, MEMORY_CHILD], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "bench.sampler", MEMORY_CHILD], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent)
     report = json.loads(out.stdout.strip().splitlines()[-1])
     imported, compiled, sampled = (k / 1024 for k in report["peak_kib"])
     contexts_mib = BATCH * ((N + 1) * 10 + N + 1 + C * 10) * 4 / 2**20
@@ -166,38 +165,17 @@ def memory_report() -> None:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--baseline", default=BASELINE, help="git revision whose sampler is timed beside this one")
+    args = ap.parse_args()
     print(f"device: {device_summary()}", flush=True)
     enable_compilation_cache()
-    print(f"Sampler: batch {BATCH}, n = {N}, C = {C}; jax {jax.__version__} on {jax.devices()[0].platform}")
-    print(
-        f"ours: median of {OURS_CALLS} jitted calls after a compiling one; "
-        f"reference: per-context numpy loop over {REF_CONTEXTS} contexts"
-    )
-    print(
-        f"\n{'d':>3} {'ours ctx/s':>11} {'ref ctx/s':>10} {'speed-up':>9} {'goal':>5}"
-        f" | {'ours pts':>9} {'min pts':>8} {'ours/min':>8} {'goal':>5} | {'ref pts':>8} {'1st call s':>10}"
-    )
-    for d in DIMS:
-        task = TaskConfig(d=d, C=C, n=N)
-        ours, ours_pts, first = ours_rate(task, seed=d)
-        ref, ref_pts = reference_rate(task, REF_CONTEXTS, seed=100 + d)
-        low = minimum_draws(task, MIN_CONTEXTS, seed=200 + d)
-        speedup, ratio = ours / ref, ours_pts / low
-        ok_speed = "ok" if speedup >= GOAL_SPEEDUP else "MISS"
-        ok_draws = "ok" if ratio <= GOAL_DRAWS else "MISS"
-        if d == 2:
-            ok_draws = "n/a"
-        print(
-            f"{d:>3} {ours:>11.0f} {ref:>10.0f} {speedup:>8.1f}x {ok_speed:>5}"
-            f" | {ours_pts:>9.0f} {low:>8.1f} {ratio:>8.2f} {ok_draws:>5} | {ref_pts:>8.1f} {first:>10.2f}"
-        )
-    print(
-        f"\nd = 2 is analytic (each class region is an arc): one uniform per point, n + 1 = {N + 1} per context,"
-        "\nfewer than exact rejection needs, so its ours/min is below 1 and the draw goal does not apply."
-        "\nmin pts: mean draws of a sequential rejection sampler (numpy simulation over "
-        f"{MIN_CONTEXTS} contexts);\nref pts: the same quantity from the reference's own {REF_CONTEXTS} contexts."
-        f"\nGoals: speed-up >= {GOAL_SPEEDUP:.0f}x at d = 5; ours/min <= {GOAL_DRAWS:.0f}."
-    )
+    print(f"Sampler: n = {N}, C = {C}; jax {jax.__version__} on {jax.devices()[0].platform}; baseline {args.baseline}")
+    for batch in (256, 2048):
+        compare(batch, args.baseline)
+    print("\nfloor: threefry normals for batch x min pts x d, one flat vector; ns/normal: our time per normal drawn;"
+          "\npts: points drawn per context; /min: over a sequential rejection sampler's mean (simulated in numpy, "
+          f"{MIN_CONTEXTS} contexts).")
     memory_report()
 
 
