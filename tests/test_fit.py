@@ -109,8 +109,11 @@ def test_best_is_grid_minimum_and_refinement_never_worse(ctx, method):
 
 
 def test_refinement_keeps_the_grid_point_when_it_cannot_improve(ctx):
-    # sigma^2 so small that every kernel value underflows: h = 0, a flat landscape at log C.
-    start = {"sigma2": 1e-5, "eta": 10.0}
+    # sigma^2 so small that every kernel value underflows (exp(-800) is 0 in float64): h = 0, a flat landscape
+    # at log C. Chosen from these contexts' nearest point to the query.
+    c = ref.as_np(ctx)
+    d2_min = float(np.min(np.sum((c["xs"] - c["xq"][:, None]) ** 2, -1)))
+    start = {"sigma2": d2_min / 1600, "eta": 10.0}
     p, loss = fit.refine(ctx, "kernel_gd", start)
     assert p == start and loss == pytest.approx(math.log(TASK.C), rel=1e-12)
     # A grid loss below anything reachable: the start point and the grid loss come back.
