@@ -146,6 +146,33 @@ def _logreg_objective(W_BxCxd: Array, ctx: Contexts, Y_BxNxC: Array, lam: Array)
     return -jnp.mean(jnp.sum(Y_BxNxC * logp, -1), -1) + 0.5 * lam * jnp.sum(W_BxCxd**2, (1, 2))
 
 
+def _spd_solve(H_BxKxK: Array, g_BxK: Array) -> Array:
+    """H x = g for symmetric positive definite H, by Cholesky and two triangular solves written as plain array ops.
+    Not jnp.linalg.solve: jaxlib's batched LAPACK kernels split the batch over XLA's intra-op thread pool and wait
+    for the parts, so two of them running at once (two page sessions on 2 cores) took both pool threads and waited
+    for each other for good."""
+    B, K, _ = H_BxKxK.shape
+    idx_K = jnp.arange(K)
+    tiny = jnp.finfo(H_BxKxK.dtype).tiny
+
+    def column(j, L):  # left-looking: column j of L from H's and the columns already done (the rest are 0)
+        v_BxK = H_BxKxK[:, :, j] - jnp.einsum("bik,bk->bi", L, L[:, j, :])
+        ljj_B = jnp.sqrt(jnp.maximum(v_BxK[:, j], tiny))
+        return L.at[:, :, j].set(jnp.where(idx_K > j, v_BxK / ljj_B[:, None], jnp.where(idx_K == j, ljj_B[:, None], 0)))
+
+    L = jax.lax.fori_loop(0, K, column, jnp.zeros_like(H_BxKxK))
+
+    def forward(i, y):  # L y = g
+        return y.at[:, i].set((g_BxK[:, i] - jnp.einsum("bk,bk->b", L[:, i, :], y)) / L[:, i, i])
+
+    def backward(t, x):  # L^T x = y, from the last row up
+        i = K - 1 - t
+        return x.at[:, i].set((y[:, i] - jnp.einsum("bk,bk->b", L[:, :, i], x)) / L[:, i, i])
+
+    y = jax.lax.fori_loop(0, K, forward, jnp.zeros_like(g_BxK))
+    return jax.lax.fori_loop(0, K, backward, jnp.zeros_like(g_BxK))
+
+
 def _logreg_newton(ctx: Contexts, lam: Array, W0_BxCxd: Array, tol: float, max_iter: int) -> tuple[Array, Array]:
     """Damped Newton per context until max |gradient| < tol (contexts that are done stop moving). Each step tries
     t = 1, 1/2, ..., 1/128 of the Newton step and keeps the lowest objective; where none is lower it keeps the full
@@ -182,7 +209,7 @@ def _logreg_newton(ctx: Contexts, lam: Array, W0_BxCxd: Array, tol: float, max_i
 
     def body(state):
         it, W, G, H, active = state
-        step = jnp.linalg.solve(H, -G.reshape(B, C * d, 1)).reshape(B, C, d)
+        step = _spd_solve(H, -G.reshape(B, C * d)).reshape(B, C, d)
         cand = W[None] + ts_T[:, None, None, None] * step[None]
         f_TxB = jax.vmap(lambda Wt: _logreg_objective(Wt, ctx, Y, lam))(cand)
         better = jnp.min(f_TxB, 0) < _logreg_objective(W, ctx, Y, lam)
