@@ -142,9 +142,9 @@ def _against(subject: str, other: str, g: dict[int, float]) -> str:
     return f"{subject}: cross-entropy " + "; ".join(words) + "." if words else ""
 
 
-def yardsticks(table) -> str:
-    """What the baselines add, in words computed from the table (all on the same contexts): the oracle's floor,
-    logistic regression and a few more GD steps against the one-step learners, k-NN against eq. 1."""
+def yardsticks(table) -> list[str]:
+    """What the baselines add, one sentence each, in words computed from the table (all on the same contexts): the
+    oracle's floor, logistic regression and a few more GD steps against the one-step learners, k-NN against eq. 1."""
     recs = [r for r in _records(table) if r["learner"] == ORACLE]
     out = []
     if recs and all(float(r["loss"]) == 0 and float(r["accuracy"]) == 1 for r in recs):
@@ -159,7 +159,7 @@ def yardsticks(table) -> str:
                         "number of steps)",
                         "one step (eq. 2)", _best_minus_best(table, GD_STEPS, [NAMES["gd"]])))
     out.append(_against("k-NN's vote (k fitted)", "eq. 1", _best_minus_best(table, [KNN], [NAMES["adaptive"]])))
-    return " ".join(x for x in out if x)
+    return [x for x in out if x]
 
 
 def by_d(table) -> list[dict]:

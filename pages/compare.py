@@ -131,6 +131,21 @@ widgets.show_chart(chart, table, "compare_per_context")
 st.caption("Dashed: y = x (the closed form predicts exactly as the model). Red cross: the means. Points above "
            "the line in the loss panel are contexts where the closed form does worse than the model.")
 
+st.subheader("Yardsticks on these contexts")
+with st.spinner(f"Classic learners on the {N} contexts ..."):
+    yard = loaders.baseline_rows(task.d, task.C, task.n, N, seed)
+st.dataframe(pd.DataFrame([
+    {"learner": learner.label, "kind": "model", "loss": float(m["loss"].mean()), "accuracy": float(m["correct"].mean()),
+     "constants": ""},
+    {"learner": NAMES[method], "kind": "closed form", "loss": float(r["loss"].mean()),
+     "accuracy": float(r["correct"].mean()), "constants": fit.constants_text()}, *yard]), hide_index=True,
+    column_config={"loss": st.column_config.NumberColumn("cross-entropy", format="%.4f"),
+                   "accuracy": st.column_config.NumberColumn(format="%.3f")})
+st.caption("The same contexts for every row. The oracle knows the prototypes, so it is always right (cross-entropy "
+           "0): the floor, not a competitor. The others see only the context, with constants fitted on other "
+           "contexts: k-NN's smoothed vote, 2 to 5 steps of GD (eq. 2's update) from zero weights, and logistic "
+           "regression (linear in x, no bias, L2 penalty) solved on each context by Newton's method.")
+
 if learner.kind == "softmax":
     st.subheader("The two variants of eq. 1")
     rows = []

@@ -61,3 +61,27 @@ def test_headline_colours_name_every_learner_of_the_table():
 
     assert set(compare_charts.HEADLINE_COLORS) == set(headline.LEARNERS)
     assert {NAMES[m] for m in ("gd", "kernel_gd", "adaptive")} <= set(compare_charts.HEADLINE_COLORS)
+
+
+def test_headline_yardsticks_are_grey_lines_with_one_legend_entry_per_family() -> None:
+    """The baselines (kind "baseline") are left out unless asked for; asked for, each is a thin grey line of its own,
+    the GD step counts sharing one legend entry, in a shape legend apart from the learners' colours."""
+    from ui.specs import dataset_problems
+
+    names = ["oracle (nearest prototype)", "k-NN vote", "GD, 2 steps", "GD, 3 steps", "logistic regression"]
+    rows = [{"d": d, "learner": name, "kind": "x", "loss": 0.1 * d, "accuracy": 0.9}
+            for d in (2, 3) for name in compare_charts.HEADLINE_COLORS]
+    rows += [{"d": d, "learner": name, "kind": "baseline", "loss": 0.05 * d, "accuracy": 0.8, "constants": "k 3"}
+             for d in (2, 3) for name in names]
+    plain = spec(compare_charts.headline_chart(rows))
+    assert "layer" not in plain and {r["learner"] for r in dataset_rows(plain)} == set(compare_charts.HEADLINE_COLORS)
+    s = spec(compare_charts.headline_chart(rows, legend_orient="bottom", yardsticks=True))
+    assert dataset_problems(s) == []
+    main, lines, points = layers(s)
+    assert mark_type(lines) == "line" and lines["mark"]["color"] == compare_charts.YARDSTICK_GREY
+    assert lines["encoding"]["detail"]["field"] == "learner"  # one line per baseline, GD step counts included
+    shape = points["encoding"]["shape"]
+    assert shape["scale"]["domain"] == ["oracle (nearest prototype)", "k-NN vote", "GD, 2-3 steps",
+                                        "logistic regression"]
+    assert shape["legend"]["orient"] == "bottom" and "color" not in points["encoding"]
+    assert compare_charts.YARDSTICK_GREY not in compare_charts.HEADLINE_COLORS.values()  # grey means a yardstick

@@ -1,15 +1,16 @@
 """The two softmax layers side by side on the shipped runs: the Weights page opens on the paper's d = 3 layer,
 checks the paper's Fig. 8 constants (extracted 31.07 / 7.15, moved off to 25 / 5) next to the run's own, and
 tables both variants (query out of / among its keys) with both eq. 1 yardsticks; Compare opens on the same run
-against the closed form it represents and shows both eq. 1 variants."""
+against the closed form it represents and shows both eq. 1 variants, with the baselines as yardsticks."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 
-from engine import extract, fitted
+from engine import baselines, extract, fitted
 from engine.closed_form import NAMES
 from engine.tasks import TaskConfig
 from tests.app_support import charts_of, open_app
@@ -74,6 +75,12 @@ def test_compare_opens_on_the_headline_run_against_its_own_closed_form() -> None
     both = frame_with(at, "closed form")
     assert list(both["closed form"]) == [NAMES["adaptive"], NAMES["adaptive_self_key"]]
     assert list(both["represented by this layer"]) == [True, False]
+    # the yardsticks on the same contexts: the model, its closed form, then every baseline (the oracle's loss is 0)
+    yard = frame_with(at, "learner")
+    assert list(yard["kind"]) == ["model", "closed form", *["baseline"] * len(baselines.BASELINES)]
+    assert list(yard["learner"])[2:] == [baselines.NAMES[b] for b in baselines.BASELINES]
+    assert yard["loss"].iloc[2] == 0.0 and yard["accuracy"].iloc[2] == 1.0
+    assert yard["loss"].iloc[0] == pytest.approx(float({m.label: m.value for m in at.metric}["loss: model"]), abs=1e-4)
     at.selectbox(key="run").set_value("pretrained/fast-softmax-d3-selfkey").run()
     against = next(sb for sb in at.selectbox if sb.label == "Against")
     assert against.value == "adaptive_self_key"  # the closed form follows the run

@@ -66,31 +66,61 @@ def extracted_check(rows: Sequence[Mapping], width: int = 420, height: int = 240
 # ---------------------------------------------------------------- softmax >= linear, by d
 
 HEADLINE_COLORS = {"softmax SA (trained)": "#d62728", "eq. 1": "#ff9896", "linear SA (trained)": "#1f77b4",
-                   "GD (eq. 2)": "#aec7e8", "kernel GD (eq. 3)": "#7f7f7f"}
+                   "GD (eq. 2)": "#aec7e8", "kernel GD (eq. 3)": "#9467bd"}  # grey is the yardsticks'
+
+
+YARDSTICK_GREY = "#8c8c8c"
+YARDSTICK_SHAPES = ["diamond", "triangle-up", "square", "cross", "triangle-down", "circle"]
+
+
+def yardstick_families(learners: Sequence[str]) -> dict[str, str]:
+    """The legend entry each baseline is drawn under: the GD step counts share one ("GD, 2-5 steps"), each still
+    drawn as its own line; every other baseline is its own."""
+    steps = {name: int(name.split()[1]) for name in learners
+             if name.startswith("GD, ") and name.endswith(" steps") and name.split()[1].isdigit()}
+    gd = f"GD, {min(steps.values())}-{max(steps.values())} steps" if len(steps) > 1 else None
+    return {name: gd if name in steps and gd else name for name in learners}
 
 
 def headline_chart(rows: pd.DataFrame | Sequence[Mapping], width: int = 460, height: int = 260,
-                   legend_orient: str = "right") -> alt.Chart:
+                   legend_orient: str = "right", yardsticks: bool = False) -> alt.Chart | alt.LayerChart:
     """Cross-entropy on held-out contexts against d: trained layers as solid lines, closed forms dashed (each
-    trained layer lies on the closed form it represents); lower is better."""
+    trained layer lies on the closed form it represents); lower is better. With `yardsticks`, the table's baselines
+    (kind "baseline") as thin grey lines, one point shape per family in a legend of their own; without, they are
+    left out."""
     frame = pd.DataFrame(rows)
+    base = frame[frame["kind"] != "baseline"] if "kind" in frame else frame
     order = list(HEADLINE_COLORS)
-    return alt.Chart(frame, title="cross-entropy on the same held-out contexts (lower is better)").mark_line(
+    columns = 2 if legend_orient == "bottom" else 1
+    title = "cross-entropy on the same held-out contexts (lower is better)"
+    main = alt.Chart(base, title=title).mark_line(
         point=True).encode(
         x=alt.X("d:O", title="d (dimension)", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("loss:Q", title="cross-entropy", scale=alt.Scale(zero=False)),
         # one legend for both channels (same field): each learner's line in its colour and dash
         color=alt.Color("learner:N", sort=order, title="solid: trained layer, dashed: closed form",
                         scale=alt.Scale(domain=order, range=list(HEADLINE_COLORS.values())),
-                        legend=alt.Legend(orient=legend_orient, columns=2 if legend_orient == "bottom" else 1,
+                        legend=alt.Legend(orient=legend_orient, columns=columns,
                                           symbolType="stroke", symbolStrokeWidth=3, symbolSize=600,
                                           titleLimit=400)),
         strokeDash=alt.StrokeDash("learner:N", sort=order, scale=alt.Scale(
             domain=order, range=[[1, 0] if "trained" in name else [5, 3] for name in order])),
         tooltip=["d:O", "learner:N", alt.Tooltip("loss:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".3f")],
     ).properties(width=width, height=height)
-
-
-
-
-
+    if not yardsticks or "kind" not in frame or not (frame["kind"] == "baseline").any():
+        return main
+    extra = frame[frame["kind"] == "baseline"]
+    extra = extra.assign(family=extra["learner"].map(yardstick_families(list(dict.fromkeys(extra["learner"])))))
+    families = list(dict.fromkeys(extra["family"]))
+    grey = alt.Chart(extra).encode(
+        x=alt.X("d:O"), y=alt.Y("loss:Q"), detail="learner:N",
+        tooltip=["d:O", "learner:N", alt.Tooltip("loss:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".3f"),
+                 "constants:N"])
+    lines = grey.mark_line(color=YARDSTICK_GREY, strokeWidth=1, opacity=0.8)
+    points = grey.mark_point(color=YARDSTICK_GREY, size=40, filled=True, opacity=0.9).encode(
+        shape=alt.Shape("family:N", sort=families, title="grey: classic learners, for scale",
+                        scale=alt.Scale(domain=families, range=YARDSTICK_SHAPES[:len(families)]),
+                        legend=alt.Legend(orient=legend_orient, columns=columns, titleLimit=400,
+                                          symbolFillColor=YARDSTICK_GREY, symbolStrokeColor=YARDSTICK_GREY)))
+    # the learners' layer first, so that their legend comes first (Vega-Lite orders legends by layer)
+    return alt.layer(main.properties(title=""), lines, points, title=title).properties(width=width, height=height)

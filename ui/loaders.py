@@ -94,6 +94,24 @@ def construction(kind: str, task: TaskConfig, query_in_keys: bool = False) -> Le
     return learners.of_construction(kind, task, consts, query_in_keys)
 
 
+@st.cache_resource(show_spinner="Fitting the baselines (once per task setting) ...", max_entries=16)
+def baseline_fits(d: int, C: int, n: int) -> dict:
+    """The baselines' constants for a task setting (`engine.baselines.fitted`: k-NN's k and smoothing, each GD step
+    count's rate, logistic regression's penalty), fitted once per server process."""
+    from engine import baselines
+
+    return baselines.fitted(TaskConfig(d, C, n))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def baseline_rows(d: int, C: int, n: int, N: int, seed: int) -> list[dict]:
+    """Each baseline's loss, accuracy and constants on the N comparison contexts `per_context` uses."""
+    from engine import baselines
+
+    ctx = as_contexts(contexts(d, C, n, seed, N, stream=2))
+    return baselines.table(ctx, baseline_fits(d, C, n))
+
+
 # ---------------------------------------------------------------- runs
 
 
