@@ -3,6 +3,7 @@
     python -m engine train --preset NAME [--steps N] [--seed S] [--out DIR] [--resume] [--list]
     python -m engine figure_data fig11|fig10 ...
     python -m engine fitted [--out pretrained/fits]
+    python -m engine valley [--out pretrained/fits]
     python -m engine headline [--out pretrained/headline.csv]
     python -m engine report pretrained
 """
@@ -14,7 +15,7 @@ import sys
 from engine import cli
 
 COMMANDS = {"train": cli.train_main, "figure_data": cli.figure_data_main, "fitted": cli.fitted_main,
-            "headline": cli.headline_main, "report": cli.report_main}
+            "valley": cli.valley_main, "headline": cli.headline_main, "report": cli.report_main}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
     python -m engine train --preset NAME [--steps N] [--seed S] [--out DIR] [--resume]
     python -m engine figure_data fig11|fig10 ...
     python -m engine fitted [--out pretrained/fits]
+    python -m engine valley [--out pretrained/fits]
     python -m engine report pretrained
     python -m engine headline [--out pretrained/headline.csv]
 
@@ -200,6 +201,31 @@ def fitted_main(argv: list[str] | None = None) -> int:
         return 0
 
     return _guard(body, "fits written so far are kept")
+
+
+def valley_main(argv: list[str] | None = None) -> int:
+    from engine import fitted, valley
+    from engine.tasks import TaskConfig
+
+    p = argparse.ArgumentParser(prog="python -m engine valley",
+                                description="Eq. 1's d = 10 valley followed to its GD end (docs/science.md section 6).")
+    p.add_argument("--out", default=str(fitted.shipped_dir()))
+    p.add_argument("--setting", default="10,5,100", help="task setting as d,C,n")
+    p.add_argument("--contexts", type=int, default=fitted.FIT_N, help="fit contexts (the shipped fits' key)")
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        _start(quiet_orbax=False)
+        v = valley.compute(TaskConfig(*(int(x) for x in args.setting.split(","))), args.contexts)
+        print(valley.write(v, Path(args.out)))
+        for c in (v.c_sigma[0], 1e-3, v.shipped["eq1"]["c_sigma"], 1.0, v.c_sigma[-1]):
+            f = v.at_c_sigma(float(c))
+            print(f"c_sigma {f['c_sigma']:.3g}: eta {f['eta']:.4g}, c_eta {f['c_eta']:.4g}, loss {f['loss']:.7f} "
+                  f"({f['excess']:+.2e} over GD)")
+        print(f"GD (eq. 2): eta {v.gd['eta']:.4g}, loss {v.gd['loss']:.7f}")
+        return 0
+
+    return _guard(body, "nothing written")
 
 
 def headline_main(argv: list[str] | None = None) -> int:

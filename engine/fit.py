@@ -315,6 +315,84 @@ def mean_loss(ctx: Contexts, method: str, params: dict[str, float]) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
+# Eq. 1 in its valley's coordinates: c_sigma and the rate eta = c_sigma c_eta / sqrt(D) (engine.valley).
+
+
+def _rate_logits(ctx: Contexts, method: str, width: Array, grouped: bool) -> Array:
+    """h with logits = eta * h: GD's own; eq. 1's unit logits times sqrt(D) / c_sigma, so that eta = c_sigma c_eta /
+    sqrt(D) stays finite down the valley, where c_eta alone runs off to infinity."""
+    h = _unit_logits(ctx, method, width, grouped)
+    if method == "gd":
+        return h
+    D = ctx.xs.shape[-1] + ctx.protos.shape[1]
+    return h * (jnp.sqrt(jnp.asarray(D, h.dtype)) / width)
+
+
+@functools.partial(jax.jit, static_argnames=("method", "grouped"))
+def _rate_grid(ctx: Contexts, widths_W: Array, rates_E: Array, method: str, grouped: bool) -> Array:
+    return jax.lax.map(lambda w: _scale_losses(_rate_logits(ctx, method, w, grouped), ctx.yq, rates_E), widths_W)
+
+
+def _check_rate_method(method: str) -> None:
+    if method not in ("gd", "adaptive", "adaptive_self_key"):
+        raise ValueError(f"rates in the valley's coordinates are GD's and eq. 1's, not {method!r}")
+
+
+def rate_grid_losses(ctx: Contexts, method: str, c_sigmas: np.ndarray, etas: np.ndarray) -> np.ndarray:
+    """Mean cross-entropy (W, E) of eq. 1 at c_sigmas[i] and c_eta = etas[j] sqrt(D) / c_sigmas[i] (positive
+    constants): a grid along the valley rather than across it. For GD the width is ignored (rows repeat)."""
+    _check_rate_method(method)
+    ctx, grouped = group_by_class(ctx)
+    dtype = ctx.xs.dtype
+    return np.asarray(_rate_grid(ctx, jnp.asarray(c_sigmas, dtype), jnp.asarray(etas, dtype), method, grouped))
+
+
+@functools.partial(jax.jit, static_argnames=("method", "grouped", "iters"))
+def _rate_floor(ctx: Contexts, widths_W: Array, start_W: Array, method: str, grouped: bool,
+                iters: int) -> tuple[Array, Array]:
+    """Newton on the rate with step halving: logits are linear in the rate, so the cross-entropy is convex in it
+    and the floor of each width's row is one minimum."""
+
+    def one(args):
+        width, s0 = args
+        h = _rate_logits(ctx, method, width, grouped)
+        dh = h - jnp.take_along_axis(h, ctx.yq[:, None], 1)  # (N, C), zero at the true class
+
+        def stats(s):
+            z = s * dh
+            lse = jax.nn.logsumexp(z, -1)
+            p = jnp.exp(z - lse[:, None])
+            m1 = jnp.sum(p * dh, -1)
+            return jnp.mean(lse), jnp.mean(m1), jnp.mean(jnp.sum(p * dh * dh, -1) - m1 * m1)
+
+        def body(_, state):
+            s, L, g, H, t = state
+            s_try = jnp.clip(s - t * g / jnp.maximum(H, 1e-300), s / 4, s * 4)  # stays positive
+            L2, g2, H2 = stats(s_try)
+            ok = L2 <= L
+            return (jnp.where(ok, s_try, s), jnp.where(ok, L2, L), jnp.where(ok, g2, g), jnp.where(ok, H2, H),
+                    jnp.where(ok, 1.0, t / 2).astype(s.dtype))
+
+        L0, g0, H0 = stats(s0)
+        s, L, _, _, _ = jax.lax.fori_loop(0, iters, body, (s0, L0, g0, H0, jnp.ones((), s0.dtype)))
+        return s, L
+
+    return jax.lax.map(one, (widths_W, start_W))
+
+
+def rate_floor(ctx: Contexts, method: str, c_sigmas: np.ndarray, start: np.ndarray,
+               iters: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """The valley's floor: for each c_sigma the loss-minimising rate eta (from `start`, e.g. the row's grid best) and
+    its loss, both (W,). Exact minima, not grid values: along the valley the loss changes by less than a grid step
+    across it does."""
+    _check_rate_method(method)
+    ctx, grouped = group_by_class(ctx)
+    dtype = ctx.xs.dtype
+    s, L = _rate_floor(ctx, jnp.asarray(c_sigmas, dtype), jnp.asarray(start, dtype), method, grouped, iters)
+    return np.asarray(s, np.float64), np.asarray(L, np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
 # Public fits.
 
 

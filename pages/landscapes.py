@@ -56,7 +56,7 @@ if fit.valley:
     v = fit.valley
     st.info(f"A flat valley: every c_sigma from {v['lo']:.2g} to {v['hi']:.2g} ({v['decades']:.1f} decades) comes "
             f"within 0.5% of the best loss with c_sigma * c_eta ~ {v['product']:.3g}. Only the product is pinned; the "
-            "optimum is its small-c_sigma end, where eq. 1 becomes GD (eq. 2).")
+            "optimum is its small-c_sigma end, where eq. 1 becomes GD (eq. 2): the valley, whole, is below.")
 st.caption(f"d={task.d}, C={task.C}, n={task.n}, fitted on {fit.N:,} fixed contexts. Colour is clamped to the better "
            "half of the grid so the valley stands out; hover for values.")
 if chosen:
@@ -67,3 +67,22 @@ if chosen:
                run_panels.path_caption(method, fit, path_rows, intro=False))
 elif not runs:
     st.caption("No run of this setting represents this closed form: train one on the Train page to see its path.")
+
+# Eq. 1's valley followed past the grid to its end, GD, where `python -m engine valley` shipped it (d = 10).
+valley = loaders.fit_valley(task.d, task.C, task.n) if method == "adaptive" else None
+if valley is not None:
+    st.subheader("The valley, whole: where eq. 1 becomes GD")
+    chart = loaders.chart_spec(f"valley|{task}|" + "|".join(loaders.run_key(e.path) for e in chosen),
+                               lambda: weight_charts.valley_with_path(valley, path_rows, size=360))
+    floor = pd.DataFrame({"c_sigma": valley.c_sigma, "eta": valley.floor_eta, "c_eta": valley.floor_c_eta,
+                          "loss": valley.floor_loss, "above GD": valley.excess})
+    widgets.show_chart(chart, floor, f"valley_d{task.d}")
+    st.markdown(valley.summary())
+    st.caption("Left: eq. 1's loss in the valley's own coordinates, c_sigma and eta = c_sigma c_eta / sqrt(D) (the "
+               "rate of GD that eq. 1 becomes as c_sigma -> 0 with eta held), the floor (the best eta at each c_sigma) "
+               "in white, the fitting grid's outline dashed (its top edge c_eta = const is a diagonal here), and the "
+               "runs' paths. Right: the floor's loss above GD's, on log axes. Computed in float64 on "
+               f"{valley.N:,} fixed contexts by `python -m engine valley`.")
+elif method == "adaptive" and fit.valley:
+    st.caption("`python -m engine valley --setting "
+               f"{task.d},{task.C},{task.n}` follows this valley past the grid to its GD end (about a minute).")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from engine import extract, fitted, learners, metrics
+from engine import extract, fitted, learners, metrics, valley
 from engine.figure_tables import read_table
 from engine.learners import Learner
 from engine.runs import Run, read_json
@@ -79,6 +79,13 @@ def fit(method: str, d: int, C: int, n: int) -> fitted.Fitted:
     """The stored fit of a closed form for a task setting (`engine.fitted`: shipped, cached on disk, or fitted
     once): the same constants on every page and in every run's yardstick."""
     return fitted.fitted(method, TaskConfig(d, C, n))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def fit_valley(d: int, C: int, n: int) -> valley.Valley | None:
+    """Eq. 1's valley followed to its GD end, where `python -m engine valley` shipped one for the setting (about a
+    minute to compute: no page makes one), else None."""
+    return valley.stored(TaskConfig(d, C, n))
 
 
 def fitted_closed_form(method: str, task: TaskConfig) -> Learner:

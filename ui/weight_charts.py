@@ -7,6 +7,7 @@ Pure functions from numbers (stored snapshots, path rows, a fit's landscape) to 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 
 import altair as alt
@@ -108,6 +109,14 @@ def landscape_with_path(fit, path_rows: Sequence[Mapping], param_name: str | Non
     return landscape_charts.landscape_line(fit.axes[name], fit.losses, name, fit.best[name], fit.refined[name],
                                            width=int(size * 1.25), height=int(size * 0.8), path=frame,
                                            param_name=param_name)
+
+
+def valley_with_path(valley, path_rows: Sequence[Mapping], size: int = 360) -> alt.HConcatChart:
+    """Eq. 1's valley followed to its GD end (`engine.valley.Valley`) with runs' paths drawn in its coordinates,
+    c_sigma and eta = c_sigma c_eta / sqrt(D) (`engine.extract.path` rows)."""
+    root_D = math.sqrt(valley.task.D)
+    rows = [{**r, "eta": r["c_sigma"] * r["c_eta"] / root_D} for r in path_rows]
+    return landscape_charts.valley_chart(valley, landscape_charts.path_frame(rows, ["c_sigma", "eta"]), size=size)
 
 
 def weights_with_path(snapshots: Sequence[Mapping], d: int, fit, path_rows: Sequence[Mapping], title: str = "",
