@@ -73,15 +73,15 @@ valley = loaders.fit_valley(task.d, task.C, task.n) if method == "adaptive" else
 if valley is not None:
     st.subheader("The valley, whole: where eq. 1 becomes GD")
     chart = loaders.chart_spec(f"valley|{task}|" + "|".join(loaders.run_key(e.path) for e in chosen),
-                               lambda: weight_charts.valley_with_path(valley, path_rows, size=360))
+                               lambda: weight_charts.valley_with_path(valley, path_rows, size=400, stacked=True))
     floor = pd.DataFrame({"c_sigma": valley.c_sigma, "eta": valley.floor_eta, "c_eta": valley.floor_c_eta,
                           "loss": valley.floor_loss, "above GD": valley.excess})
-    widgets.show_chart(chart, floor, f"valley_d{task.d}")
     st.markdown(valley.summary())
-    st.caption("Left: eq. 1's loss in the valley's own coordinates, c_sigma and eta = c_sigma c_eta / sqrt(D) (the "
+    widgets.show_chart(chart, floor, f"valley_d{task.d}")
+    st.caption("Top: eq. 1's loss in the valley's own coordinates, c_sigma and eta = c_sigma c_eta / sqrt(D) (the "
                "rate of GD that eq. 1 becomes as c_sigma -> 0 with eta held), the floor (the best eta at each c_sigma) "
                "in white, the fitting grid's outline dashed (its top edge c_eta = const is a diagonal here), and the "
-               "runs' paths. Right: the floor's loss above GD's, on log axes. Computed in float64 on "
+               "runs' paths. Below: the floor's loss above GD's, on log axes. Computed in float64 on "
                f"{valley.N:,} fixed contexts by `python -m engine valley`.")
 elif method == "adaptive" and fit.valley:
     st.caption("`python -m engine valley --setting "

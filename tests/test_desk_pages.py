@@ -94,7 +94,7 @@ def test_science_renders_its_formulas_as_math() -> None:
     as an inference, with its evidence."""
     at = open_app("science")
     (doc,) = [m.value for m in at.markdown if m.value.startswith("# The science")]
-    assert "$S^{d-1}$" in doc and doc.count("\n$$\n") == 14  # its 7 display formulas, opened and closed
+    assert "$S^{d-1}$" in doc and doc.count("\n$$\n") == 18  # its 9 display formulas, opened and closed
     for block in doc.split("\n\n"):
         assert block.count("$") % 2 == 0, block[:200]
     plain = re.sub(r"\$\$.*?\$\$|\$[^$]+\$|`[^`]+`", " ", doc, flags=re.S)

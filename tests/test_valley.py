@@ -190,7 +190,7 @@ def test_landscapes_page_shows_the_valley_whole() -> None:
     assert not at.exception and not at.error
     assert "The valley, whole: where eq. 1 becomes GD" in [h.value for h in at.subheader]
     assert valley.stored().summary() in [m.value for m in at.markdown]
-    assert any("hconcat" in spec and "the valley's end" in json.dumps(spec) for spec in charts_of(at))
+    assert any("vconcat" in spec and "the valley's end" in json.dumps(spec) for spec in charts_of(at))  # stacked
 
 
 def test_command_says_a_bad_setting_in_one_line(capsys) -> None:

@@ -200,11 +200,13 @@ def _decades(lo: float, hi: float, step: int = 1) -> list[float]:
     return [10.0 ** k for k in range(math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9) + 1, step)]
 
 
-def valley_chart(v: Valley, path: pd.DataFrame | None = None, size: int = 360) -> alt.HConcatChart:
+def valley_chart(v: Valley, path: pd.DataFrame | None = None, size: int = 360,
+                 stacked: bool = False) -> alt.HConcatChart | alt.VConcatChart:
     """Eq. 1 along its valley (`engine.valley.Valley`), in the valley's own coordinates c_sigma and
     eta = c_sigma c_eta / sqrt(D), beside the floor's loss above GD's: the valley runs on past the fitting grid's
     top edge (c_eta = 10^4, drawn) and ends, as c_sigma -> 0, at GD (eq. 2), whose rate is marked. `path`
-    (`path_frame` over c_sigma and eta, eta in these coordinates) draws runs across it."""
+    (`path_frame` over c_sigma and eta, eta in these coordinates) draws runs across it. `stacked`: one above the
+    other, for a page with a sidebar."""
     D = v.task.D
     (cs_lo, cs_hi), (ce_lo, ce_hi) = v.shipped["c_sigma_range"], v.shipped["c_eta_range"]
     y_title = "eta = c_sigma c_eta / sqrt(D)"
@@ -271,5 +273,6 @@ def valley_chart(v: Valley, path: pd.DataFrame | None = None, size: int = 360) -
     paper_text = alt.Chart(marks).mark_text(align="right", baseline="middle", dx=-10, color="#d62728",
                                             fontWeight="bold", fontSize=12).encode(xl, yl, text="text:N")
     floor_chart = (alt.layer(line, shade, shade_text, edge_rule, paper_mark, paper_text)
-                   .properties(width=int(size * 1.1), height=size, title="The valley's floor, down to GD"))
-    return alt.hconcat(valley, floor_chart).resolve_scale(color="independent")
+                   .properties(width=size if stacked else int(size * 1.1), height=size,  # stacked: the axes align
+                               title="The valley's floor, down to GD"))
+    return (alt.vconcat if stacked else alt.hconcat)(valley, floor_chart).resolve_scale(color="independent")

@@ -111,12 +111,14 @@ def landscape_with_path(fit, path_rows: Sequence[Mapping], param_name: str | Non
                                            param_name=param_name)
 
 
-def valley_with_path(valley, path_rows: Sequence[Mapping], size: int = 360) -> alt.HConcatChart:
+def valley_with_path(valley, path_rows: Sequence[Mapping], size: int = 360,
+                     stacked: bool = False) -> alt.HConcatChart | alt.VConcatChart:
     """Eq. 1's valley followed to its GD end (`engine.valley.Valley`) with runs' paths drawn in its coordinates,
-    c_sigma and eta = c_sigma c_eta / sqrt(D) (`engine.extract.path` rows)."""
+    c_sigma and eta = c_sigma c_eta / sqrt(D) (`engine.extract.path` rows); `stacked`: the two panels in a column."""
     root_D = math.sqrt(valley.task.D)
     rows = [{**r, "eta": r["c_sigma"] * r["c_eta"] / root_D} for r in path_rows]
-    return landscape_charts.valley_chart(valley, landscape_charts.path_frame(rows, ["c_sigma", "eta"]), size=size)
+    return landscape_charts.valley_chart(valley, landscape_charts.path_frame(rows, ["c_sigma", "eta"]), size=size,
+                                         stacked=stacked)
 
 
 def weights_with_path(snapshots: Sequence[Mapping], d: int, fit, path_rows: Sequence[Mapping], title: str = "",
