@@ -55,15 +55,18 @@ class Server:
     url: str
     started: float  # time.perf_counter() when the process was started
     log: Path  # its stderr
+    pid: int  # the server process, for its memory (bench/load.py)
 
 
 @contextmanager
-def served(root: Path) -> Iterator[Server]:
-    """`streamlit run app.py` of the checkout at `root` on a free port, until the block ends."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(root)}
+def served(root: Path, env: dict[str, str] | None = None, port: int | None = None) -> Iterator[Server]:
+    """`streamlit run app.py` of the checkout at `root` on `port` (a free one by default), with `env` added to
+    the environment, until the block ends."""
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(root)}
     log = Path(tempfile.mkdtemp(prefix="bench-server-")) / "stderr.log"
     with open(log, "w") as err:
         started = time.perf_counter()
@@ -79,7 +82,7 @@ def served(root: Path) -> Iterator[Server]:
                         break
             except OSError:
                 time.sleep(0.1)
-        yield Server(f"http://127.0.0.1:{port}", started, log)
+        yield Server(f"http://127.0.0.1:{port}", started, log, proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
