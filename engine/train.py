@@ -131,6 +131,19 @@ def fit_yardsticks(config: TrainConfig, eval_ctx: Contexts) -> dict[str, dict]:
     return out
 
 
+def warm(config: TrainConfig) -> None:
+    """Compiles a run's programs by running each once on the run's own shapes, writing nothing: its chunk of
+    `eval_every` steps, the sampling of its evaluation contexts, evaluation, the closed forms at their fits and
+    the alignment. The app does this for the demo presets ahead of a click, so Start spends no time compiling
+    (and the persistent compilation cache keeps them for the next process)."""
+    state = init_state(config)
+    ctxs = contexts_for(config)
+    jax.block_until_ready(make_chunk(config, min(config.eval_every, config.steps))(state))
+    evaluate(state["params"], ctxs["eval"], config.kind, config.query_in_keys)
+    for method, yard in fit_yardsticks(config, ctxs["eval"]).items():
+        alignment_row(state["params"], ctxs["align"], config, method, yard["best"])
+
+
 def snapshot_steps(config: TrainConfig) -> set[int]:
     """Steps whose A and B are kept: at least `max_snapshots` (or every step), half log-spaced (dense
     where the structure forms, in the first steps) and half evenly spaced, plus step 0 and the last."""

@@ -11,7 +11,7 @@ from engine.config import TrainConfig
 from engine.runs import RunError
 from ui import loaders, run_index, run_panels, scroll, widgets
 from ui.job_status import job_status
-from ui.train_panels import FAST, config_form, draw_curves
+from ui.train_panels import FAST, config_form, draw_curves, gap_text
 
 widgets.setup_page("Train", "Train a one-layer attention model on fresh contexts and watch it reach the closed "
                    "form it can represent exactly. Runs are saved in runs/ and appear on every other page.")
@@ -36,7 +36,7 @@ def job_panel(view: dict) -> None:
     config = view["config"]
     title = f"**{view['name']}** ({config.variant}, d={config.d}, C={config.C}, n={config.n})"
     shown = job_status(registry, job, view, title, f"stop_{view['name']}",
-                       "fitting the closed-form yardstick and compiling (about half a minute) ...")
+                       "reading the closed-form yardstick and compiling ...", gap_text(view["verdict"], config))
     history = {"evals": view["evals"]}
     if shown:
         try:

@@ -138,9 +138,13 @@ def test_softmax_runs_record_both_yardsticks(small, tiny_run):
                                                                                        "adaptive"]
 
 
-def test_a_linear_run_has_one_yardstick(small, tmp_path):
+def test_a_linear_run_has_one_yardstick_and_starts_on_its_warmed_program(small, tmp_path):
     cfg = dataclasses.replace(small, kind="linear", steps=20, eval_every=10)
+    train.warm(cfg)  # what the app's warm-up does for the demo presets
+    chunk = train.make_chunk(cfg, cfg.eval_every)
+    assert chunk._cache_size() == 1 and not any(tmp_path.iterdir())
     run = train.train(cfg, tmp_path / "lin")
+    assert chunk._cache_size() == 1  # the run trained on the program the warm-up compiled
     assert list(run.history["yardsticks"]) == ["gd"] == train.yardstick_methods(cfg)
     assert run.history["yardsticks"]["gd"]["best"] == fitted.fitted("gd", cfg.task, cfg.fit_contexts).refined
     last = run.history["evals"][-1]

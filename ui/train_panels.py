@@ -95,3 +95,11 @@ def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig) -> Non
     widgets.chart_only(alt.hconcat(*top).resolve_scale(color="independent"))
     widgets.chart_only(run_charts.alignment_curves(evals, label, **({"other_label": other} if other else {}),
                                                    width=170, height=170))
+
+
+def gap_text(verdict: dict, config: TrainConfig) -> str:
+    """The latest evaluation against the closed form, in words a room can follow as the run trains."""
+    if "gap" not in verdict:
+        return ""
+    return f"; eval loss {verdict['gap']:+.1%} from {NAMES[config.yardstick]}'s optimum" + (
+        " (within 1%)" if verdict.get("within_1pct") else "")

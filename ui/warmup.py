@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+DEMOS = ("demo-softmax-d3", "demo-linear-d2")  # the Train page's demo presets, compiled ahead of a click
 PAGES = ("home", "contexts", "compare", "weights", "strategies", "landscapes")  # their default views
 
 
@@ -30,13 +31,24 @@ def _run() -> None:
             slide.build()
         except Exception:  # a missing shipped file: the slide says so when visited
             log.debug("warm-up of slide %s failed", slide.key, exc_info=True)
+    from engine import train
+    from engine.config import PRESETS
+    from engine.runs import read_only
+
+    # A click on Start trains at once: the programs are compiled (a speaker's demo). Nothing trains read-only.
+    for name in () if read_only() else DEMOS:
+        try:
+            train.warm(PRESETS[name])
+        except Exception:
+            log.debug("warm-up of preset %s failed", name, exc_info=True)
     t1 = time.time()
     for page in PAGES:
         try:
             runpy.run_path(str(ROOT / "pages" / f"{page}.py"), run_name="__main__")
         except BaseException:  # noqa: BLE001 - st.stop() and friends end a page early; nothing else is at stake
             log.debug("warm-up of page %s ended early", page, exc_info=True)
-    print(f"warm-up done in {time.time() - t0:.1f} s (slides {t1 - t0:.1f} s, pages {time.time() - t1:.1f} s)",
+    print(f"warm-up done in {time.time() - t0:.1f} s (slides and demo presets {t1 - t0:.1f} s, pages "
+          f"{time.time() - t1:.1f} s)",
           file=sys.stderr, flush=True)
 
 
