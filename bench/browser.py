@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench._baseline import checkouts
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -233,40 +235,29 @@ def main(argv: list[str] | None = None) -> int:
     from engine.runtime import device_summary
 
     print(f"device: {device_summary()} (server); browser: headless Chromium", flush=True)
-    checkouts = [("this checkout", ROOT)]
-    tmp = None
-    if args.baseline:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "app"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tmp), args.baseline],
-                       check=True)
-        checkouts.append((f"baseline {args.baseline}", tmp))
     results = {}
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            for label, root in checkouts:
-                with served(root) as server:
-                    url = server.url
-                    if (args.pages or args.talk) and root == ROOT:
-                        print(f"cold start to the first chart on Home: {cold_start(browser, server):.2f} s (goal "
-                              "<= 5 s)", flush=True)
-                        print(wait_warm(server), flush=True)
-                        if args.talk:
-                            report("slides, Right arrow from the previous one", slide_steps(browser, url, SLIDES), 1.0)
-                            report("slides, each in a fresh tab", first_visits(browser, url, [
-                                f"talk?slide={k}" for k in range(1, SLIDES + 1)]), 1.0)
-                        if args.pages:
-                            report("pages, clicked in the sidebar", page_steps(browser, url), 2.0)
-                            report("pages, each in a fresh tab", first_visits(browser, url, PAGES), 2.0)
-                    for d in args.dims if args.moves > 0 else ():
-                        kind, times = query_moves(browser, url, d, args.moves)
-                        results[(label, d)] = statistics.median(times)
-                        print(f"{label}, d = {d}, query {kind}: median {statistics.median(times):.0f} ms, "
-                              f"min {min(times):.0f}, max {max(times):.0f} ({len(times)} moves)", flush=True)
-            browser.close()
-    finally:
-        if tmp is not None:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp)], check=False)
+    with checkouts(args.baseline) as roots, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for label, root in roots:
+            with served(root) as server:
+                url = server.url
+                if (args.pages or args.talk) and root == ROOT:
+                    print(f"cold start to the first chart on Home: {cold_start(browser, server):.2f} s (goal "
+                          "<= 5 s)", flush=True)
+                    print(wait_warm(server), flush=True)
+                    if args.talk:
+                        report("slides, Right arrow from the previous one", slide_steps(browser, url, SLIDES), 1.0)
+                        report("slides, each in a fresh tab", first_visits(browser, url, [
+                            f"talk?slide={k}" for k in range(1, SLIDES + 1)]), 1.0)
+                    if args.pages:
+                        report("pages, clicked in the sidebar", page_steps(browser, url), 2.0)
+                        report("pages, each in a fresh tab", first_visits(browser, url, PAGES), 2.0)
+                for d in args.dims if args.moves > 0 else ():
+                    kind, times = query_moves(browser, url, d, args.moves)
+                    results[(label, d)] = statistics.median(times)
+                    print(f"{label}, d = {d}, query {kind}: median {statistics.median(times):.0f} ms, "
+                          f"min {min(times):.0f}, max {max(times):.0f} ({len(times)} moves)", flush=True)
+        browser.close()
     if args.baseline and args.moves > 0:
         for d in args.dims:
             new, old = results[("this checkout", d)], results[(f"baseline {args.baseline}", d)]
