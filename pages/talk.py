@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.runs import RunError
-from ui import talk, talk_nav, widgets
+from ui import loaders, talk, talk_nav, widgets
 
 
 def presenter_view(k: int) -> None:
@@ -51,7 +51,7 @@ if presenter:
     presenter_view(k)
     st.stop()
 try:
-    draw(slide.build())
+    draw(loaders.slide_content(slide))
 except (RunError, OSError, KeyError, IndexError, ValueError, ZeroDivisionError) as e:  # a damaged shipped file
     st.warning(f"This slide cannot be drawn here ({type(e).__name__}: {e}). Regenerate the shipped runs with "
                "`bash pretrained/regenerate.sh`.")

@@ -76,3 +76,39 @@ def test_current_slide_prefers_a_key_press_then_the_url() -> None:
     k, ack, note = current_slide(None, "0", n)
     assert (k, ack) == (1, None) and "past the talk's" in note
     assert current_slide({"bad": 1}, "5", n) == (5, None, None)
+
+
+@pytest.mark.parametrize("k", [1, 4, 8])
+def test_the_drawn_data_is_the_slides_own(k: int) -> None:
+    """The Talk page sends each slide's datasets as Arrow converted once and cached (`loaders.slide_content`):
+    what the browser receives is, row for row, what the slide's builder made."""
+    import pandas as pd
+
+    drawn = charts_of(open_talk(slide=k))[0]["datasets"]
+    built = SLIDES[k - 1].build().spec["datasets"]
+    assert set(drawn) == set(built) and built
+    for name, rows in built.items():
+        pd.testing.assert_frame_equal(pd.DataFrame(drawn[name]), pd.DataFrame(rows), check_dtype=False)
+
+
+def test_the_slide_cache_follows_the_shipped_files(empty_roots) -> None:
+    """A file replaced in pretrained/fits (written atomically, as the engine writes) or a run written under either
+    root changes the stamp the cached slides are keyed on; an untouched tree keeps it."""
+    import os
+    import time
+
+    from ui import run_index
+
+    pre, user = empty_roots
+    (pre / "fits").mkdir()
+    before = run_index.roots_stamp()
+    assert run_index.roots_stamp() == before
+    later = time.time() + 5
+    (pre / "fits" / "gd.json.tmp").write_text("{}")
+    os.replace(pre / "fits" / "gd.json.tmp", pre / "fits" / "gd.json")
+    os.utime(pre / "fits", (later, later))  # file times have a coarse clock on some file systems
+    moved = run_index.roots_stamp()
+    assert moved != before
+    (user / "r").mkdir()
+    (user / "r" / "config.json").write_text("{}")
+    assert run_index.roots_stamp() != moved

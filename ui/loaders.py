@@ -5,6 +5,7 @@ outputs are numpy arrays or the engine's plain dataclasses."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -50,6 +51,29 @@ def chart_spec(key: str, _build: Callable[[], object]) -> dict:
     from ui import specs
 
     return specs.to_spec(_build())
+
+
+def arrow_datasets(spec: dict) -> dict:
+    """The spec with its named datasets as Arrow IPC bytes, the form Streamlit sends them in. Streamlit converts
+    a dataset of rows through pandas to Arrow on every draw, half a talk slide's rerun: a cached spec converts once."""
+    from streamlit.dataframe_util import convert_anything_to_arrow_bytes
+
+    if not spec.get("datasets"):
+        return spec
+    return {**spec, "datasets": {name: rows if isinstance(rows, bytes) else convert_anything_to_arrow_bytes(rows)
+                                 for name, rows in spec["datasets"].items()}}
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _slide(key: str, stamp: tuple[float, ...], _build: Callable[[], object]):
+    content = _build()
+    return content if content.spec is None else dataclasses.replace(content, spec=arrow_datasets(content.spec))
+
+
+def slide_content(slide):
+    """A talk slide's content (`ui.talk.Slide.build`), built once per slide until a run or shipped file changes,
+    its data ready to send: every viewer of a shared talk asks for the same ten slides. Shared: read-only."""
+    return _slide(slide.key, run_index.roots_stamp(), slide.build)
 
 
 # ---------------------------------------------------------------- contexts

@@ -53,6 +53,15 @@ def stamp(path: Path) -> float:
                 if p.exists()), default=0.0)
 
 
+def roots_stamp() -> tuple[float, ...]:
+    """Changes whenever anything a shipped view reads may have changed: a run written under either root, or a file
+    added, removed or replaced (written atomically) in `pretrained/`, its `fits/` or `sweeps/`. File times only,
+    no JSON read: cheap enough for every rerun."""
+    dirs = (PRETRAINED, PRETRAINED / "fits", PRETRAINED / "sweeps", USER_RUNS)
+    return (*(d.stat().st_mtime if d.is_dir() else 0.0 for d in dirs),
+            *(stamp(p) for root in (PRETRAINED, USER_RUNS) for p in list_runs(root)))
+
+
 def entries() -> list[RunEntry]:
     """Every run folder under the two roots. Not cached: a directory listing and two small JSON files per
     run, and a run started on the Train page must show up on the next rerun of any page."""

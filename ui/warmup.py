@@ -24,11 +24,11 @@ PAGES = ("home", "contexts", "compare", "weights", "strategies", "landscapes")  
 def _run() -> None:
     time.sleep(1.0)  # let the first page render first
     t0 = time.time()
-    from ui import talk
+    from ui import loaders, talk
 
     for slide in talk.SLIDES:  # the slides' builders fill the caches the Talk page reads
         try:
-            slide.build()
+            loaders.slide_content(slide)
         except Exception:  # a missing shipped file: the slide says so when visited
             log.debug("warm-up of slide %s failed", slide.key, exc_info=True)
     from engine import train
