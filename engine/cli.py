@@ -2,6 +2,7 @@
 
     python -m engine train --preset NAME [--steps N] [--seed S] [--out DIR] [--resume]
     python -m engine figure_data fig11|fig10 ...
+    python -m engine figure_data fig11 --vary C --values 2 5 --init normal variance_scaling --out F.csv
     python -m engine fitted [--out pretrained/fits]
     python -m engine valley [--out pretrained/fits]
     python -m engine report pretrained
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.config import PRESETS, TrainConfig
+from engine.models import INITS
 from engine.runs import RunError, read_json
 
 
@@ -159,6 +161,12 @@ def figure_data_main(argv: list[str] | None = None) -> int:
     p11.add_argument("--batch", type=int, default=256)
     p11.add_argument("--vary", nargs="+", choices=tuple(fd.FIG11_VARY), default=list(fd.FIG11_VARY),
                      help="which groups to train (default: all three)")
+    p11.add_argument("--values", nargs="+", type=int,
+                     help="only these values of the one --vary group (e.g. --vary C --values 2 5)")
+    p11.add_argument("--init", nargs="+", choices=tuple(INITS), default=["normal"],
+                     help="the readings of the paper's 0.002 initialisation to train, each at every point (the "
+                     "CSV's init column): normal, N(0, scale^2), the default; variance_scaling, std "
+                     "sqrt(scale / fan_in), von Oswald et al.'s code")
     p10 = sub.add_parser("fig10", help="c_sigma, c_eta through training for d = 10 at four learning rates")
     p10.add_argument("--out", default="pretrained/sweeps/fig10.csv")
     p10.add_argument("--steps", type=int, default=fd.FIG10_STEPS, help="steps of the paper's recipe")
@@ -173,7 +181,8 @@ def figure_data_main(argv: list[str] | None = None) -> int:
     def body() -> int:
         _start(quiet_orbax=False)
         if args.figure == "fig11":
-            fd.fig11(Path(args.out), steps=args.steps, seeds=args.seeds, batch=args.batch, vary=tuple(args.vary))
+            fd.fig11(Path(args.out), steps=args.steps, seeds=args.seeds, batch=args.batch, vary=tuple(args.vary),
+                     values=args.values, inits=args.init)
         else:
             fd.fig10(Path(args.out), steps=args.steps, fast_steps=args.fast_steps, fast_run=Path(args.fast_run),
                      lr_scale=args.lr_scale, batch=args.batch)

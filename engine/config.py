@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from engine.closed_form import represented_by
+from engine.models import INITS
 from engine.tasks import TaskConfig
 
 SCHEDULES = ("constant", "warmup_cosine", "warmup_plateau_cosine")
@@ -17,7 +18,17 @@ KINDS = ("linear", "softmax")
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a run; two runs with equal configs are identical."""
+    """Everything that determines a run; two runs with equal configs are identical.
+
+    `init_scale` and `init`: the paper "rescales" the initial weights "by 0.002", which reads two ways.
+    `init="normal"` (the default): every entry N(0, init_scale^2), the words taken literally; it is what every
+    shipped run used. `init="variance_scaling"`: standard deviation sqrt(init_scale / fan_in), fan_in = D for
+    every matrix here, what von Oswald et al.'s code draws (haiku's `VarianceScaling(0.002)`, a normal truncated
+    at two standard deviations): at d = 2, sqrt(0.002 / D) is 8.5x (C = 5) to 11x (C = 2) 0.002. The literal
+    reading stays the default so that a saved config means the weights it was trained from; the strategy a
+    seed learns depends on the start's scale (`python -m engine figure_data fig11 --init` measures Fig. 11
+    under both).
+    """
 
     kind: str = "softmax"
     d: int = 3
@@ -30,6 +41,7 @@ class TrainConfig:
     warmup: int = 100
     clip: float = 1.0
     init_scale: float = 0.002
+    init: str = "normal"
     qk_decay: float = 0.0
     cosine_power: float = 1.0
     seed: int = 0
@@ -47,6 +59,8 @@ class TrainConfig:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {tuple(INITS)}, got {self.init!r}")
         for name in ("batch", "steps", "eval_every", "eval_contexts", "align_contexts", "fit_contexts"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -80,12 +94,12 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         """A config from a run's config.json. Runs saved before `query_in_keys` existed were trained with
         the query among its keys (the only model then), so a missing field reads as True; a missing
-        `max_snapshots` reads as the 60 they kept."""
+        `max_snapshots` reads as the 60 they kept; a missing `init` as "normal", the only initialisation then."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown fields {sorted(unknown)}")
-        return cls(**{"query_in_keys": True, "max_snapshots": 60, **d})
+        return cls(**{"query_in_keys": True, "max_snapshots": 60, "init": "normal", **d})
 
 
 def strategy_recipe(d: int, C: int, n: int, steps: int = 350, batch: int = 256) -> TrainConfig:

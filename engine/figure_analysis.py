@@ -29,6 +29,17 @@ def learned(eval_loss: float, margin: float, C: int) -> bool:
     return off_plateau(eval_loss, C) and bool(margin >= DECIDED)
 
 
+def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k / n (95% by default): unlike the normal approximation it
+    stays inside [0, 1] and is not empty at 0 or n of n, which 20 seeds often give."""
+    if n <= 0:
+        return math.nan, math.nan
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 FLAT_SHARE = 0.9  # c_eta's growth has flattened once |c_eta| is within 10% of where the run ends
 STILL_GROWING = 0.1  # ... unless |c_eta| still grew by more than 10% over the last fifth of the run
 

@@ -1,6 +1,7 @@
 """Data for the paper's Fig. 10 and Fig. 11, trained as vmapped sweeps (engine.sweep), as CSV files.
 
     python -m engine figure_data fig11 [--out pretrained/sweeps/fig11.csv] [--steps N] [--seeds 20] [--vary C d n]
+                                   [--values V ...] [--init normal variance_scaling]
     python -m engine figure_data fig10 [--out pretrained/sweeps/fig10.csv] [--steps 30000] [--lr-scale 25]
                                    [--batch 256]
                                    [--fast-run pretrained/fast-softmax-d10] [--fast-steps M]
@@ -18,6 +19,13 @@ therefore grow with d (FIG11_STEPS, as many as this CPU allows);
 an algorithm (`learned`: final eval loss below 0.97 log C and a strategy margin of at least 1).
 A companion `<out>_evidence.csv` holds every run's strategy at every evaluation, and the command
 prints how often the strategy at each evaluation already agrees with the final one.
+`--values` keeps only those points of the one group `--vary` names (e.g. `--vary C --values 2 5`).
+`--init` names the initialisation's readings to train (`TrainConfig.init`: "normal", N(0, 0.002^2), the
+default and the shipped sweep's; "variance_scaling", std sqrt(0.002 / D), von Oswald et al.'s code); every
+reading trains every point, and the `init` column says which. Fig. 11 under both readings at C = 2 and 5:
+
+    python -m engine figure_data fig11 --vary C --values 2 5 --init normal variance_scaling \
+        --out pretrained/sweeps/fig11_init.csv
 
 fig10: c_sigma and c_eta through training for d = 10 at the paper's four learning rates 5e-5, 1e-4, 8e-4,
 3e-3, with the paper's recipe otherwise (Adam, constant rate, initialisation 0.002, clip 1; one vmapped
@@ -39,15 +47,16 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from engine import sweep
 from engine.config import PRESETS, TrainConfig, strategy_recipe
-from engine.figure_analysis import DECIDED, FIG11_BASE, LEARNED, fig10_summary, fig11_summary, learned
-from engine.figure_tables import FIG10_COLUMNS, FIG11_COLUMNS, FIG11_EVIDENCE_COLUMNS, write_csv
+from engine.figure_analysis import DECIDED, FIG11_BASE, LEARNED, fig10_summary, fig11_summary, learned, wilson
+from engine.figure_tables import FIG10_COLUMNS, FIG11_EVIDENCE_WRITTEN, FIG11_WRITTEN, write_csv
+from engine.models import INITS
 from engine.runs import read_json
 
 FIG11_VARY = {"C": (2, 3, 5, 8, 10), "d": (2, 3, 5, 10), "n": (20, 50, 100, 200)}
@@ -71,14 +80,37 @@ def fig11_shapes() -> list[tuple[str, dict[str, int]]]:
     return out
 
 
+def fig11_points(vary: Sequence[str] | None = None, values: Sequence[int] | None = None
+                 ) -> list[tuple[str, dict[str, int]]]:
+    """(vary, shape) of the points of the groups `vary` (default: all); with `values`, only those values of
+    the one group named (a part of the figure, e.g. C = 2 and 5, at the cost of those points alone)."""
+    vary = tuple(FIG11_VARY) if vary is None else tuple(vary)
+    unknown = [v for v in vary if v not in FIG11_VARY]
+    if unknown:
+        raise ValueError(f"--vary {' '.join(unknown)}: Fig. 11 varies {', '.join(FIG11_VARY)}")
+    points = [(v, s) for v, s in fig11_shapes() if v in vary]
+    if values is None:
+        return points
+    if len(vary) != 1:
+        raise ValueError(f"--values restricts one group: give one --vary, not {' '.join(vary)}")
+    group = vary[0]
+    missing = sorted(set(values) - set(FIG11_VARY[group]))
+    if missing:
+        raise ValueError(f"--values {' '.join(map(str, missing))}: not a point of Fig. 11; {group} takes "
+                         f"{', '.join(map(str, FIG11_VARY[group]))}")
+    return [(v, s) for v, s in points if s[v] in values]
+
+
 def fig11_steps(d: int) -> int:
     """Steps of a Fig. 11 run at dimension d (the listed d at or above it)."""
     return FIG11_STEPS[min((k for k in FIG11_STEPS if k >= d), default=max(FIG11_STEPS))]
 
 
-def fig11_config(d: int, C: int, n: int, steps: int | None = None, batch: int = 256) -> TrainConfig:
-    """One point of Fig. 11: `strategy_recipe` (its runs are the `fig11-*` presets' runs)."""
-    return strategy_recipe(d, C, n, steps or fig11_steps(d), batch)
+def fig11_config(d: int, C: int, n: int, steps: int | None = None, batch: int = 256,
+                 init: str = "normal") -> TrainConfig:
+    """One point of Fig. 11: `strategy_recipe` (its runs are the `fig11-*` presets' runs), its start drawn
+    by the reading `init` of the paper's 0.002 (`TrainConfig.init`)."""
+    return dataclasses.replace(strategy_recipe(d, C, n, steps or fig11_steps(d), batch), init=init)
 
 
 def _printer(label: str, stream=sys.stderr) -> Callable[[dict], None]:
@@ -93,54 +125,68 @@ def _printer(label: str, stream=sys.stderr) -> Callable[[dict], None]:
 
 
 def fig11(out: Path, steps: int | None = None, seeds: int = 20, batch: int = 256,
-          vary: tuple[str, ...] = tuple(FIG11_VARY)) -> dict:
-    """Train every shape of Fig. 11 (the groups in `vary`) over `seeds` seeds; write the CSV and the
-    evidence CSV. `learned` marks runs that learned an algorithm (`learned()`): a run on the chance
+          vary: Sequence[str] | None = None, values: Sequence[int] | None = None,
+          inits: Sequence[str] = ("normal",)) -> dict:
+    """Train every shape of Fig. 11 (the groups in `vary`, default all, only `values` of one group when given) over
+    `seeds` seeds under each initialisation reading in `inits`; write the CSV and the evidence CSV, both
+    with an `init` column. `learned` marks runs that learned an algorithm (`learned()`): a run on the chance
     plateau, or stopped near c_sigma = c_eta = 0, has a strategy reading but no algorithm."""
     t0 = time.time()
-    points = [(v, s) for v, s in fig11_shapes() if v in vary]
+    inits = list(dict.fromkeys(inits))
+    bad = [i for i in inits if i not in INITS]
+    if bad or not inits:
+        raise ValueError(f"--init {' '.join(bad)}: choose among {', '.join(INITS)}")
+    points = fig11_points(vary, values)
     shapes = list(dict.fromkeys(tuple(s.values()) for _, s in points))  # unique (d, C, n), in order
-    print(f"fig11: {len(shapes)} shapes x {seeds} seeds, {steps or 'by d: ' + str(FIG11_STEPS)} steps, batch {batch}; "
+    print(f"fig11: {len(shapes)} shapes x {seeds} seeds x init {', '.join(inits)}, "
+          f"{steps or 'by d: ' + str(FIG11_STEPS)} steps, batch {batch}; "
           f"C = 3 and C = 8 use n = 120 (n = 100 is not a multiple of C)", file=sys.stderr)
     results = {}
-    for i, (d, C, n) in enumerate(shapes):
-        label = f"[{i + 1}/{len(shapes)}] d={d} C={C} n={n}"
-        results[(d, C, n)] = sweep.sweep(fig11_config(d, C, n, steps, batch), range(seeds), on_progress=_printer(label))
-        sel = sum(h[-1]["strategy"] == "selection" for h in results[(d, C, n)].histories)
-        print(f"\r  {label}: selection {sel}/{seeds}, {results[(d, C, n)].elapsed_s:.0f} s" + " " * 30,
-              file=sys.stderr)
+    jobs = [(init, shape) for init in inits for shape in shapes]
+    for i, (init, (d, C, n)) in enumerate(jobs):
+        label = f"[{i + 1}/{len(jobs)}] {init} d={d} C={C} n={n}"
+        res = sweep.sweep(fig11_config(d, C, n, steps, batch, init), range(seeds), on_progress=_printer(label))
+        results[(init, d, C, n)] = res
+        sel = sum(h[-1]["strategy"] == "selection" for h in res.histories)
+        print(f"\r  {label}: selection {sel}/{seeds}, {res.elapsed_s:.0f} s" + " " * 30, file=sys.stderr)
 
     rows = []
-    for group_name, s in points:
-        res = results[(s["d"], s["C"], s["n"])]
-        for cfg, h in zip(res.configs, res.histories):
-            e = h[-1]
-            rows.append({"vary": group_name, **s, "seed": cfg.seed, "strategy": e["strategy"], "c_sigma": e["c_sigma"],
-                         "c_eta": e["c_eta"], "final_eval_loss": e["eval_loss"],
-                         "learned": learned(e["eval_loss"], e["margin"], s["C"])})
-    write_csv(out, FIG11_COLUMNS, rows)
+    for init in inits:
+        for group_name, s in points:
+            res = results[(init, s["d"], s["C"], s["n"])]
+            for cfg, h in zip(res.configs, res.histories):
+                e = h[-1]
+                rows.append({"vary": group_name, **s, "seed": cfg.seed, "strategy": e["strategy"],
+                             "c_sigma": e["c_sigma"], "c_eta": e["c_eta"], "final_eval_loss": e["eval_loss"],
+                             "learned": learned(e["eval_loss"], e["margin"], s["C"]), "init": init})
+    write_csv(out, FIG11_WRITTEN, rows)
 
     evidence = []
-    for (d, C, n), res in results.items():
+    for (init, d, C, n), res in results.items():
         for cfg, h in zip(res.configs, res.histories):
             final, ok = h[-1]["strategy"], learned(h[-1]["eval_loss"], h[-1]["margin"], C)
             evidence += [{"d": d, "C": C, "n": n, "seed": cfg.seed, "step": e["step"], "strategy": e["strategy"],
                           "margin": e["margin"], "c_sigma": e["c_sigma"], "c_eta": e["c_eta"],
                           "eval_loss": e["eval_loss"], "final_strategy": final, "agrees": e["strategy"] == final,
-                          "learned": ok} for e in h]
+                          "learned": ok, "init": init} for e in h]
     ev_path = out.with_name(out.stem + "_evidence.csv")
-    write_csv(ev_path, FIG11_EVIDENCE_COLUMNS, evidence)
+    write_csv(ev_path, FIG11_EVIDENCE_WRITTEN, evidence)
 
-    print(f"\nproportion of selection over {seeds} seeds [runs that learned: eval loss < {LEARNED:g} log C and "
-          f"strategy margin >= {DECIDED:g}]:")
-    summary = fig11_summary(pd.DataFrame(rows))
-    for vary, group in summary.groupby("vary", sort=False):
-        print("  " + ", ".join(f"{vary}={r.label}: {r.proportion:.2f} [{r.proportion_learned:.2f} of "
-                               f"{r.learned_text}]" for r in group.itertuples()))
+    print(f"\nproportion of selection over {seeds} seeds (95% Wilson interval) [among the runs that learned: eval "
+          f"loss < {LEARNED:g} log C and strategy margin >= {DECIDED:g}]:")
+    frame = pd.DataFrame(rows)
+    for init in inits:
+        if inits != ["normal"]:
+            print(f" init {init}:")
+        for vary, group in fig11_summary(frame[frame["init"] == init]).groupby("vary", sort=False):
+            print("  " + ", ".join(f"{vary}={r.label}: {r.proportion:.2f} {_interval(r.selection, r.seeds)} "
+                                   f"[{r.proportion_learned:.2f} {_interval(r.learned_selection, r.learned)} of "
+                                   f"{r.learned_text}]" for r in group.itertuples()))
     agreement = {}  # by fraction of training done: the shapes train for different numbers of steps
-    last = {(e["d"], e["C"], e["n"], e["seed"]): e["step"] for e in evidence}
+    run = ("init", "d", "C", "n", "seed")
+    last = {tuple(e[k] for k in run): e["step"] for e in evidence}
     for e in evidence:
-        e["progress"] = round(e["step"] / max(1, last[(e["d"], e["C"], e["n"], e["seed"])]), 3)
+        e["progress"] = round(e["step"] / max(1, last[tuple(e[k] for k in run)]), 3)
     for progress in sorted({e["progress"] for e in evidence}):
         at = [e for e in evidence if e["progress"] == progress]
         at_learned = [e for e in at if e["learned"]]
@@ -151,6 +197,12 @@ def fig11(out: Path, steps: int | None = None, seeds: int = 20, batch: int = 256
                            for p, (a, b) in agreement.items()))
     print(f"wrote {out} and {ev_path} in {time.time() - t0:.0f} s")
     return {"rows": rows, "evidence": evidence, "agreement": agreement}
+
+
+def _interval(k: int, n: int) -> str:
+    """k of n's 95% Wilson interval as printed beside the proportion."""
+    lo, hi = wilson(k, n)
+    return f"({lo:.2f}-{hi:.2f})" if n else "(-)"
 
 
 def _fast_from_run(path: Path) -> tuple[TrainConfig, list[dict], str]:

@@ -12,6 +12,10 @@ import pandas as pd
 FIG11_COLUMNS = ["vary", "C", "d", "n", "seed", "strategy", "c_sigma", "c_eta", "final_eval_loss", "learned"]
 FIG11_EVIDENCE_COLUMNS = ["d", "C", "n", "seed", "step", "strategy", "margin", "c_sigma", "c_eta", "eval_loss",
                           "final_strategy", "agrees", "learned"]
+# What fig11 writes: the columns above (all a reader needs) and `init`, the initialisation's reading
+# (`TrainConfig.init`); tables written before it existed lack it, and their runs all used "normal".
+FIG11_WRITTEN = [*FIG11_COLUMNS, "init"]
+FIG11_EVIDENCE_WRITTEN = [*FIG11_EVIDENCE_COLUMNS, "init"]
 FIG10_COLUMNS = ["recipe", "lr", "paper_lr", "batch", "step", "c_sigma", "c_eta", "eval_loss", "recipe_steps"]
 
 

@@ -6,6 +6,7 @@ exact, and costs O(n D) per context instead of O(n^2 D) (bench/forward.py measur
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -23,10 +24,42 @@ MATRICES = ("W_Q", "W_K", "W_V", "W_O")
 DEFAULT_SIGMA2 = 1.0
 
 
-def init_params(key: Array, task: TaskConfig, scale: float = 0.002) -> Params:
-    """Gaussian D x D matrices times `scale`, the paper's small initialisation."""
+def fan_in(shape: tuple[int, ...]) -> int:
+    """The inputs each output of a matrix sums over. The layer computes W x (`q @ W.T`, `h @ W_V.T @ W_O.T`),
+    so a matrix's fan-in is its column count; every matrix here is D x D, so it is D for all four."""
+    return int(shape[-1])
+
+
+# The standard deviation of N(0, 1) truncated to [-2, 2], sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)) ~ 0.8796: dividing
+# by it gives the truncated draw the intended standard deviation, as haiku's VarianceScaling does.
+TRUNCATED_STD = math.sqrt(1 - 4 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(math.sqrt(2)))
+
+Initialiser = Callable[[Array, tuple[int, int], float], Array]
+
+
+def _normal(key: Array, shape: tuple[int, int], scale: float) -> Array:
+    """N(0, scale^2) for every entry, whatever the shape: the project's reading of "rescaled by scale"."""
+    return scale * jax.random.normal(key, shape)
+
+
+def _variance_scaling(key: Array, shape: tuple[int, int], scale: float) -> Array:
+    """Standard deviation sqrt(scale / fan_in), from a normal truncated at two standard deviations: what
+    haiku's `VarianceScaling(scale)` draws with its defaults (mode "fan_in", distribution "truncated_normal"),
+    the initialiser of von Oswald et al.'s code."""
+    std = math.sqrt(scale / fan_in(shape))
+    return (std / TRUNCATED_STD) * jax.random.truncated_normal(key, -2.0, 2.0, shape)
+
+
+INITS: dict[str, Initialiser] = {"normal": _normal, "variance_scaling": _variance_scaling}
+"""The two readings of the paper's "weights rescaled by 0.002" (`TrainConfig.init` documents the choice)."""
+
+
+def init_params(key: Array, task: TaskConfig, scale: float = 0.002, init: str = "normal") -> Params:
+    """The four D x D matrices at the start of training, drawn by `INITS[init]` at `scale` (one key each)."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {tuple(INITS)}, got {init!r}")
     keys = jax.random.split(key, len(MATRICES))
-    return {name: scale * jax.random.normal(k, (task.D, task.D)) for name, k in zip(MATRICES, keys)}
+    return {name: INITS[init](k, (task.D, task.D), scale) for name, k in zip(MATRICES, keys)}
 
 
 def products(params: Params) -> tuple[Array, Array]:

@@ -14,7 +14,7 @@ from engine.optim import optimizer
 def init_state(config: TrainConfig) -> dict:
     """Step-0 training state."""
     k_init, k_train = jax.random.split(jax.random.key(config.seed), 2)
-    params = models.init_params(k_init, config.task, config.init_scale)
+    params = models.init_params(k_init, config.task, config.init_scale, config.init)
     return {
         "params": params,
         "opt_state": optimizer(config).init(params),

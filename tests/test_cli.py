@@ -165,6 +165,15 @@ def test_other_commands_report_problems_in_one_line(capsys, tmp_path):
         cli.figure_data_main([])
     assert e.value.code == 2
     capsys.readouterr()
+    out = tmp_path / "fig11.csv"
+    assert cli.figure_data_main(["fig11", "--vary", "C", "d", "--values", "2", "--out", str(out)]) == 1
+    assert "--values restricts one group" in one_error_line(capsys.readouterr().err.split("\n", 1)[1])
+    assert cli.figure_data_main(["fig11", "--vary", "C", "--values", "4", "--out", str(out)]) == 1
+    assert "not a point of Fig. 11" in one_error_line(capsys.readouterr().err.split("\n", 1)[1])
+    assert not out.exists()
+    with pytest.raises(SystemExit) as e:
+        cli.figure_data_main(["fig11", "--init", "glorot"])
+    assert e.value.code == 2 and "invalid choice: 'glorot'" in capsys.readouterr().err
 
 
 def test_report_main_prints_both_tables(capsys, tmp_path):

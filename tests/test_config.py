@@ -83,6 +83,7 @@ def test_strategy_recipe_and_its_preset():
         (dict(init_scale=0.0), "lr, clip and init_scale must be positive"),
         (dict(cosine_power=0.0), "cosine_power must be positive"),
         (dict(qk_decay=-1.0), "qk_decay must be >= 0"),
+        (dict(init="glorot"), r"init must be one of \('normal', 'variance_scaling'\), got 'glorot'"),
         (dict(d=1), "d must be at least 2"),
         (dict(C=5, n=101), "divisible by C"),
     ],
@@ -116,3 +117,31 @@ def test_yardstick_and_variant_per_kind():
     assert TrainConfig(kind="softmax", query_in_keys=True).variant == "softmax, query among its keys"
     assert TrainConfig(d=4, C=2, n=8).task == TaskConfig(4, 2, 8)
     assert cfgmod.KINDS == ("linear", "softmax")
+
+
+def test_init_defaults_to_the_literal_reading_and_old_runs_read_as_it():
+    """Runs saved before `init` existed were drawn N(0, init_scale^2): their config.json reads as "normal"."""
+    assert TrainConfig().init == "normal" and all(c.init == "normal" for c in PRESETS.values())
+    assert strategy_recipe(2, 5, 100).init == "normal"
+    old = PRESETS["fig11-d2-C2"].to_dict()
+    del old["init"]
+    assert TrainConfig.from_dict(old) == PRESETS["fig11-d2-C2"]
+    vs = dataclasses.replace(PRESETS["fig11-d2-C2"], init="variance_scaling")
+    assert TrainConfig.from_dict(vs.to_dict()).init == "variance_scaling"
+
+
+def test_the_default_config_starts_from_todays_weights():
+    """init_state under the default draws exactly what it drew before `init` existed (float32, as trained):
+    the seed's key split in two, the first split again per matrix, init_scale * N(0, 1)."""
+    from engine.state import init_state
+
+    config = dataclasses.replace(PRESETS["fig11-d2-C2"], seed=5)
+    k_init, _ = jax.random.split(jax.random.key(5), 2)
+    keys = jax.random.split(k_init, 4)
+    D = config.task.D
+    got = init_state(config)["params"]
+    for name, k in zip(("W_Q", "W_K", "W_V", "W_O"), keys):
+        np.testing.assert_array_equal(np.asarray(got[name]), np.asarray(0.002 * jax.random.normal(k, (D, D))))
+    vs = init_state(dataclasses.replace(config, init="variance_scaling"))["params"]
+    ratio = float(np.std(np.concatenate([np.ravel(v) for v in vs.values()]))) / 0.002
+    assert 6 < ratio < 12  # sqrt(1 / D) / 0.002 = 8.5 at D = 7, from 196 entries

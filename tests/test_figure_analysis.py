@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from engine import figure_analysis
 
@@ -39,3 +40,17 @@ def test_fig10_summary_reads_when_and_where_c_eta_flattens():
         assert r["left_plateau_at"] == steps[np.argmax(steps >= tau / 2)] and not r["still_growing"]
     assert got.loc[1e-4, "still_growing"] and pd.isna(got.loc[1e-4, "left_plateau_at"])
     assert got.loc[1e-2, "flattened_at"] < got.loc[1e-3, "flattened_at"]  # the faster rate flattens first
+
+
+def test_wilson_interval_matches_its_closed_form_at_the_edges_and_the_middle():
+    """0 of n: [0, z^2 / (n + z^2)]; n of n: its mirror; k = n / 2: symmetric about 1/2; always inside [0, 1]
+    and around k / n."""
+    z2 = 1.959963984540054 ** 2
+    assert figure_analysis.wilson(0, 20) == pytest.approx((0.0, z2 / (20 + z2)), abs=1e-12)
+    assert figure_analysis.wilson(20, 20) == pytest.approx((20 / (20 + z2), 1.0), abs=1e-12)
+    lo, hi = figure_analysis.wilson(10, 20)
+    assert lo + hi == pytest.approx(1.0) and lo == pytest.approx(0.2993, abs=1e-4)  # the textbook 10/20
+    for k in range(21):
+        lo, hi = figure_analysis.wilson(k, 20)
+        assert 0 <= lo <= k / 20 <= hi <= 1
+    assert all(math.isnan(v) for v in figure_analysis.wilson(0, 0))

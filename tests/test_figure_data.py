@@ -47,7 +47,8 @@ def test_fig11_csv_and_evidence(tmp_path, monkeypatch, capsys):
     res = fd.fig11(out, steps=4, seeds=2, batch=8)
     assert "proportion of selection over 2 seeds" in capsys.readouterr().out
     rows = read_csv(out)
-    assert list(rows[0]) == figure_tables.FIG11_COLUMNS
+    assert list(rows[0]) == figure_tables.FIG11_WRITTEN == [*figure_tables.FIG11_COLUMNS, "init"]
+    assert {r["init"] for r in rows} == {"normal"}  # the default reading
     assert [(r["vary"], r["n"], r["seed"]) for r in rows] == [("C", "4", "0"), ("C", "4", "1"), ("n", "4", "0"),
                                                                ("n", "4", "1"), ("n", "8", "0"), ("n", "8", "1")]
     base = {k: v for k, v in rows[0].items() if k != "vary"}
@@ -69,6 +70,42 @@ def test_fig11_csv_and_evidence(tmp_path, monkeypatch, capsys):
         assert all(e["agrees"] == str(e["strategy"] == last["strategy"]) for e in mine)
     assert res["agreement"][1.0] == (1.0, res["agreement"][1.0][1])  # the final evaluation agrees with itself
     assert len(res["rows"]) == 6 and len(res["evidence"]) == 20
+
+
+def test_fig11_points_restricted_to_values_of_one_group():
+    assert fd.fig11_points(("C",), (2, 5)) == [("C", {"d": 2, "C": 2, "n": 100}), ("C", {"d": 2, "C": 5, "n": 100})]
+    assert fd.fig11_points(("C", "n")) == [p for p in fd.fig11_shapes() if p[0] in ("C", "n")]
+    assert fd.fig11_points(("C",), (3,)) == [("C", {"d": 2, "C": 3, "n": 120})]  # n = 120 as in the full figure
+    with pytest.raises(ValueError, match="restricts one group: give one --vary, not C d"):
+        fd.fig11_points(("C", "d"), (2,))
+    with pytest.raises(ValueError, match="--values 4: not a point of Fig. 11; C takes 2, 3, 5, 8, 10"):
+        fd.fig11_points(("C",), (2, 4))
+    with pytest.raises(ValueError, match="--vary k: Fig. 11 varies C, d, n"):
+        fd.fig11_points(("k",))
+    assert fd.fig11_config(2, 5, 100, init="variance_scaling") == dataclasses.replace(fd.fig11_config(2, 5, 100),
+                                                                                       init="variance_scaling")
+
+
+def test_fig11_under_both_initialisation_readings(tmp_path, monkeypatch, capsys):
+    """One point (C = 2 of a group C in (2, 4)), 2 seeds, 2 steps, under both readings: one row per reading
+    and seed, named in the `init` column of both CSVs; the variance-scaling start (std sqrt(0.002 / D), ~11x
+    at D = 4) shows in the step-0 constants, which scale with the square of the weights."""
+    monkeypatch.setattr(fd, "FIG11_BASE", {"d": 2, "C": 2, "n": 4})
+    monkeypatch.setattr(fd, "FIG11_VARY", {"C": (2, 4)})
+    out = tmp_path / "fig11_init.csv"
+    fd.fig11(out, steps=2, seeds=2, batch=8, vary=("C",), values=(2,), inits=("normal", "variance_scaling"))
+    printed = capsys.readouterr().out
+    assert " init normal:" in printed and " init variance_scaling:" in printed and "C=2" in printed
+    rows = read_csv(out)
+    assert [(r["init"], r["C"], r["seed"]) for r in rows] == [
+        ("normal", "2", "0"), ("normal", "2", "1"), ("variance_scaling", "2", "0"), ("variance_scaling", "2", "1")]
+    evidence = read_csv(out.with_name("fig11_init_evidence.csv"))
+    assert list(evidence[0]) == figure_tables.FIG11_EVIDENCE_WRITTEN
+    start = {(e["init"], e["seed"]): abs(float(e["c_eta"])) for e in evidence if e["step"] == "0"}
+    for seed in ("0", "1"):
+        assert start[("variance_scaling", seed)] > 10 * start[("normal", seed)]
+    with pytest.raises(ValueError, match="--init glorot: choose among normal, variance_scaling"):
+        fd.fig11(out, steps=2, seeds=2, vary=("C",), inits=("glorot",))
 
 
 @pytest.fixture
