@@ -40,3 +40,28 @@ def named_data(s: dict) -> set[str]:
 def records(spec: dict, field: str) -> list[dict]:
     """Every inline data row of a chart spec that has `field`."""
     return [r for r in dataset_rows(spec) if field in r]
+
+
+def legend_titles(s: dict) -> list[str]:
+    """The titles of the legends Vega-Lite's own compiler draws for a spec (vl-convert): a legend can vanish in
+    compilation (merged channels) though every encoding asks for one."""
+    import json
+
+    import pandas as pd
+    import vl_convert as vlc
+
+    plain = json.loads(json.dumps(s, default=lambda o: o.to_dict("records") if isinstance(o, pd.DataFrame) else o))
+    vega = vlc.vegalite_to_vega(plain)
+    out: list[str] = []
+
+    def walk(o) -> None:
+        if isinstance(o, dict):
+            out.extend(str(leg.get("title")) for leg in o.get("legends", []))
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+
+    walk(json.loads(vega) if isinstance(vega, str) else vega)
+    return out

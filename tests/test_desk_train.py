@@ -147,7 +147,8 @@ def test_a_new_job_shows_its_own_state_from_the_first_poll(roots, monkeypatch) -
         at = open_app("train")
         first, second = panels(at)
         assert "**new**" in shown_text(first) and "**old**" in shown_text(second)
-        assert "preparing" in shown_text(first) and "step 0 / 600: reading the closed-form yardstick" in shown_text(first)
+        assert "preparing" in shown_text(first)
+        assert "step 0 / 600: reading the closed-form yardstick" in shown_text(first)
         assert "400 / 400" not in shown_text(first) and "step 400 / 400" in shown_text(second)
         assert len(first.children) == len(second.children)  # every place of the old panel is drawn over
         assert len(charts := [c for c in second.children.values() if getattr(c, "children", None)]) >= 2, charts

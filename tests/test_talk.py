@@ -112,3 +112,12 @@ def test_the_slide_cache_follows_the_shipped_files(empty_roots) -> None:
     (user / "r").mkdir()
     (user / "r" / "config.json").write_text("{}")
     assert run_index.roots_stamp() != moved
+
+
+def test_the_strategies_slide_keys_its_colours_to_the_classes() -> None:
+    """The slide says which class the query is of and colours points, regions and bars by class: the compiled
+    chart has a class legend (the query's ring once took it away), beside the attention and sign legends."""
+    from tests.chart_support import legend_titles
+
+    slide = next(s for s in SLIDES if s.key == "strategies")
+    assert {"class", "attention |w| / max", "weight sign"} <= set(legend_titles(slide.build().spec))

@@ -204,7 +204,7 @@ def _bars(models: Sequence[str], d: int, C: int, width: int) -> alt.LayerChart:
     """Every learner's class probabilities at the query (stacked, true class outlined), with what it predicts
     and P(true class) written beside it."""
     base = probability_transforms(alt.Chart(alt.NamedData("rows")), d, C)
-    y = alt.Y("model:N", sort=list(models), title=None, axis=alt.Axis(labelLimit=230))
+    y = alt.Y("model:N", sort=list(models), title=None, axis=alt.Axis(labelLimit=0))  # no cut: names are short
     bars = base.mark_bar(strokeWidth=2).encode(
         x=alt.X("p:Q", stack="zero", scale=alt.Scale(domain=[0, 1.55]), title="probability",
                 axis=alt.Axis(values=[0, 0.5, 1], format=".1f")),

@@ -38,7 +38,7 @@ CHART_HEIGHT = 330  # every slide's chart fits under a headline at 1280 x 720
 
 # Type for a room: ticks, titles and legends a row back can read (Vega-Lite's defaults are 10-11 px).
 ROOM_CONFIG = {"axis": {"labelFontSize": 14, "titleFontSize": 15},
-               "legend": {"labelFontSize": 14, "titleFontSize": 14},
+               "legend": {"labelFontSize": 14, "titleFontSize": 14, "labelLimit": 0},  # no label cut short
                "title": {"fontSize": 17}, "header": {"labelFontSize": 14, "titleFontSize": 15}}
 
 # The projected page: no Streamlit toolbar (Deploy, menu), no chart action menus or hover toolbars, less top
@@ -251,9 +251,11 @@ def headline_slide() -> SlideContent:
         raise Missing("No `pretrained/headline.csv` yet: `python -m engine headline`.")
     key = f"talk-headline|{loaders.table_key(table)}"
     return content(loaders.chart_spec(key, lambda: compare_charts.headline_chart(table, width=520,
-                                                                                 height=CHART_HEIGHT - 60)),
+                                                                                 height=CHART_HEIGHT - 60,
+                                                                                 yardsticks=True)),
                    f"{int(table['contexts'].iloc[0]):,} held-out contexts per d; the trained layers are the fast "
-                   "runs, the closed forms at constants fitted on other contexts. " + headline.verdict(table))
+                   "runs, the closed forms at constants fitted on other contexts; in grey, classic learners on the "
+                   "same contexts for scale. " + headline.verdict(table))
 
 
 def strategies_slide() -> SlideContent:
