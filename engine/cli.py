@@ -7,6 +7,7 @@
     python -m engine valley [--out pretrained/fits]
     python -m engine report pretrained
     python -m engine headline [--out pretrained/headline.csv]
+    python -m engine context_size [--out pretrained/sweeps/context_size.csv] [--d 2 3 5 10]
 
 Every command says which device it runs on, reports problems as one line (exit 1), never a
 traceback, and keeps what it saved when interrupted (exit 130).
@@ -254,6 +255,41 @@ def headline_main(argv: list[str] | None = None) -> int:
             print(f"d={r['d']:<3d} {r['learner']:27s} loss {r['loss']:.4f} accuracy {r['accuracy']:.3f}  "
                   f"{r['constants']}")
         print(f"wrote {args.out}")
+        return 0
+
+    return _guard(body, "nothing written")
+
+
+def context_size_main(argv: list[str] | None = None) -> int:
+    import time
+
+    from engine import context_size, fitted
+
+    p = argparse.ArgumentParser(prog="python -m engine context_size", description="The shipped layers (trained at "
+                                "n = 100) at other context sizes, against their closed forms refitted and not.")
+    p.add_argument("--out", default=str(context_size.default_path()))
+    p.add_argument("--d", type=int, nargs="+", default=list(context_size.DIMS), help="dimensions (default: all)")
+    p.add_argument("--ns", type=int, nargs="+", default=list(context_size.NS), help="context sizes, multiples of C")
+    p.add_argument("--contexts", type=int, default=context_size.N_CONTEXTS, help="held-out contexts per (d, n)")
+    p.add_argument("--fit-contexts", type=int, default=fitted.FIT_N, help="fit contexts per refit")
+    p.add_argument("--root", default=str(context_size.PRETRAINED_ROOT), help="the folder of the fast-* runs")
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        _start(quiet_orbax=True)
+        t0 = time.perf_counter()
+
+        def step(line: str) -> None:
+            print(f"[{time.perf_counter() - t0:6.1f} s] {line}", flush=True)
+
+        table = context_size.table(Path(args.root), dims=args.d, ns=args.ns, N=args.contexts,
+                                   fit_N=args.fit_contexts, on_step=step)
+        if not table:
+            raise ValueError(f"no fast-linear-d* or fast-softmax-d* runs for d = {args.d} under {args.root}")
+        context_size.write(Path(args.out), table)
+        for d in dict.fromkeys(r["d"] for r in table):
+            print(context_size.carry_over(table, d))
+        print(f"wrote {args.out} ({len(table)} rows)")
         return 0
 
     return _guard(body, "nothing written")

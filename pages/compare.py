@@ -11,7 +11,7 @@ import streamlit as st
 
 from engine.closed_form import METHODS, NAMES, represented_by
 from engine.runs import RunError
-from ui import compare_charts, loaders, run_index, widgets
+from ui import compare_charts, compare_panels, loaders, run_index, widgets
 
 widgets.setup_page("Compare", "A trained layer (or a construction) against a closed form with fitted constants: "
                    "each dot is one context, the model on x and the closed form on y.")
@@ -165,3 +165,5 @@ if learner.kind == "softmax":
                "(docs/science.md, sections 2-4).")
 if config is not None:
     widgets.download_json(config.to_dict(), f"config_{entry.name}")
+
+compare_panels.context_size_panel(task.d)

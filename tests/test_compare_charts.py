@@ -85,3 +85,64 @@ def test_headline_yardsticks_are_grey_lines_with_one_legend_entry_per_family() -
                                         "logistic regression"]
     assert shape["legend"]["orient"] == "bottom" and "color" not in points["encoding"]
     assert compare_charts.YARDSTICK_GREY not in compare_charts.HEADLINE_COLORS.values()  # grey means a yardstick
+
+
+def _context_size_rows(d: int = 2) -> list[dict]:
+    """A context-size table at d and d + 1: each learner's loss falls with n, the closed forms refitted a little
+    lower away from the training n (100)."""
+    rows = []
+    for dd in (d, d + 1):
+        for n in (20, 50, 100, 200, 400):
+            for learner, kind, refits in (("softmax SA (trained)", "trained layer", (False,)),
+                                          ("linear SA (trained)", "trained layer", (False,)),
+                                          ("eq. 1", "closed form", (False, True)),
+                                          ("GD (eq. 2)", "closed form", (False, True))):
+                for refit in refits:
+                    loss = 1.0 / np.log(n) - (0.01 if refit and n != 100 else 0.0)
+                    rows.append({"d": dd, "n": n, "learner": learner, "kind": kind, "refitted": refit,
+                                 "fit_n": n if refit else 100, "loss": loss, "loss_se": 0.002 * dd,
+                                 "accuracy": 0.9, "contexts": 4000, "constants": "eta 45"})
+    return rows
+
+
+def test_context_size_chart_draws_every_n_of_every_learner_at_its_d() -> None:
+    """Log x with a tick at each n; one line per learner and fitting (refitted dashed, the rest solid), a point and
+    an error bar (loss -+ one standard error) per row of the chosen d only, and a rule at the training n."""
+    from ui.specs import dataset_problems
+
+    rows = _context_size_rows(2)
+    s = spec(compare_charts.context_size_chart(rows, 2))
+    assert dataset_problems(s) == []
+    units = layers(s)
+    lines = [u for u in units if mark_type(u) == "line"]
+    assert lines and all(u["encoding"]["x"]["scale"]["type"] == "log" for u in lines)
+    assert lines[0]["encoding"]["x"]["axis"]["values"] == [20, 50, 100, 200, 400]
+    dash = lines[0]["encoding"]["strokeDash"]
+    assert dict(zip(dash["scale"]["domain"], dash["scale"]["range"])) == {
+        compare_charts.trained_at(100): [1, 0], compare_charts.REFITTED: [7, 4]}
+    assert all(u["encoding"]["detail"]["field"] == "series" for u in lines)
+    drawn = [r for r in dataset_rows(s) if "series" in r]
+    want = [r for r in rows if r["d"] == 2]
+    assert len({(r["series"], r["n"]) for r in drawn}) == len(want) == 30  # every row of d = 2, none of d = 3
+    assert {r["series"] for r in drawn} == {"softmax SA (trained)", "linear SA (trained)", "eq. 1", "eq. 1, refitted",
+                                           "GD (eq. 2)", "GD (eq. 2), refitted"}
+    assert all(r["lo"] == pytest.approx(r["loss"] - 0.004) and r["hi"] == pytest.approx(r["loss"] + 0.004)
+               for r in drawn)
+    bars = [u for u in units if mark_type(u) == "rule" and "y2" in u.get("encoding", {})]
+    assert bars and all(u["encoding"]["y"]["field"] == "lo" and u["encoding"]["y2"]["field"] == "hi" for u in bars)
+    assert {r["n"] for r in dataset_rows(s) if set(r) == {"n"}} == {100}  # the training n's rule
+
+
+def test_context_size_chart_renders_with_both_legends() -> None:
+    """Vega-Lite's own compiler draws it (vl-convert): the learner and fitting legends and every n's tick label."""
+    import json
+
+    import vl_convert as vlc
+
+    from ui.specs import to_spec
+
+    svg = vlc.vegalite_to_svg(json.loads(json.dumps(to_spec(compare_charts.context_size_chart(
+        _context_size_rows(3), 3)), default=str)))
+    for text in ("learner", "constants", compare_charts.REFITTED, compare_charts.trained_at(100), "softmax SA",
+                 ">20<", ">400<", "d = 3"):
+        assert text in svg, text

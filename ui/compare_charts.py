@@ -124,3 +124,71 @@ def headline_chart(rows: pd.DataFrame | Sequence[Mapping], width: int = 460, hei
                                           symbolFillColor=YARDSTICK_GREY, symbolStrokeColor=YARDSTICK_GREY)))
     # the learners' layer first, so that their legend comes first (Vega-Lite orders legends by layer)
     return alt.layer(main.properties(title=""), lines, points, title=title).properties(width=width, height=height)
+
+
+# ---------------------------------------------------------------- other context sizes at test time
+
+REFITTED = "refitted at each n"
+
+
+def trained_at(n: int) -> str:
+    """The dash legend's other entry: weights and constants as trained (fitted) at the training n."""
+    return f"as trained (fitted) at n = {n}"
+
+
+def context_size_frame(rows: pd.DataFrame | Sequence[Mapping], d: int) -> pd.DataFrame:
+    """The context-size table's rows at d, with what the chart draws: the series (learner and fitting), the error
+    bar's ends (loss +- one standard error) and the fitting in words."""
+    frame = pd.DataFrame(rows)
+    frame = frame[frame["d"].astype(int) == int(d)].copy()
+    refit = frame["refitted"].astype(str).str.strip().str.lower().isin(("true", "1", "1.0"))
+    frame["refitted"] = refit
+    frame["fitting"] = [REFITTED if r else trained_at(int(n)) for r, n in zip(refit, frame["fit_n"])]
+    frame["series"] = frame["learner"] + np.where(refit, ", refitted", "")
+    frame["lo"] = frame["loss"] - frame["loss_se"]
+    frame["hi"] = frame["loss"] + frame["loss_se"]
+    return frame.reset_index(drop=True)
+
+
+# drawn first and widest: where two lines coincide (eq. 1 in GD's valley at d = 10; a layer on its closed form), the
+# one beneath still shows as a rim
+CONTEXT_SIZE_WIDTHS = {"GD (eq. 2)": 6.0, "eq. 1": 3.5, "linear SA (trained)": 2.0, "softmax SA (trained)": 2.0}
+
+
+def context_size_chart(rows: pd.DataFrame | Sequence[Mapping], d: int, width: int = 460,
+                       height: int = 300) -> alt.LayerChart:
+    """Cross-entropy against the context size n at test time (log x, one tick per n) for the layers trained at one
+    n: one colour per learner (the headline's), solid as trained (or at the constants fitted at the training n),
+    dashed refitted at each n; error bars of one standard error, and a rule at the training n. Closed forms are
+    drawn under the layers, wider, so that lines that coincide stay visible."""
+    frame = context_size_frame(rows, d)
+    ns = sorted(int(n) for n in frame["n"].unique())
+    learners = [name for name in HEADLINE_COLORS if name in set(frame["learner"])]
+    train_ns = sorted(int(n) for n in frame.loc[~frame["refitted"], "fit_n"].unique())
+    fittings = [trained_at(n) for n in train_ns] + [REFITTED]
+    x = alt.X("n:Q", title="context size n at test time (log scale)",
+              scale=alt.Scale(type="log", domain=[ns[0] / 1.15, ns[-1] * 1.15], nice=False),
+              axis=alt.Axis(values=ns, format="d", grid=False))
+    y = alt.Y("loss:Q", title="cross-entropy (held-out; lower is better)", scale=alt.Scale(zero=False))
+    color = alt.Color("learner:N", title="learner", sort=learners, scale=alt.Scale(
+        domain=learners, range=[HEADLINE_COLORS[name] for name in learners]),
+        legend=alt.Legend(orient="right", symbolType="stroke", symbolStrokeWidth=4, symbolSize=500))
+    dash = alt.StrokeDash("fitting:N", title="constants", sort=fittings, scale=alt.Scale(
+        domain=fittings, range=[[1, 0]] * len(train_ns) + [[7, 4]]),
+        legend=alt.Legend(orient="right", symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=500,
+                          symbolStrokeColor="#444444", labelLimit=260))
+    tooltip = ["learner:N", "fitting:N", "n:Q", alt.Tooltip("loss:Q", format=".4f"),
+               alt.Tooltip("loss_se:Q", format=".4f", title="standard error"),
+               alt.Tooltip("accuracy:Q", format=".3f"), "constants:N"]
+    marks = [alt.Chart(pd.DataFrame({"n": train_ns})).mark_rule(color="#999999", strokeDash=[2, 3]).encode(
+        x=alt.X("n:Q"), tooltip=[alt.Tooltip("n:Q", title="trained at n")])]
+    for name in sorted(learners, key=lambda k: -CONTEXT_SIZE_WIDTHS.get(k, 2.0)):
+        part = alt.Chart(frame[frame["learner"] == name]).encode(x=x, color=color, detail="series:N")
+        marks.append(part.mark_rule(strokeWidth=1.5).encode(y=alt.Y("lo:Q"), y2="hi:Q", tooltip=tooltip))
+        marks.append(part.mark_line(strokeWidth=CONTEXT_SIZE_WIDTHS.get(name, 2.0)).encode(y=y, strokeDash=dash))
+        marks.append(part.mark_circle(size=45, opacity=1).encode(y=y, tooltip=tooltip))  # apart from the lines, so
+        # that the dash legend keeps stroked symbols (a filled overlay turns them transparent)
+    title = alt.Title(f"d = {int(d)}: layers trained at n = {', '.join(map(str, train_ns))}, tested at other n",
+                      subtitle="solid: weights or constants from the training n; dashed: the closed form refitted "
+                               "at each n; bars: one standard error")
+    return alt.layer(*marks, title=title).properties(width=width, height=height)
