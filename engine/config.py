@@ -122,7 +122,7 @@ def _presets() -> dict[str, TrainConfig]:
         # saddle near log C for thousands of steps; a larger initialisation starts off it, a larger batch
         # steadies the walk along the c_sigma * c_eta valley, and a decay on W_Q, W_K for the first half
         # pushes c_sigma down it (the optimum is its GD end, c_sigma -> 0). At d = 2 c_sigma must grow to
-        # ~300: a higher rate. At d = 2 and 10 the loss is sensitive to the optimiser's noise (saturated
+        # ~300: a higher rate. At d = 2, 3 and 10 the loss is sensitive to the optimiser's noise (saturated
         # attention; a long flat valley): a squared cosine ends the run at a lower rate. Linear attention
         # is unnormalised (logits sum over n points), so Adam's fixed-size steps need a lower rate to
         # settle. 4096 evaluation contexts: on a small set the loss has a first-order slope at the
@@ -134,7 +134,7 @@ def _presets() -> dict[str, TrainConfig]:
         out[f"fast-linear-d{d}"] = TrainConfig(kind="linear", lr=2e-3, steps=9000 if d == 2 else 6000, batch=512,
                                                **fast)
         softmax = {2: dict(lr=3e-2, steps=40_000, batch=512, cosine_power=2.0),
-                   3: dict(lr=1e-2, steps=6000, batch=512), 5: dict(lr=1e-2, steps=6000, batch=512),
+                   3: dict(lr=1e-2, steps=6000, batch=512, cosine_power=2.0), 5: dict(lr=1e-2, steps=6000, batch=512),
                    10: dict(lr=1.5e-2, steps=6000, batch=2048, qk_decay=0.5, cosine_power=2.0)}
         out[f"fast-softmax-d{d}"] = TrainConfig(kind="softmax", **softmax[d], **fast)
         if d in (2, 3):  # the other variant, where the two differ most: eq. 1 self-key is its yardstick
