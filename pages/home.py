@@ -72,7 +72,7 @@ else:
 st.caption("Notation: C classes, n context points, d dimensions, D = d + C token width. A softmax layer whose query "
            "attends to the context only (the default) represents eq. 1 exactly; with the query among its keys it "
            "represents eq. 1 self-key. That the paper's layer leaves the query out is an inference, not stated in "
-           "the paper: trained that way a d = 3 layer reads c_sigma 30.7, c_eta 7.18 off its weights, close to the "
-           "paper's 31.07, 7.15; with the query among its keys, 31.6 and 8.85. The science in full: the Science "
+           "the paper: trained that way a d = 3 layer reads c_sigma 30.0, c_eta 7.23 off its weights, close to the "
+           "paper's 31.07, 7.15; with the query among its keys, 30.9 and 8.86. The science in full: the Science "
            "page (docs/science.md).")
 st.caption(f"JAX runs on: {loaders.init_runtime()}.")
