@@ -22,7 +22,7 @@ EXPECT = {  # what each slide's chart must contain (its setting and its content)
     "constants": ["d = 2", "d = 10", "fraction of training"],
     "claim": ["softmax SA (trained)", "linear SA (trained)", "held-out"],
     "strategies": ["selection: fig11-d2-C2-seed14", "elimination: fig11-d2-C2-seed0", "query"],
-    "valley": ["c_sigma", "end of training", "log"],
+    "valley": ["c_sigma", "GD (eq. 2)", "log"],
 }
 
 
@@ -121,3 +121,17 @@ def test_the_strategies_slide_keys_its_colours_to_the_classes() -> None:
 
     slide = next(s for s in SLIDES if s.key == "strategies")
     assert {"class", "attention |w| / max", "weight sign"} <= set(legend_titles(slide.build().spec))
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_valley_slide_says_which_branch_the_d10_run_took(monkeypatch, sign: int) -> None:
+    """The valley is drawn for positive constants: a d = 10 run ending with both negative (the mirrored branch,
+    elimination) is named as such instead of a path that is not on the chart."""
+    from ui import loaders, talk
+
+    rows = [{"step": s, "c_sigma": sign * c, "c_eta": sign * 250.0, "eta": 250.0 * c / 7 ** 0.5}
+            for s, c in ((0, 0.001), (100, 3.0), (6000, 1.4))]
+    monkeypatch.setattr(loaders, "run_path", lambda *a: rows)
+    caption = " ".join(talk.valley_slide().captions)
+    assert ("mirrored branch" in caption) == (sign < 0)
+    assert ("ending at c_sigma 1.4" in caption) == (sign > 0)

@@ -234,7 +234,7 @@ def valley_chart(v: Valley, path: pd.DataFrame | None = None, size: int = 360,
         {"c_sigma": float(v.c_sigma[0]), "eta": v.gd["eta"], "loss": v.gd["loss"], "at": "end",
          "text": f"GD (eq. 2), eta {v.gd['eta']:.3g}: the valley's end"},
         {"c_sigma": eq1["c_sigma"], "eta": eq1["c_sigma"] * eq1["c_eta"] / math.sqrt(D), "loss": eq1["loss_here"],
-         "at": "fit", "text": "the shipped fit: the grid's edge"}])
+         "at": "fit", "text": "shipped fit, grid's edge"}])
     point = alt.Chart(marks).mark_point(filled=True, stroke="white", strokeWidth=1.5).encode(
         x, y, shape=alt.Shape("at:N", scale=alt.Scale(domain=["end", "fit"], range=["diamond", "cross"]), legend=None),
         size=alt.Size("at:N", scale=alt.Scale(domain=["end", "fit"], range=[280, 160]), legend=None),

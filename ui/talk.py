@@ -230,9 +230,16 @@ def constants_slide() -> SlideContent:
     caption = ("The shipped softmax runs (fast-softmax-d2 ... d10: fast recipes, not the paper's), step axis as a "
                "fraction of each run; each line's last value written at its end.")
     d10 = next((r for r in reversed(rows) if r["run"] == "d = 10"), None)
+    ends = [r for r in rows if r["step"] == r["steps"]]
+    panels = 2 + sum(any(r[c] < 0 for r in ends) for c in ("c_sigma", "c_eta"))  # a runs-ending-negative panel each
     fit10 = loaders.fit("adaptive", 10, 5, 100)
     v = fit10.valley
-    if d10 is not None and v:
+    if d10 is not None and d10["c_sigma"] < 0 and d10["c_eta"] < 0:
+        caption += (f" At d = 10 this run took the mirrored branch: both constants negative (c_sigma "
+                    f"{d10['c_sigma']:.3g}, c_eta {d10['c_eta']:.3g}; elimination). Which branch a run takes is "
+                    "set early by its seed, and near c_sigma = 0 the two branches meet at GD (eq. 2), d = 10's "
+                    "optimum.")
+    elif d10 is not None and v:
         inside = v["lo"] <= d10["c_sigma"] <= v["hi"]
         caption += (f" At d = 10 they do not settle at eq. 1's optimum: under the W_Q/W_K decay the run stops part-way "
                     f"along the landscape's flat valley (c_sigma {d10['c_sigma']:.3g}, c_eta {d10['c_eta']:.3g}, "
@@ -241,7 +248,7 @@ def constants_slide() -> SlideContent:
                     f"{100 * VALLEY_TOLERANCE:g}% of its best; the fit sits at c_sigma "
                     f"{fit10.refined['c_sigma']:.2g}, c_eta {fit10.refined['c_eta']:,.0f}).")
     return content(loaders.chart_spec("talk-constants|" + "|".join(keys), lambda: (
-        run_charts.constants_curves(rows, width=400, height=CHART_HEIGHT - 50, x_axis="fraction",
+        run_charts.constants_curves(rows, width=800 // panels, height=CHART_HEIGHT - 50, x_axis="fraction",
                                     legend_orient="right"))), caption)
 
 
@@ -283,6 +290,10 @@ def valley_slide() -> SlideContent:
     rows = loaders.run_path(entry.path, 10, 5, 100) if entry is not None else []
     run = ("The white path is fast-softmax-d10 (a fast recipe) through training, positive constants only"
            + (f", ending at c_sigma {rows[-1]['c_sigma']:.2g}." if rows else "."))
+    if rows and rows[-1]["c_sigma"] < 0 and rows[-1]["c_eta"] < 0:
+        run = (f"fast-softmax-d10 (a fast recipe) took the mirrored branch: it ends at c_sigma "
+               f"{rows[-1]['c_sigma']:.3g}, c_eta {rows[-1]['c_eta']:.3g}, both negative (elimination), off this "
+               "chart of positive constants; near c_sigma = 0 the two branches meet at GD.")
     valley = loaders.fit_valley(10, 5, 100)
     if valley is not None:  # the valley followed past the fitting grid to its GD end (`python -m engine valley`)
         ce_hi = valley.shipped["c_eta_range"][1]
