@@ -176,8 +176,12 @@ def test_valley_chart_reads_only_datasets_it_defines() -> None:
     spec = specs.to_spec(weight_charts.valley_with_path(v, rows))
     assert specs.dataset_problems(spec) == []
     text = json.dumps(spec)
-    for needle in ("GD (eq. 2)", "the valley's end", "c_eta = 10,000", "paper's c_eta ~ 8,000", "end of training"):
+    for needle in ("GD (eq. 2)", "the valley's end", "c_eta = 10,000", "paper's c_eta ~ 8,000"):
         assert needle in text, needle
+    # The path's end is marked where the run ends on the chart's (positive) branch; mirrored, it is left off.
+    positive = [dict(r, c_sigma=abs(r["c_sigma"]), c_eta=abs(r["c_eta"]), eta=abs(r["eta"])) for r in rows]
+    assert "end of training" in json.dumps(specs.to_spec(weight_charts.valley_with_path(v, positive)))
+    assert ("end of training" in text) == (rows[-1]["c_sigma"] > 0)
 
 
 

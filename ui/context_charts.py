@@ -132,12 +132,12 @@ def circle_chart(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: int, protos
 
 
 def query_marks(base: alt.Chart, C: int, position: dict, field: str = "class") -> list[alt.Chart]:
-    """The query: a black diamond ringed in its true class's colour (`field`), labelled. The ring's channel is
-    titled as the points' colour, so that Vega-Lite merges the two into one class legend (a ring with no legend
-    of its own takes the merged class legend away with it)."""
+    """The query: a black diamond ringed in its true class's colour (`field`), labelled. The ring has no legend,
+    and Vega-Lite then draws no class legend for the points either: the pages' charts fit their columns without
+    one; a view that wants it asks for it (`query_charts.with_class_legend`)."""
     diamond = base.mark_point(shape="diamond", filled=True, size=260, color=QUERY_COLOR, strokeWidth=2.5,
                               opacity=1).encode(
-        **position, stroke=alt.Stroke(f"{field}:N", scale=class_scale(C), title="class"),
+        **position, stroke=alt.Stroke(f"{field}:N", scale=class_scale(C), legend=None),
         tooltip=[alt.Tooltip(f"{field}:N", title="query (true class)")])
     label = base.mark_text(text="query", dy=-16, fontWeight="bold", color=QUERY_COLOR).encode(**position)
     return [diamond, label]

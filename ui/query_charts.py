@@ -241,6 +241,23 @@ def template(d: int, C: int, models: Sequence[str], size: int = 400, bar_width: 
     return chart.add_params(*query_params(d, start, picks, shown), *truth_params(C), *view)
 
 
+def with_class_legend(spec: dict) -> dict:
+    """A copy of a filled view's spec with a class legend: every colour-by-class encoding asks for one by name
+    (the query's ring, whose legend is off, otherwise takes the merged class legend away). For a slide, where the
+    headline names the query's class and the room needs the key; the pages' columns have no width to spare."""
+    def walk(node):
+        if isinstance(node, dict):
+            color = node.get("color")
+            if isinstance(color, dict) and color.get("field") == "class":
+                node = {**node, "color": {**color, "legend": {"title": "class"}}}
+            return {k: v if k == "datasets" else walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(spec)
+
+
 def datasets(forms: Mapping[str, QueryRow], xs: np.ndarray, ys: np.ndarray, protos: np.ndarray,
              regions: Mapping[str, np.ndarray] | None = None, grid: Mapping[str, np.ndarray] | None = None,
              contrast: tuple[str, str] | None = None) -> dict[str, pd.DataFrame]:

@@ -25,6 +25,7 @@ from ui import (
     compare_charts,
     context_charts,
     loaders,
+    query_charts,
     run_charts,
     run_index,
     specs,
@@ -273,6 +274,7 @@ def strategies_slide() -> SlideContent:
     view = strategy_panels.examples_view(picked, 0, size=240, stacked=False)  # a slide is wide, not tall
     if view is None:
         raise Missing("The strategy example runs here are not of one task at d = 2, the slide's one view.")
+    view = query_charts.with_class_legend(view)  # the headline names the query's class: the room needs the key
     try:
         rows = loaders.sweep_table("fig11.csv", figure_tables.FIG11_COLUMNS, ("learned",))
     except (OSError, ValueError):
