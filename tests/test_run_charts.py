@@ -60,7 +60,7 @@ def test_constants_curves_label_a_tick_near_every_final_value_and_split_signs() 
             for run, (cs, ce) in finals.items() for step, f in ((0, 1e-4), (50, 0.5), (100, 1.0))]
     s = spec(run_charts.constants_curves(rows, x_axis="fraction", height=290))
     titles = [p["title"] for p in s["hconcat"]]
-    assert titles == ["c_sigma", "-c_sigma (runs ending negative)", "c_eta", "-c_eta (runs ending negative)"]
+    assert titles == ["c_sigma", ["-c_sigma", "(runs ending negative)"], "c_eta", ["-c_eta", "(runs ending negative)"]]
     for k, panel in enumerate(s["hconcat"]):
         line = panel["layer"][0]
         ticks = line["encoding"]["y"]["axis"]["values"]

@@ -103,6 +103,14 @@ def log_ticks(lo: float, hi: float, px: float) -> list[float]:
     return ticks
 
 
+def constants_panel_width(rows: Sequence[Mapping], room: int, widest: int) -> int:
+    """The width of each of `constants_curves`' panels so that all fit `room` px: c_sigma and c_eta, and one more
+    panel for each of them that some run ends negative in (about 80 px of axes beside each)."""
+    last = {r["run"]: r for r in sorted(rows, key=lambda r: r["step"])}
+    panels = 2 + sum(any((r.get(c) or 0) < 0 for r in last.values()) for c in ("c_sigma", "c_eta"))
+    return min(widest, room // panels - 80)
+
+
 def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 240, legend: bool = True,
                      x_title: str = "step", legend_orient: str = "bottom", x_axis: str = "step",
                      references: Sequence[Mapping] = ()) -> alt.HConcatChart:
@@ -159,5 +167,6 @@ def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 24
             if len(ref_rows):
                 layers.append(alt.Chart(ref_rows).mark_rule(strokeDash=[6, 4], strokeWidth=1.5, opacity=0.8).encode(
                     y=y, color=alt.Color("run:N", scale=colors, legend=None), tooltip=["label:N"]))
-            panels.append(alt.layer(*layers, title=title).properties(width=width, height=height))
+            heading = title if sign == 1 else [f"-{name}", "(runs ending negative)"]  # two lines: narrow panels
+            panels.append(alt.layer(*layers, title=heading).properties(width=width, height=height))
     return alt.hconcat(*panels)

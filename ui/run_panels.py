@@ -116,8 +116,9 @@ def constants_across_runs(entries: list[run_index.RunEntry], key: str = "w_multi
             refs.append({"run": tag, **best})
     if not rows:
         return
+    width = run_charts.constants_panel_width(rows, 800, 330)  # the page's column at 1280 px
     widgets.show_chart(loaders.chart_spec(f"constants|{x_axis}|{keys}", lambda: run_charts.constants_curves(
-        rows, x_axis=x_axis, references=refs)), lambda: pd.DataFrame(rows), "constants_through_training")
+        rows, width=width, x_axis=x_axis, references=refs)), lambda: pd.DataFrame(rows), "constants_through_training")
     note = "Dashed: each run's fitted constants of the closed form it represents (its yardstick)."
     if any(e.config and e.config.d == 10 for e in chosen):
         note += (" At d = 10 eq. 1's landscape is a flat valley along c_sigma * c_eta ~ 350: the fitted and the "

@@ -231,8 +231,6 @@ def constants_slide() -> SlideContent:
     caption = ("The shipped softmax runs (fast-softmax-d2 ... d10: fast recipes, not the paper's), step axis as a "
                "fraction of each run; each line's last value written at its end.")
     d10 = next((r for r in reversed(rows) if r["run"] == "d = 10"), None)
-    ends = [r for r in rows if r["step"] == r["steps"]]
-    panels = 2 + sum(any(r[c] < 0 for r in ends) for c in ("c_sigma", "c_eta"))  # a runs-ending-negative panel each
     fit10 = loaders.fit("adaptive", 10, 5, 100)
     v = fit10.valley
     if d10 is not None and d10["c_sigma"] < 0 and d10["c_eta"] < 0:
@@ -249,8 +247,8 @@ def constants_slide() -> SlideContent:
                     f"{100 * VALLEY_TOLERANCE:g}% of its best; the fit sits at c_sigma "
                     f"{fit10.refined['c_sigma']:.2g}, c_eta {fit10.refined['c_eta']:,.0f}).")
     return content(loaders.chart_spec("talk-constants|" + "|".join(keys), lambda: (
-        run_charts.constants_curves(rows, width=800 // panels, height=CHART_HEIGHT - 50, x_axis="fraction",
-                                    legend_orient="right"))), caption)
+        run_charts.constants_curves(rows, width=run_charts.constants_panel_width(rows, 1000, 400),
+                                    height=CHART_HEIGHT - 50, x_axis="fraction", legend_orient="right"))), caption)
 
 
 def headline_slide() -> SlideContent:
