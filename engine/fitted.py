@@ -125,41 +125,64 @@ def _write(folder: Path, stem: str, f: Fitted) -> None:
     write_json(folder / f"{stem}.json", f.to_json())  # last: its presence says the entry is whole
 
 
-def compute(method: str, task: TaskConfig, N: int = FIT_N) -> Fitted:
-    """Fit `method` for `task` on its fixed contexts (no store)."""
-    res = fit.fit_method(fit_contexts(task, N), method)
-    return Fitted(method, task.d, task.C, task.n, int(N), {k: float(v) for k, v in res.best.items()},
+def from_result(res: fit.FitResult, task: TaskConfig, N: int) -> Fitted:
+    """A fit made on `task`'s N fit contexts, in the store's form."""
+    return Fitted(res.method, task.d, task.C, task.n, int(N), {k: float(v) for k, v in res.best.items()},
                   float(res.loss), {k: float(v) for k, v in res.refined.items()}, float(res.refined_loss),
                   {k: np.asarray(v, np.float64) for k, v in res.axes.items()}, np.asarray(res.losses, np.float32),
                   res.on_edge)
+
+
+def compute(method: str, task: TaskConfig, N: int = FIT_N) -> Fitted:
+    """Fit `method` for `task` on its fixed contexts (no store)."""
+    return from_result(fit.fit_method(fit_contexts(task, N), method), task, N)
+
+
+def lookup(method: str, task: TaskConfig, N: int) -> Fitted | None:
+    """A stored fit (shipped, else cached), or None."""
+    stem = _stem(method, task, int(N))
+    for folder in (shipped_dir(), cache_dir()):
+        got = _read(folder, stem)
+        if got is not None:
+            return got
+    return None
+
+
+def keep(f: Fitted) -> None:
+    """Cache a fit just computed in runs/.fits; in read-only mode it stays in memory (the app's cache) only."""
+    if read_only():
+        return
+    try:
+        _write(cache_dir(), _stem(f.method, f.task, f.N), f)
+    except OSError:  # a read-only checkout still works, it only refits next time
+        pass
 
 
 def fitted(method: str, task: TaskConfig, N: int = FIT_N) -> Fitted:
     """The stored fit of `method` for `task` (shipped, else cached, else computed and cached)."""
     if method not in METHODS:
         raise ValueError(f"unknown closed form {method!r}; choose one of {METHODS}")
-    stem = _stem(method, task, int(N))
-    for folder in (shipped_dir(), cache_dir()):
-        got = _read(folder, stem)
-        if got is not None:
-            return got
-    got = compute(method, task, N)
-    if read_only():  # a server in read-only mode keeps the fit in memory (the app's cache), never in runs/.fits
-        return got
-    try:
-        _write(cache_dir(), stem, got)
-    except OSError:  # a read-only checkout still works, it only refits next time
-        pass
+    got = lookup(method, task, N)
+    if got is None:
+        got = compute(method, task, N)
+        keep(got)
     return got
 
 
-def ship(tasks: list[TaskConfig], folder: Path | None = None, N: int = FIT_N) -> list[Path]:
-    """Fit every closed form for `tasks` into `folder` (default pretrained/fits): the shipped fits."""
+def ship(tasks: list[TaskConfig], folder: Path | None = None, N: int = FIT_N,
+         baseline_N: int | None = None) -> list[Path]:
+    """Fit every closed form for `tasks` into `folder` (default pretrained/fits), and the baselines on their own
+    N (`engine.baselines.FIT_N`): the shipped fits, so the pages read them instead of fitting."""
+    from engine import baselines
+
     folder = shipped_dir() if folder is None else Path(folder)
     out = []
     for task in tasks:
-        for method in METHODS:
-            stem = _stem(method, task, N)
-            _write(folder, stem, compute(method, task, N))
+        fits = [compute(method, task, N) for method in METHODS]
+        bN = baselines.FIT_N if baseline_N is None else int(baseline_N)
+        fits += [from_result(r, task, bN) for r in baselines.fit_all(fit_contexts(task, bN)).values()]
+        for f in fits:
+            stem = _stem(f.method, task, f.N)
+            _write(folder, stem, f)
             out.append(folder / f"{stem}.json")
     return out

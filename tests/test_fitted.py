@@ -142,13 +142,23 @@ def test_an_unwritable_cache_still_gives_the_fit(store, tmp_path, monkeypatch):
 
 def test_shipped_fits_come_first(store, tmp_path, monkeypatch):
     shipped = tmp_path / "shipped"
-    paths = fitted.ship([TASK], shipped, N=N)
-    assert paths == [shipped / f"{stem(m)}.json" for m in METHODS]
+    from engine import baselines
+
+    paths = fitted.ship([TASK], shipped, N=N, baseline_N=40)
+    names = [b for b in baselines.BASELINES if b != "oracle"]
+    assert paths == [shipped / f"{stem(m)}.json" for m in METHODS] + [
+        shipped / f"{b}-d{TASK.d}-C{TASK.C}-n{TASK.n}-N40.json" for b in names]
+    fresh = baselines.fit_all(fitted.fit_contexts(TASK, 40))  # the baselines' fits, made again, not stored
     monkeypatch.setattr(fitted, "shipped_dir", lambda: shipped)
     monkeypatch.setenv("KICL_FIT_CACHE", str(tmp_path / "empty-cache"))
     no_compute(monkeypatch)
+    monkeypatch.setattr(baselines, "fit_all", lambda ctx: pytest.fail("a shipped baseline fit was refitted"))
     for m in METHODS:
         assert_same(fitted.fitted(m, TASK, N), store[1][m])
+    read = baselines.fitted(TASK, 40)
+    assert list(read) == names
+    for b in names:
+        assert read[b].refined == pytest.approx(fresh[b].refined) and read[b].on_edge == fresh[b].on_edge
     assert not (tmp_path / "empty-cache").exists()
 
 
