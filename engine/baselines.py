@@ -336,3 +336,12 @@ def fitted(task: TaskConfig, N: int = FIT_N) -> dict:
         for f in got.values():
             store.keep(f)
     return got
+
+
+def ship(tasks: list[TaskConfig], folder, N: int = FIT_N) -> list:
+    """Fit the baselines for `tasks` into `folder` (pretrained/fits with `python -m engine fitted`), so that
+    the pages and the headline read them instead of fitting on first use."""
+    from engine import fitted as store
+
+    return [store.store(folder, store.from_result(r, task, N))
+            for task in tasks for r in fit_all(store.fit_contexts(task, N)).values()]

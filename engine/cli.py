@@ -197,7 +197,7 @@ def fitted_main(argv: list[str] | None = None) -> int:
     from engine.tasks import TaskConfig
 
     p = argparse.ArgumentParser(prog="python -m engine fitted",
-                                description="Fit every closed form for the shipped task settings.")
+                                description="Fit every closed form and baseline for the shipped task settings.")
     p.add_argument("--out", default=str(fitted.shipped_dir()))
     p.add_argument("--settings", nargs="+", default=["2,5,100", "3,5,100", "5,5,100", "10,5,100", "2,2,100"],
                    help="task settings as d,C,n")
@@ -206,7 +206,9 @@ def fitted_main(argv: list[str] | None = None) -> int:
     def body() -> int:
         _start(quiet_orbax=False)
         tasks = [TaskConfig(*(int(v) for v in s.split(","))) for s in args.settings]
-        for path in fitted.ship(tasks, Path(args.out)):
+        from engine import baselines
+
+        for path in [*fitted.ship(tasks, Path(args.out)), *baselines.ship(tasks, Path(args.out))]:
             print(path)
         return 0
 

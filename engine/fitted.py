@@ -169,20 +169,14 @@ def fitted(method: str, task: TaskConfig, N: int = FIT_N) -> Fitted:
     return got
 
 
-def ship(tasks: list[TaskConfig], folder: Path | None = None, N: int = FIT_N,
-         baseline_N: int | None = None) -> list[Path]:
-    """Fit every closed form for `tasks` into `folder` (default pretrained/fits), and the baselines on their own
-    N (`engine.baselines.FIT_N`): the shipped fits, so the pages read them instead of fitting."""
-    from engine import baselines
-
+def ship(tasks: list[TaskConfig], folder: Path | None = None, N: int = FIT_N) -> list[Path]:
+    """Fit every closed form for `tasks` into `folder` (default pretrained/fits): the shipped fits."""
     folder = shipped_dir() if folder is None else Path(folder)
-    out = []
-    for task in tasks:
-        fits = [compute(method, task, N) for method in METHODS]
-        bN = baselines.FIT_N if baseline_N is None else int(baseline_N)
-        fits += [from_result(r, task, bN) for r in baselines.fit_all(fit_contexts(task, bN)).values()]
-        for f in fits:
-            stem = _stem(f.method, task, f.N)
-            _write(folder, stem, f)
-            out.append(folder / f"{stem}.json")
-    return out
+    return [store(folder, compute(method, task, N)) for task in tasks for method in METHODS]
+
+
+def store(folder: Path, f: Fitted) -> Path:
+    """Write a fit into `folder` under its stem; returns its JSON's path."""
+    stem = _stem(f.method, f.task, f.N)
+    _write(Path(folder), stem, f)
+    return Path(folder) / f"{stem}.json"

@@ -144,7 +144,7 @@ def test_shipped_fits_come_first(store, tmp_path, monkeypatch):
     shipped = tmp_path / "shipped"
     from engine import baselines
 
-    paths = fitted.ship([TASK], shipped, N=N, baseline_N=40)
+    paths = fitted.ship([TASK], shipped, N=N) + baselines.ship([TASK], shipped, 40)
     names = [b for b in baselines.BASELINES if b != "oracle"]
     assert paths == [shipped / f"{stem(m)}.json" for m in METHODS] + [
         shipped / f"{b}-d{TASK.d}-C{TASK.C}-n{TASK.n}-N40.json" for b in names]
