@@ -327,21 +327,26 @@ def fitted(task: TaskConfig, N: int = FIT_N) -> dict:
     """The baselines fitted for `task` on its fixed fit contexts (`engine.fitted.fit_contexts`, the closed forms'
     own key, here N of them), from the fits' store when there (shipped in pretrained/fits for the standard
     settings, else cached in runs/.fits): name -> `engine.fitted.Fitted` (its `refined` and `on_edge`)."""
-    from engine import fitted as store
+    from engine import fitted as fit_store
 
-    names = [b for b in BASELINES if b != "oracle"]
-    got = {name: store.lookup(name, task, N) for name in names}
+    got = {name: fit_store.lookup(name, task, N) for name in BASELINES if name != "oracle"}
     if any(f is None for f in got.values()):
-        got = {name: store.from_result(r, task, N) for name, r in fit_all(store.fit_contexts(task, N)).items()}
+        got = _compute(task, N)
         for f in got.values():
-            store.keep(f)
+            fit_store.keep(f)
     return got
 
 
 def ship(tasks: list[TaskConfig], folder, N: int = FIT_N) -> list:
     """Fit the baselines for `tasks` into `folder` (pretrained/fits with `python -m engine fitted`), so that
     the pages and the headline read them instead of fitting on first use."""
-    from engine import fitted as store
+    from engine import fitted as fit_store
 
-    return [store.store(folder, store.from_result(r, task, N))
-            for task in tasks for r in fit_all(store.fit_contexts(task, N)).values()]
+    return [fit_store.save(folder, f) for task in tasks for f in _compute(task, N).values()]
+
+
+def _compute(task: TaskConfig, N: int) -> dict:
+    """Every baseline fitted on `task`'s N fit contexts, in the fits' store form (name -> Fitted)."""
+    from engine import fitted as fit_store
+
+    return {name: fit_store.from_result(r, task, N) for name, r in fit_all(fit_store.fit_contexts(task, N)).items()}

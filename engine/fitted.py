@@ -172,10 +172,10 @@ def fitted(method: str, task: TaskConfig, N: int = FIT_N) -> Fitted:
 def ship(tasks: list[TaskConfig], folder: Path | None = None, N: int = FIT_N) -> list[Path]:
     """Fit every closed form for `tasks` into `folder` (default pretrained/fits): the shipped fits."""
     folder = shipped_dir() if folder is None else Path(folder)
-    return [store(folder, compute(method, task, N)) for task in tasks for method in METHODS]
+    return [save(folder, compute(method, task, N)) for task in tasks for method in METHODS]
 
 
-def store(folder: Path, f: Fitted) -> Path:
+def save(folder: Path, f: Fitted) -> Path:
     """Write a fit into `folder` under its stem; returns its JSON's path."""
     stem = _stem(f.method, f.task, f.N)
     _write(Path(folder), stem, f)

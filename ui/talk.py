@@ -215,6 +215,11 @@ def weights_slide() -> SlideContent:
         "B's label block c_eta times the identity (up to a shift per row that softmax ignores).")
 
 
+def mirrored(row: dict) -> bool:
+    """A run's constants on the mirrored branch (both negative: elimination), off the positive-constant charts."""
+    return row["c_sigma"] < 0 and row["c_eta"] < 0
+
+
 def constants_slide() -> SlideContent:
     rows, keys = [], []
     for d in (2, 3, 5, 10):
@@ -233,7 +238,7 @@ def constants_slide() -> SlideContent:
     d10 = next((r for r in reversed(rows) if r["run"] == "d = 10"), None)
     fit10 = loaders.fit("adaptive", 10, 5, 100)
     v = fit10.valley
-    if d10 is not None and d10["c_sigma"] < 0 and d10["c_eta"] < 0:
+    if d10 is not None and mirrored(d10):
         caption += (f" At d = 10 this run took the mirrored branch: both constants negative (c_sigma "
                     f"{d10['c_sigma']:.3g}, c_eta {d10['c_eta']:.3g}; elimination). Which branch a run takes is "
                     "set early by its seed, and near c_sigma = 0 the two branches meet at GD (eq. 2), d = 10's "
@@ -288,12 +293,13 @@ def strategies_slide() -> SlideContent:
 def valley_slide() -> SlideContent:
     entry = run_index.by_name("pretrained/fast-softmax-d10")
     rows = loaders.run_path(entry.path, 10, 5, 100) if entry is not None else []
-    run = ("The white path is fast-softmax-d10 (a fast recipe) through training, positive constants only"
-           + (f", ending at c_sigma {rows[-1]['c_sigma']:.2g}." if rows else "."))
-    if rows and rows[-1]["c_sigma"] < 0 and rows[-1]["c_eta"] < 0:
+    if rows and mirrored(rows[-1]):
         run = (f"fast-softmax-d10 (a fast recipe) took the mirrored branch: it ends at c_sigma "
                f"{rows[-1]['c_sigma']:.3g}, c_eta {rows[-1]['c_eta']:.3g}, both negative (elimination), off this "
                "chart of positive constants; near c_sigma = 0 the two branches meet at GD.")
+    else:
+        run = ("The white path is fast-softmax-d10 (a fast recipe) through training, positive constants only"
+               + (f", ending at c_sigma {rows[-1]['c_sigma']:.2g}." if rows else "."))
     valley = loaders.fit_valley(10, 5, 100)
     if valley is not None:  # the valley followed past the fitting grid to its GD end (`python -m engine valley`)
         ce_hi = valley.shipped["c_eta_range"][1]
