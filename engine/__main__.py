@@ -7,6 +7,7 @@
     python -m engine headline [--out pretrained/headline.csv]
     python -m engine report pretrained
     python -m engine context_size [--out pretrained/sweeps/context_size.csv] [--d 2 3 5 10]
+    python -m engine seeds [--seeds 0 1 2 3 4] [--presets NAME ...]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from engine import cli
 
 COMMANDS = {"train": cli.train_main, "figure_data": cli.figure_data_main, "fitted": cli.fitted_main,
             "valley": cli.valley_main, "headline": cli.headline_main, "report": cli.report_main,
-            "context_size": cli.context_size_main}
+            "context_size": cli.context_size_main, "seeds": cli.seeds_main}
 
 
 def main(argv: list[str] | None = None) -> int:

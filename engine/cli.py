@@ -8,6 +8,7 @@
     python -m engine report pretrained
     python -m engine headline [--out pretrained/headline.csv]
     python -m engine context_size [--out pretrained/sweeps/context_size.csv] [--d 2 3 5 10]
+    python -m engine seeds [--seeds 0 1 2 3 4] [--presets NAME ...] [--out pretrained/sweeps/seeds.csv]
 
 Every command says which device it runs on, reports problems as one line (exit 1), never a
 traceback, and keeps what it saved when interrupted (exit 130).
@@ -295,6 +296,43 @@ def context_size_main(argv: list[str] | None = None) -> int:
         return 0
 
     return _guard(body, "nothing written")
+
+
+def seeds_main(argv: list[str] | None = None) -> int:
+    from engine import seeds
+
+    p = argparse.ArgumentParser(prog="python -m engine seeds", description="The headline's trained settings over "
+                                "several seeds (one sweep per preset), measured on the headline's held-out contexts.")
+    p.add_argument("--out", default=str(seeds.default_path()))
+    p.add_argument("--seeds", type=int, nargs="+", default=list(seeds.SEEDS))
+    p.add_argument("--presets", nargs="+", default=seeds.presets(), help="default: the headline's, cheapest first")
+    p.add_argument("--contexts", type=int, default=4000, help="held-out contexts (the headline's)")
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        _start(quiet_orbax=True)
+        shown: dict[str, int] = {}
+
+        def progress(name: str, info: dict) -> None:
+            if info.get("done"):
+                losses = ", ".join(f"{r['loss']:.4f}" for r in info["rows"])
+                print(f"{name}: {info['elapsed_s']:.0f} s, held-out loss per seed {losses}; converged "
+                      f"{sum(r['converged'] for r in info['rows'])}/{len(info['rows'])}", flush=True)
+                return
+            tenth = info["step"] * 10 // max(info["steps"], 1)
+            if tenth > shown.get(name, -1):
+                shown[name] = tenth
+                print(f"  {name}: step {info['step']}/{info['steps']} ({info['elapsed_s']:.0f} s)", flush=True)
+
+        rows = seeds.run(Path(args.out), args.presets, args.seeds, args.contexts, on_progress=progress)
+        for s in seeds.summary(rows):
+            print(f"d={s['d']:<3d} {s['layer']:8s} {s['seeds']} seeds: loss {s['loss']:.4f} "
+                  f"[{s['loss_lo']:.4f}, {s['loss_hi']:.4f}], converged {s['converged']}/{s['seeds']}")
+        print(seeds.verdict(rows))
+        print(f"wrote {args.out}")
+        return 0
+
+    return _guard(body, "the presets finished so far are written")
 
 
 def report_main(argv: list[str] | None = None) -> int:
