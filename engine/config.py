@@ -13,7 +13,7 @@ from engine.models import INITS
 from engine.tasks import TaskConfig
 
 SCHEDULES = ("constant", "warmup_cosine", "warmup_plateau_cosine")
-KINDS = ("linear", "softmax")
+KINDS = ("linear", "softmax", "kernel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +139,15 @@ def _presets() -> dict[str, TrainConfig]:
         out[f"fast-softmax-d{d}"] = TrainConfig(kind="softmax", **softmax[d], **fast)
         if d in (2, 3):  # the other variant, where the two differ most: eq. 1 self-key is its yardstick
             out[f"fast-softmax-d{d}-selfkey"] = TrainConfig(kind="softmax", query_in_keys=True, **softmax[d], **fast)
+        # Kernel attention (the paper's third layer, an RBF kernel of width 1 on W_Q q and W_K x): it represents
+        # kernel GD (eq. 3), its width set by the scale of A. Unnormalised like linear attention, so a lower rate
+        # and a larger batch settle it; at d = 2 the kernel must narrow to sigma^2 ~ 0.014 (A's diagonal ~ 70):
+        # a higher rate, longer, from a larger start (from 0.002 a seed fell into the mirrored, elimination branch).
+        kernel = {2: dict(lr=3e-2, steps=12_000, batch=512, init_scale=0.1),
+                  3: dict(lr=3e-3, steps=6000, batch=1024), 5: dict(lr=3e-3, steps=6000, batch=1024)}
+        if d in kernel:
+            out[f"fast-kernel-d{d}"] = TrainConfig(kind="kernel", cosine_power=2.0,
+                                                   **{**fast, **kernel[d]})
     # Demo: for a talk, a layer that reaches its closed form within a minute on a laptop CPU, compiling included
     # (the fits are shipped for these settings): short cosine runs, frequent evaluations on fewer contexts.
     demo = dict(schedule="warmup_cosine", warmup=50, init_scale=0.002, clip=1.0, eval_contexts=1024,

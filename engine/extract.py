@@ -47,6 +47,38 @@ def effective_constants(params: Params, task: TaskConfig) -> tuple[float, float]
     return constants_of_products(*models.products(params), task)
 
 
+def kernel_constants_of(A: np.ndarray, B: np.ndarray, norms: Sequence[float], task: TaskConfig,
+                        sigma2: float = models.DEFAULT_SIGMA2) -> tuple[float, float]:
+    """(sigma^2, eta) of kernel GD (eq. 3) read off a kernel attention layer whose RBF kernel has width `sigma2`,
+    from A, B and the key norms (a_Q, a_K) (`models.key_norms`).
+
+    With q = [x_q, 0] and |x| = 1, |W_Q q - W_K x_i|^2 = a_Q + a_K - 2 x_q^T A_xx x_i. Where A_xx = c I and the
+    norms do not depend on x, the weight of point i is exp((2c - a_Q - a_K) / (2 sigma2)) k(x_i, x_q) with kernel
+    width sigma^2 = sigma2 / c: eq. 3 with eta / n = b exp((2c - a_Q - a_K) / (2 sigma2)), b read off B's y-block
+    as c_eta is (`constants_of_products`). Exact for `kernel_construction` weights (c = 1, a_Q = a_K = 1) and for
+    any W_Q = alpha R, W_K = beta R on the x-block (R a rotation)."""
+    c, b = constants_of_products(A, B, task)
+    a_Q, a_K = (float(v) for v in norms)
+    eta = task.n * b * math.exp(min((2 * c - a_Q - a_K) / (2 * sigma2), 700.0))
+    return (float(sigma2 / c) if c != 0 else math.inf), float(eta)
+
+
+def kernel_constants(params: Params, task: TaskConfig, sigma2: float = models.DEFAULT_SIGMA2) -> tuple[float, float]:
+    """(sigma^2, eta) of eq. 3 read off a kernel attention layer's weights (`kernel_constants_of`)."""
+    params = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    return kernel_constants_of(*models.products(params), np.asarray(models.key_norms(params, task.d)), task, sigma2)
+
+
+def run_constants(params: Params, task: TaskConfig, kind: str) -> dict[str, float]:
+    """What a run records of its weights at each evaluation: c_sigma and c_eta (`effective_constants`: eq. 1's
+    for softmax; A's x-diagonal and B's y-diagonal for any kind), and for kernel attention eq. 3's sigma2, eta."""
+    c_sigma, c_eta = effective_constants(params, task)
+    out = {"c_sigma": float(c_sigma), "c_eta": float(c_eta)}
+    if kind == "kernel":
+        out["sigma2"], out["eta"] = kernel_constants(params, task)
+    return out
+
+
 def path(snapshots: Sequence[Mapping], task: TaskConfig) -> list[dict]:
     """A run's way through the closed forms' constants: per stored snapshot (idx, step, c_sigma, c_eta, eta).
 
@@ -57,8 +89,11 @@ def path(snapshots: Sequence[Mapping], task: TaskConfig) -> list[dict]:
     out = []
     for idx, snap in enumerate(snapshots):
         c_sigma, c_eta = constants_of_products(snap["A"], snap["B"], task)
-        out.append({"idx": idx, "step": int(snap["step"]), "c_sigma": c_sigma, "c_eta": c_eta,
-                    "eta": task.n * c_sigma * c_eta})
+        row = {"idx": idx, "step": int(snap["step"]), "c_sigma": c_sigma, "c_eta": c_eta,
+               "eta": task.n * c_sigma * c_eta}
+        if "norms" in snap:  # a kernel layer's snapshot: its eq. 3 reading
+            row["sigma2"], row["eta"] = kernel_constants_of(snap["A"], snap["B"], snap["norms"], task)
+        out.append(row)
     return out
 
 
@@ -78,6 +113,45 @@ def strategy(params: Params, task: TaskConfig) -> tuple[str, float]:
     return ("selection" if score >= 0 else "elimination"), abs(score)
 
 
+def check_constants(
+    params: Params,
+    ctx: Contexts,
+    kind: str,
+    method: str,
+    consts: Mapping[str, float],
+    factors: tuple[float, ...] = CHECK_FACTORS,
+    query_in_keys: bool = False,
+) -> list[dict]:
+    """A trained layer of `kind` against the closed form `method` at constants read off it and at constants
+    moved off them (docs/science.md section 7, Fig. 8): one row per (which, factor), `which` naming the constant
+    multiplied by `factor` while the others stay.
+
+    Each row is a plain dict: which, factor, the constants used, preds_diff (mean |y_hat^TR - y_hat^CF|_2),
+    the means of loss, p_correct and entropy for the model (`*_model`) and for the closed form (`*_closed_form`),
+    and `per_context`, a dict of (N,) numpy arrays under the same names (for scatter plots). Dropping
+    `per_context` gives a table row.
+    """
+    model_logits = models.logits(params, ctx, kind, query_in_keys=query_in_keys)
+    p_model = jax.nn.softmax(model_logits, -1)
+    m_model = metrics.per_context(model_logits, ctx.yq)
+    rows = []
+    for which in consts:
+        for factor in factors:
+            moved = {k: float(v) * (factor if k == which else 1.0) for k, v in consts.items()}
+            ref_logits = cf.predict(method, ctx, moved)[0]
+            m_ref = metrics.per_context(ref_logits, ctx.yq)
+            per = {"preds_diff": jnp.linalg.norm(p_model - jax.nn.softmax(ref_logits, -1), axis=-1)}
+            for name in ("loss", "p_correct", "entropy"):
+                per[f"{name}_model"] = m_model[name]
+                per[f"{name}_closed_form"] = m_ref[name]
+            per = {k: np.asarray(v, np.float64) for k, v in per.items()}
+            row = {"which": which, "factor": float(factor), **moved}
+            row.update({k: float(v.mean()) for k, v in per.items()})
+            row["per_context"] = per
+            rows.append(row)
+    return rows
+
+
 def check_extracted(
     params: Params,
     ctx: Contexts,
@@ -87,35 +161,22 @@ def check_extracted(
     self_key: bool = False,
     query_in_keys: bool = False,
 ) -> list[dict]:
-    """The trained softmax layer against eq. (1) at the extracted constants and at constants moved off
-    them (docs/science.md section 7, Fig. 8): one row per (which, factor), `which` in ("c_sigma", "c_eta") being the
-    constant multiplied by `factor` while the other stays.
+    """The trained softmax layer against eq. (1) (its self-key variant with `self_key`) at (c_sigma, c_eta) and
+    moved off them: `check_constants`, `which` in ("c_sigma", "c_eta")."""
+    method = "adaptive_self_key" if self_key else "adaptive"
+    return check_constants(params, ctx, "softmax", method, {"c_sigma": c_sigma, "c_eta": c_eta}, factors,
+                           query_in_keys)
 
-    Each row is a plain dict: which, factor, c_sigma, c_eta (the constants used), preds_diff (mean
-    |y_hat^TR - y_hat^eq1|_2), the means of loss, p_correct and entropy for the model (`*_model`)
-    and for eq. (1) (`*_closed_form`), and `per_context`, a dict of (N,) numpy arrays under the same
-    names (for scatter plots). Dropping `per_context` gives a table row.
-    """
-    model_logits = models.logits(params, ctx, "softmax", query_in_keys=query_in_keys)
-    p_model = jax.nn.softmax(model_logits, -1)
-    m_model = metrics.per_context(model_logits, ctx.yq)
-    rows = []
-    for which in ("c_sigma", "c_eta"):
-        for factor in factors:
-            cs = c_sigma * factor if which == "c_sigma" else c_sigma
-            ce = c_eta * factor if which == "c_eta" else c_eta
-            ref_logits = cf.adaptive_logits(ctx, ce, cs, self_key)
-            m_ref = metrics.per_context(ref_logits, ctx.yq)
-            per = {"preds_diff": jnp.linalg.norm(p_model - jax.nn.softmax(ref_logits, -1), axis=-1)}
-            for name in ("loss", "p_correct", "entropy"):
-                per[f"{name}_model"] = m_model[name]
-                per[f"{name}_closed_form"] = m_ref[name]
-            per = {k: np.asarray(v, np.float64) for k, v in per.items()}
-            row = {"which": which, "factor": float(factor), "c_sigma": float(cs), "c_eta": float(ce)}
-            row.update({k: float(v.mean()) for k, v in per.items()})
-            row["per_context"] = per
-            rows.append(row)
-    return rows
+
+def kernel_reading(params: Params, ctx: Contexts, factors: tuple[float, ...] = PAGE_FACTORS
+                   ) -> tuple[dict[str, float], tuple[dict, ...]]:
+    """Kernel GD (eq. 3) read off a kernel attention layer (`kernel_constants`) and checked at and off the read
+    constants: ({"sigma2", "eta"}, table rows without per-context arrays)."""
+    params = {k: jnp.asarray(v) for k, v in params.items()}
+    sigma2, eta = kernel_constants(params, ctx.task)
+    consts = {"sigma2": sigma2, "eta": eta}
+    rows = check_constants(params, ctx, "kernel", "kernel_gd", consts, factors)
+    return consts, tuple({k: v for k, v in r.items() if k != "per_context"} for r in rows)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -69,6 +69,16 @@ def products(params: Params) -> tuple[Array, Array]:
     return A, B
 
 
+def key_norms(params: Params, d: int) -> Array:
+    """(a_Q, a_K): the mean of |W_Q q|^2 and of |W_K x_i|^2 over unit x-parts (trace of the x-block of W^T W over
+    d), a_K with the label's own term (the mean diagonal of the y-block). A kernel layer's weights are scaled by
+    exp(-(a_Q + a_K) / (2 sigma2)) beyond what A gives them, so its reading as eq. 3 needs them
+    (`extract.kernel_constants`); training keeps them beside A and B in a kernel run's snapshots."""
+    M_Q = params["W_Q"].T @ params["W_Q"]
+    M_K = params["W_K"].T @ params["W_K"]
+    return jnp.stack([jnp.trace(M_Q[:d, :d]) / d, jnp.trace(M_K[:d, :d]) / d + jnp.mean(jnp.diag(M_K)[d:])])
+
+
 def tokens(ctx: Contexts) -> tuple[Array, Array]:
     """Context tokens X_BxNxD = [x_i, onehot(y_i)] and query tokens q_BxD = [x_q, 0]."""
     C = ctx.protos.shape[1]

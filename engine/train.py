@@ -23,7 +23,7 @@ import optax
 
 from engine import fitted, metrics, models
 from engine.config import PRESETS, SCHEDULES, TrainConfig, strategy_recipe  # noqa: F401  (re-exported)
-from engine.extract import effective_constants
+from engine.extract import run_constants
 from engine.fit import closed_form_fn
 from engine.optim import learning_rate, optimizer
 from engine.runs import (
@@ -37,7 +37,7 @@ from engine.runs import (
     write_json,
 )
 from engine.state import init_state, state_template
-from engine.tasks import Contexts, TaskConfig, sample_contexts
+from engine.tasks import Contexts, sample_contexts
 
 Array = jax.Array
 
@@ -49,9 +49,10 @@ def loss_fn(params: models.Params, ctx: Contexts, kind: str, query_in_keys: bool
 
 
 @functools.lru_cache(maxsize=32)
-def make_chunk(config: TrainConfig, length: int) -> Callable[[dict], tuple[dict, Array, Array, Array, Array]]:
+def make_chunk(config: TrainConfig, length: int) -> Callable[[dict], tuple[dict, Array, Array, Array, Array, Array]]:
     """Jitted: `length` training steps in one `lax.scan`; returns the state, per-step loss and grad norm,
-    and A, B after every step (length x D x D each: cheap, and snapshots can fall between evaluations)."""
+    and A, B after every step (length x D x D each: cheap, and snapshots can fall between evaluations) with the
+    key norms a kernel layer's reading needs (length x 2; zeros for the other kinds)."""
     opt = optimizer(config)
     task = config.task
 
@@ -62,15 +63,16 @@ def make_chunk(config: TrainConfig, length: int) -> Callable[[dict], tuple[dict,
         loss, grads = jax.value_and_grad(loss_fn)(params, ctx, config.kind, config.query_in_keys)
         updates, opt_state = opt.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        return (params, opt_state, key), (loss, optax.tree.norm(grads), *models.products(params))
+        norms = models.key_norms(params, task.d) if config.kind == "kernel" else jnp.zeros(2)
+        return (params, opt_state, key), (loss, optax.tree.norm(grads), *models.products(params), norms)
 
     @jax.jit
-    def chunk(state: dict) -> tuple[dict, Array, Array, Array, Array]:
+    def chunk(state: dict) -> tuple[dict, Array, Array, Array, Array, Array]:
         carry = (state["params"], state["opt_state"], jax.random.wrap_key_data(state["key"]))
-        (params, opt_state, key), (losses, gnorms, As, Bs) = jax.lax.scan(step, carry, length=length)
+        (params, opt_state, key), (losses, gnorms, As, Bs, Ns) = jax.lax.scan(step, carry, length=length)
         new = {"params": params, "opt_state": opt_state, "key": jax.random.key_data(key),
                "step": state["step"] + length}
-        return new, losses, gnorms, As, Bs
+        return new, losses, gnorms, As, Bs, Ns
 
     return chunk
 
@@ -158,9 +160,13 @@ def snapshot_steps(config: TrainConfig) -> set[int]:
     return out
 
 
-def _snapshot(A, B, step: int) -> dict:
-    return {"step": step, "A": np.round(np.asarray(A, np.float64), 6).tolist(),
-            "B": np.round(np.asarray(B, np.float64), 6).tolist()}
+def _snapshot(A, B, step: int, norms, config: TrainConfig) -> dict:
+    """A and B at `step`; for a kernel layer also its key norms (`models.key_norms`), which its eq. 3 reading needs."""
+    out = {"step": step, "A": np.round(np.asarray(A, np.float64), 6).tolist(),
+           "B": np.round(np.asarray(B, np.float64), 6).tolist()}
+    if config.kind == "kernel":
+        out["norms"] = [float(v) for v in np.asarray(norms, np.float64)]
+    return out
 
 
 def verdict(config: TrainConfig, evals: list[dict], yard_loss: float) -> dict:
@@ -187,11 +193,6 @@ def verdict(config: TrainConfig, evals: list[dict], yard_loss: float) -> dict:
     return {"converged": bool(within and flat), "within_1pct": bool(within), "flat": bool(flat),
             "gap": float(gap), "rel_change": rel_change, "final_eval_loss": float(final["eval_loss"]),
             "yardstick_loss": float(yard_loss), "step": int(final["step"]), "message": msg}
-
-
-def _constants(params, task: TaskConfig) -> dict[str, float]:
-    c_sigma, c_eta = effective_constants(params, task)
-    return {"c_sigma": float(c_sigma), "c_eta": float(c_eta)}
 
 
 def _start(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[dict, dict]:
@@ -247,13 +248,14 @@ def train(
             suffix = "" if method == config.yardstick else "_other"
             aligned = alignment_row(params, ctxs["align"], config, method, ys["best"])
             row.update({k + suffix: v for k, v in aligned.items()})
-        row.update(_constants(params, config.task))
+        row.update(run_constants(params, config.task, config.kind))
         history["evals"].append(row)
         return row
 
     if not history["evals"]:
         record(state)
-        history["snapshots"].append(_snapshot(*models.products(state["params"]), 0))
+        history["snapshots"].append(_snapshot(*models.products(state["params"]), 0,
+                                              models.key_norms(state["params"], config.d), config))
         save_state(mngr, 0, state)
     write_json(run_dir / "history.json", history)
     v0 = verdict(config, history["evals"], yard["loss"])
@@ -265,7 +267,7 @@ def train(
             if stop_event is not None and stop_event.is_set():
                 return "stopped", f"stopped at step {step}"
             length = min(config.eval_every - step % config.eval_every, config.steps - step)
-            new_state, losses, gnorms, As, Bs = make_chunk(config, length)(state)
+            new_state, losses, gnorms, As, Bs, Ns = make_chunk(config, length)(state)
             losses, gnorms = np.asarray(losses), np.asarray(gnorms)
             finite = np.all(np.isfinite(losses)) and all(
                 bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(new_state["params"]))
@@ -273,7 +275,7 @@ def train(
                 return "diverged", (
                     f"the loss became NaN or infinite between steps {step} and {step + length}; the last good "
                     f"checkpoint (step {step}) is kept. Lower the learning rate or the clipping threshold.")
-            history["snapshots"].extend(_snapshot(As[t - step - 1], Bs[t - step - 1], t)
+            history["snapshots"].extend(_snapshot(As[t - step - 1], Bs[t - step - 1], t, Ns[t - step - 1], config)
                                         for t in range(step + 1, step + length + 1) if t in keep)
             state, step = new_state, int(new_state["step"])
             row = record(state, losses, gnorms)

@@ -72,7 +72,6 @@ def test_strategy_recipe_and_its_preset():
     "kwargs, match",
     [
         (dict(kind="cubic"), "kind must be one of"),
-        (dict(kind="kernel"), "kind must be one of"),  # trained layers are linear or softmax
         (dict(schedule="linear"), "schedule must be one of"),
         (dict(batch=0), "batch must be a positive integer"),
         (dict(steps=0), "steps must be a positive integer"),
@@ -116,7 +115,8 @@ def test_yardstick_and_variant_per_kind():
     assert TrainConfig(kind="softmax").variant == "softmax"
     assert TrainConfig(kind="softmax", query_in_keys=True).variant == "softmax, query among its keys"
     assert TrainConfig(d=4, C=2, n=8).task == TaskConfig(4, 2, 8)
-    assert cfgmod.KINDS == ("linear", "softmax")
+    assert TrainConfig(kind="kernel").yardstick == "kernel_gd" and TrainConfig(kind="kernel").variant == "kernel"
+    assert cfgmod.KINDS == ("linear", "softmax", "kernel")
 
 
 def test_init_defaults_to_the_literal_reading_and_old_runs_read_as_it():

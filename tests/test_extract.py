@@ -152,3 +152,67 @@ def test_path_reads_each_snapshot_like_the_weights_and_gives_the_linear_rate():
         np.testing.assert_allclose((p["c_sigma"], p["c_eta"]), (c_sigma, c_eta), rtol=1e-9)
         np.testing.assert_allclose(p["eta"], TASK.n * c_sigma * c_eta, rtol=1e-9)
     np.testing.assert_allclose(got[-1]["eta"], 7.5, rtol=1e-12)
+
+
+def _rotation(d: int, seed: int) -> np.ndarray:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(d, d)))
+    return q
+
+
+def scaled_kernel_layer(task, alpha, beta, b, seed=0):
+    """A kernel layer that is eq. 3 in disguise: W_Q = alpha R, W_K = beta R on the x-block (R a rotation, which
+    the kernel's |W_Q q - W_K x|^2 cannot see), W_V W_O carrying b on the labels plus a shift of every logit alike.
+    With the layer's kernel width 1 it is eq. 3 at sigma^2 = 1 / (alpha beta), eta = n b exp(-(alpha - beta)^2 / 2)."""
+    d, D = task.d, task.D
+    R = _rotation(d, seed)
+    W_Q = np.zeros((D, D))
+    W_K = np.zeros((D, D))
+    W_Q[:d, :d], W_K[:d, :d] = alpha * R, beta * R
+    B = np.zeros((D, D))
+    B[d:, d:] = b * np.eye(task.C) + np.random.default_rng(seed + 1).normal(size=(task.C, 1))
+    values = factorised(jnp.eye(D), jnp.asarray(B))
+    return {"W_Q": jnp.asarray(W_Q), "W_K": jnp.asarray(W_K), "W_V": values["W_V"], "W_O": values["W_O"]}
+
+
+def _eq3_float64(ctx, sigma2, eta):
+    """Eq. 3 written out in numpy: (eta / n) sum_i y_i exp(-|x_i - x_q|^2 / (2 sigma^2))."""
+    xs, xq, ys = (np.asarray(a, np.float64) for a in (ctx.xs, ctx.xq, ctx.ys))
+    k = np.exp(-np.sum((xs - xq[:, None]) ** 2, -1) / (2 * sigma2))
+    onehot = np.eye(ctx.protos.shape[1])[ys.astype(int)]
+    return eta / xs.shape[1] * np.einsum("bn,bnc->bc", k, onehot)
+
+
+def _softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    return np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("sigma2, eta", [(0.13, 129.0), (0.97, 134.0), (2.0, 5.0)])
+def test_kernel_constants_of_the_construction_are_exact(sigma2, eta):
+    from engine.constructions import kernel_construction
+
+    got = extract.kernel_constants(kernel_construction(TASK, eta), TASK, sigma2=sigma2)
+    np.testing.assert_allclose(got, (sigma2, eta), rtol=1e-12)
+
+
+@pytest.mark.parametrize("alpha, beta, b", [(3.0, 3.0, 1.3), (4.0, 2.0, 1.0), (1.5, 0.5, -2.0)])
+def test_kernel_reading_predicts_like_the_layer(ctx, alpha, beta, b):
+    """Read off weights that are eq. 3 in disguise (unequal scales of W_Q and W_K, a rotation, shifted logits), the
+    constants give back the layer's predictions through eq. 3 written in numpy."""
+    params = scaled_kernel_layer(TASK, alpha, beta, b)
+    sigma2, eta = extract.kernel_constants(params, TASK)
+    np.testing.assert_allclose(sigma2, 1 / (alpha * beta), rtol=1e-12)
+    np.testing.assert_allclose(eta, TASK.n * b * math.exp(-((alpha - beta) ** 2) / 2), rtol=1e-12)
+    layer = _softmax(np.asarray(models.logits(params, ctx, "kernel"), np.float64))
+    np.testing.assert_allclose(layer, _softmax(_eq3_float64(ctx, sigma2, eta)), atol=1e-12)
+
+
+def test_kernel_reading_checks_at_and_off_the_read_constants(ctx):
+    params = scaled_kernel_layer(TASK, 3.0, 2.0, 1.3, seed=3)
+    consts, rows = extract.kernel_reading(params, ctx, factors=(0.5, 1.0, 2.0))
+    assert [(r["which"], r["factor"]) for r in rows] == [(w, f) for w in ("sigma2", "eta") for f in (0.5, 1.0, 2.0)]
+    for r in rows:
+        moved = {k: v * (r["factor"] if k == r["which"] else 1.0) for k, v in consts.items()}
+        assert (r["sigma2"], r["eta"]) == pytest.approx((moved["sigma2"], moved["eta"]), rel=1e-12)
+        assert (r["preds_diff"] < 1e-12) == (r["factor"] == 1.0)
+        assert r["factor"] == 1.0 or r["preds_diff"] > 1e-3

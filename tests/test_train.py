@@ -32,11 +32,12 @@ def leaves_equal(a, b):
 
 def test_one_chunk_of_k_steps_equals_k_single_steps(small):
     state = init_state(small)
-    whole, losses, gnorms, As, Bs = train.make_chunk(small, 5)(state)
+    whole, losses, gnorms, As, Bs, Ns = train.make_chunk(small, 5)(state)
     assert losses.shape == gnorms.shape == (5,) and As.shape == Bs.shape == (5, small.task.D, small.task.D)
+    assert Ns.shape == (5, 2) and not np.any(Ns)  # key norms are kept for kernel layers only
     step_by_step, singles = state, []
     for t in range(5):
-        step_by_step, loss, _, A1, B1 = train.make_chunk(small, 1)(step_by_step)
+        step_by_step, loss, _, A1, B1, _ = train.make_chunk(small, 1)(step_by_step)
         singles.append(float(loss[0]))
         A, B = models.products(step_by_step["params"])  # A, B after every step are those of that step's params
         np.testing.assert_array_equal(As[t], A)
@@ -313,3 +314,22 @@ def test_verdict_reads_the_trend_of_the_last_fifth(small):
     assert v["rel_change"] == float("inf") and not v["flat"]
     assert train.verdict(small, [], 1.0) == {"converged": False, "within_1pct": False, "flat": False,
                                              "message": "no evaluation yet"}
+
+
+def test_a_kernel_run_records_its_eq3_reading_and_its_snapshots_carry_it(tmp_path):
+    """A kernel attention run measures itself against kernel GD (eq. 3), records sigma^2 and eta read off its
+    weights at each evaluation, and keeps the key norms in its snapshots so that its path reads the same."""
+    cfg = dataclasses.replace(PRESETS["fast-kernel-d3"], steps=20, eval_every=10, batch=32, eval_contexts=64,
+                              align_contexts=8, warmup=2, max_snapshots=6)
+    run = train.train(cfg, tmp_path / "k")
+    assert run.status == "finished" and cfg.yardstick == "kernel_gd"
+    assert set(run.history["yardsticks"]) == {"kernel_gd"}
+    last = run.history["evals"][-1]
+    np.testing.assert_allclose((last["sigma2"], last["eta"]), extract.kernel_constants(run.params, cfg.task),
+                               rtol=1e-5)
+    snaps = run.history["snapshots"]
+    assert snaps[-1]["step"] == 20 and all(len(s["norms"]) == 2 for s in snaps)
+    path = extract.path(snaps, cfg.task)
+    # snapshots keep six decimals of A and B: after 20 steps B's entries are ~1e-5, so the reading agrees to ~1%
+    np.testing.assert_allclose((path[-1]["sigma2"], path[-1]["eta"]), (last["sigma2"], last["eta"]), rtol=1e-2)
+    np.testing.assert_allclose(snaps[-1]["norms"], np.asarray(models.key_norms(run.params, cfg.d)), rtol=1e-5)
