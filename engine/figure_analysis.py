@@ -53,8 +53,8 @@ def _label(vary: str, value: int, shape: Mapping[str, int], base: Mapping[str, i
 
 def fig11_summary(rows: pd.DataFrame, base: Mapping[str, int] = FIG11_BASE) -> pd.DataFrame:
     """One row per (vary, value) of fig11.csv: the shape, the seeds, how many learned selection, how many
-    learned an algorithm (`learned`), and the proportions of selection among all
-    runs and among those."""
+    learned an algorithm (`learned`), and the proportions of selection among all runs and among those, each with
+    its 95% Wilson interval (`*_lo`, `*_hi`)."""
     out = []
     for vary in dict.fromkeys(rows["vary"]):  # groups in file order
         group = rows[rows["vary"] == vary]
@@ -62,15 +62,41 @@ def fig11_summary(rows: pd.DataFrame, base: Mapping[str, int] = FIG11_BASE) -> p
             shape = {k: int(runs[k].iloc[0]) for k in ("d", "C", "n")}
             sel = runs["strategy"] == "selection"
             learned = runs["learned"].astype(bool)
+            lo, hi = wilson(int(sel.sum()), len(runs))
+            lo_learned, hi_learned = wilson(int((sel & learned).sum()), int(learned.sum()))
             out.append({
                 "vary": vary, "value": int(value), "label": _label(vary, int(value), shape, base), **shape,
                 "base": shape == dict(base), "seeds": len(runs), "selection": int(sel.sum()),
                 "proportion": float(sel.mean()), "learned": int(learned.sum()),
                 "learned_selection": int((sel & learned).sum()),
                 "proportion_learned": float((sel & learned).sum() / learned.sum()) if learned.any() else math.nan,
-                "learned_text": f"{int(learned.sum())}/{len(runs)}",
+                "learned_text": f"{int(learned.sum())}/{len(runs)}", "proportion_lo": lo, "proportion_hi": hi,
+                "proportion_learned_lo": lo_learned, "proportion_learned_hi": hi_learned,
             })
     return pd.DataFrame(out)
+
+
+def fig11_by_init(rows: pd.DataFrame, base: Mapping[str, int] = FIG11_BASE) -> pd.DataFrame:
+    """`fig11_summary` per initialisation reading (the `init` column of fig11_init.csv), stacked, with `init`."""
+    return pd.concat([fig11_summary(group, base).assign(init=init) for init, group in rows.groupby("init", sort=False)],
+                     ignore_index=True)
+
+
+def init_words(by_init: pd.DataFrame) -> str:
+    """What the two readings do to Fig. 11, per C, in words that claim only what the intervals allow: the
+    proportions differ clearly when their 95% Wilson intervals do not overlap."""
+    out = []
+    inits = list(dict.fromkeys(by_init["init"]))
+    if len(inits) != 2:
+        return ""
+    for (vary, value), group in by_init.groupby(["vary", "value"], sort=True):
+        a, b = (group[group["init"] == i].iloc[0] for i in inits)
+        apart = a["proportion_hi"] < b["proportion_lo"] or b["proportion_hi"] < a["proportion_lo"]
+        out.append(f"{vary} = {value}: {a['selection']}/{a['seeds']} selection under {inits[0]} against "
+                   f"{b['selection']}/{b['seeds']} under {inits[1]} "
+                   + ("(intervals apart: the start changes the proportion)" if apart else
+                      "(intervals overlap: 20 seeds do not tell them apart)"))
+    return "; ".join(out) + "."
 
 
 def fig10_summary(rows: pd.DataFrame, C: int = 5) -> pd.DataFrame:

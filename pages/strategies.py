@@ -75,6 +75,17 @@ if rows is not None:
         st.dataframe(summary.drop(columns=["learned_text", "base"]), hide_index=True)
         st.dataframe(rows, hide_index=True)
 
+    init_rows = shipped_table("fig11_init.csv", figure_tables.FIG11_COLUMNS,
+                              FIG11_CMD + " --vary C --values 2 5 --init normal variance_scaling --out "
+                              "pretrained/sweeps/fig11_init.csv", bools=("learned",))
+    if init_rows is not None:
+        st.markdown("**The start decides.** The paper \"rescales\" its initial weights \"by 0.002\", which reads two "
+                    "ways: every entry N(0, 0.002^2) (the project's default, every shipped run), or von Oswald et "
+                    "al.'s VarianceScaling(0.002), standard deviation sqrt(0.002 / D), 8.5x to 11x larger here. Fig. "
+                    "11's proportions at C = 2 and 5 under both, with 95% Wilson intervals:")
+        by_init = figure_analysis.fig11_by_init(init_rows, BASE)
+        widgets.show_chart(sweep_charts.init_chart(by_init), by_init, "fig11_init")
+        st.caption(figure_analysis.init_words(by_init))
     st.markdown("**Is the strategy decided early?** The fraction of runs whose strategy at each evaluation is "
                 "already their final one.")
     evidence = shipped_table("fig11_evidence.csv", figure_tables.FIG11_EVIDENCE_COLUMNS, FIG11_CMD,

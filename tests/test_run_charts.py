@@ -99,3 +99,28 @@ def test_constants_curves_axis_modes_and_fitted_references() -> None:
     assert sorted(r["size"] for r in dataset_rows(frac) if "label" in r) == [2.0, 3.0]
     with pytest.raises(ValueError, match="x_axis"):
         run_charts.constants_curves(rows, x_axis="linear")
+
+
+def test_constants_curves_shade_the_seeds_range_under_the_run_on_its_branch() -> None:
+    """A band (`engine.seeds.band` rows) is drawn as an area from its low to its high value in the run's colour, on
+    the panel of the run's sign (|value| for a run ending negative); where a seed is still at or below 0 on the log
+    axis the band is left off."""
+    rows = [{"run": "up", "step": t, "c_sigma": 1.0 + t, "c_eta": 2.0 + t} for t in (0, 10, 20)] + \
+           [{"run": "down", "step": t, "c_sigma": -1.0 - t, "c_eta": -2.0 - t} for t in (0, 10, 20)]
+    bands = [{"run": "up", "step": t, "lo_c_sigma": 0.5 + t if t else -0.1, "hi_c_sigma": 2.0 + t,
+              "lo_c_eta": 1.0 + t, "hi_c_eta": 3.0 + t} for t in (0, 10, 20)] + \
+            [{"run": "down", "step": t, "lo_c_sigma": -3.0 - t, "hi_c_sigma": -0.5 - t, "lo_c_eta": -4.0 - t,
+              "hi_c_eta": -1.0 - t} for t in (0, 10, 20)]
+    s = spec(run_charts.constants_curves(rows, x_axis="step", bands=bands))
+    panels = {p["title"] if isinstance(p["title"], str) else p["title"][0]: p for p in s["hconcat"]}
+    areas = {name: [u for u in layers(p) if mark_type(u) == "area"] for name, p in panels.items()}
+    assert all(len(a) == 1 for a in areas.values())
+    drawn = {name: s["datasets"][a[0]["data"]["name"]] for name, a in areas.items()}
+    assert [(r["step"], r["b_lo"], r["b_hi"]) for r in drawn["c_sigma"]] == [(10, 10.5, 12.0), (20, 20.5, 22.0)]
+    assert [(r["step"], r["b_lo"], r["b_hi"]) for r in drawn["-c_eta"]] == [(0, 1.0, 4.0), (10, 11.0, 14.0),
+                                                                            (20, 21.0, 24.0)]
+    area = areas["c_eta"][0]
+    assert area["encoding"]["y2"]["field"] == "b_hi" and area["encoding"]["y"]["scale"]["type"] == "log"
+    line = next(u for u in layers(panels["c_eta"]) if mark_type(u) == "line")
+    assert area["encoding"]["y"]["scale"]["domain"] == line["encoding"]["y"]["scale"]["domain"]
+    assert area["encoding"]["y"]["scale"]["domain"][1] >= 23 * 1.4  # the band fits under the axis's top

@@ -106,3 +106,32 @@ def test_fig10_paths_one_per_rate_in_step_order() -> None:
         lr = float(run.split()[2])
         src = rows[(rows["paper_lr"] == lr)].sort_values("step")
         assert [p["c_eta"] for p in pts] == list(src["c_eta"])
+
+
+def test_fig11_bars_are_the_wilson_intervals_of_each_series() -> None:
+    rows = fig11_frame()
+    summary = figure_analysis.fig11_summary(rows, BASE)
+    spec = sweep_charts.fig11_chart(summary).to_dict()
+    bars = [r for r in records(spec, "lo") if "series" in r]
+    assert len(bars) == 2 * len(summary)
+    for r in bars:
+        group = rows[(rows["vary"] == r["vary"]) & (rows[r["vary"]] == r["value"])]
+        if r["series"] == "runs that learned":
+            group = group[group["learned"]]
+        k = int((group["strategy"] == "selection").sum())
+        assert (r["lo"], r["hi"]) == pytest.approx(figure_analysis.wilson(k, len(group)))
+
+
+def test_init_chart_puts_both_readings_side_by_side_with_intervals() -> None:
+    rows = pd.concat([fig11_frame().assign(init="normal"),
+                      fig11_frame().assign(init="variance_scaling", strategy="elimination")], ignore_index=True)
+    by_init = figure_analysis.fig11_by_init(rows[rows["vary"] == "C"], BASE)
+    spec = sweep_charts.init_chart(by_init).to_dict()
+    drawn = records(spec, "reading")
+    assert {r["init"] for r in drawn} == {"normal", "variance_scaling"}
+    for r in drawn:
+        assert (r["lo"], r["hi"]) == pytest.approx((r["proportion_lo"], r["proportion_hi"])) or \
+            (r["lo"], r["hi"]) == pytest.approx((r["proportion_learned_lo"], r["proportion_learned_hi"]))
+    assert all(r["p"] == 0 for r in drawn if r["init"] == "variance_scaling")
+    words = figure_analysis.init_words(by_init)
+    assert "0/" in words and "under variance_scaling" in words

@@ -260,6 +260,13 @@ def read_softmax(learner: Learner, d: int, C: int, n: int, N: int, seed: int,
     return extract.reading(learner.weights, ctx, learner.query_in_keys, checks)
 
 
+@st.cache_data(show_spinner=False, max_entries=32, hash_funcs=BY_KEY)
+def read_kernel(learner: Learner, d: int, C: int, n: int, N: int, seed: int) -> tuple[dict[str, float], tuple]:
+    """Eq. 3 read off a kernel layer (sigma2, eta), checked at the read constants and moved off them."""
+    ctx = as_contexts(contexts(d, C, n, seed, N, stream=3))
+    return extract.kernel_reading(learner.weights, ctx)
+
+
 # ---------------------------------------------------------------- shipped tables and strategies
 
 
@@ -302,6 +309,31 @@ def headline_table() -> pd.DataFrame | None:
         return _headline(str(path), path.stat().st_mtime)
     except (OSError, ValueError):
         return None
+
+
+def seed_results() -> tuple[pd.DataFrame, str] | None:
+    """The headline's layers over seeds (pretrained/sweeps/seeds.csv): the summary per (d, layer) with 95%
+    intervals (`engine.seeds.summary`) and what they allow in words (`engine.seeds.verdict`); None when the file is
+    missing or unreadable."""
+    from engine import seeds
+
+    try:
+        rows = sweep_table(seeds.default_path().name, seeds.COLUMNS, ["converged"]).to_dict("records")
+    except (OSError, ValueError):
+        return None
+    return pd.DataFrame(seeds.summary(rows)), seeds.verdict(rows)
+
+
+def seed_history() -> list[dict]:
+    """c_sigma and c_eta through training of every seed of the headline's recipes (pretrained/sweeps/
+    seeds_history.csv, `engine.seeds`); empty when the file is missing or unreadable."""
+    from engine import seeds
+
+    try:
+        path = seeds.history_path(seeds.default_path())
+        return sweep_table(path.name, seeds.HISTORY_COLUMNS).to_dict("records")
+    except (OSError, ValueError):
+        return []
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -113,8 +113,10 @@ def constants_panel_width(rows: Sequence[Mapping], room: int, widest: int) -> in
 
 def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 240, legend: bool = True,
                      x_title: str = "step", legend_orient: str = "bottom", x_axis: str = "step",
-                     references: Sequence[Mapping] = ()) -> alt.HConcatChart:
-    """c_sigma and c_eta through training, one line per run (rows carry `run`, `step`, `c_sigma`, `c_eta`, and
+                     references: Sequence[Mapping] = (), names: Sequence[str] = ("c_sigma", "c_eta"),
+                     bands: Sequence[Mapping] = ()) -> alt.HConcatChart:
+    """c_sigma and c_eta (or other constants a run records: `names`, e.g. kernel attention's sigma2, eta) through
+    training, one line per run (rows carry `run`, `step`, `c_sigma`, `c_eta`, and
     for `x_axis="fraction"` `steps`, the run's length), each run's last value written at its line's end.
 
     `x_axis`: "step"; "log" (step 0 left out), where runs of 350 and 40,000 steps both show their
@@ -123,7 +125,8 @@ def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 24
     (`log_ticks`), from a twentieth of the smallest of them: the start of training, near 0, is below the axis.
     Runs that end negative (elimination) get a panel of their own on |value|, so no sign is hidden.
     `references` (run, c_sigma, c_eta): each run's fitted constants of the closed form it represents, dashed in
-    the run's colour."""
+    the run's colour. `bands` (run, step, `lo_<name>`, `hi_<name>`): a range around a run's line (its recipe over
+    seeds, `engine.seeds.band`), shaded in the run's colour."""
     runs = list(dict.fromkeys(r["run"] for r in rows))
     colors = alt.Scale(domain=runs, range=[RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(runs))])
     if x_axis not in STEP_AXES:
@@ -134,29 +137,41 @@ def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 24
               axis=alt.Axis(format="%") if x_axis == "fraction" else alt.Undefined)
     steps = {r["run"]: r.get("steps") for r in rows}
     panels = []
-    for name in ("c_sigma", "c_eta"):
+    for name in names:
         frame = _long(rows, [name])
         frame["fraction"] = [s / (steps[r] or 1) for s, r in zip(frame["step"], frame["run"])]
         if x_axis == "log":
             frame = frame[frame["step"] > 0]
         last = frame.sort_values("step").groupby("run", sort=False).tail(1).set_index("run")["value"]
         refs = {r["run"]: float(r[name]) for r in references if r.get(name) is not None}
+        spread = pd.DataFrame([{"run": r["run"], "step": r["step"], "lo": r[f"lo_{name}"], "hi": r[f"hi_{name}"]}
+                               for r in bands], columns=["run", "step", "lo", "hi"])
+        spread["fraction"] = [s / (steps.get(r) or 1) for s, r in zip(spread["step"], spread["run"])]
+        if x_axis == "log":
+            spread = spread[spread["step"] > 0]
         for sign in (1, -1):
             mine = [r for r in runs if r in last.index and np.sign(last[r]) == sign and last[r] != 0]
             if not mine and (sign == -1 or len(last)):
                 continue
             part = frame[frame["run"].isin(mine)].assign(size=lambda f: sign * f["value"])
+            shade = spread[spread["run"].isin(mine)].assign(b_lo=lambda f: np.minimum(sign * f["lo"], sign * f["hi"]),
+                                                            b_hi=lambda f: np.maximum(sign * f["lo"], sign * f["hi"]))
+            shade = shade[shade["b_lo"] > 0]  # a log axis: where a seed is still near 0 the band is left off
             ends = [abs(float(last[r])) for r in mine] + [sign * refs[r] for r in mine if sign * refs.get(r, 0) > 0]
             lo = min(ends) / 20 if ends else 0.01
-            hi = max([*ends, *part["size"][part["size"] > 0]] or [1.0]) * 1.4
+            hi = max([*ends, *part["size"][part["size"] > 0], *shade["b_hi"]] or [1.0]) * 1.4
             title = name if sign == 1 else f"-{name} (runs ending negative)"
-            y = alt.Y("size:Q", title=title, scale=alt.Scale(type="log", domain=[lo, hi], nice=False),
+            scale = alt.Scale(type="log", domain=[lo, hi], nice=False)
+            y = alt.Y("size:Q", title=title, scale=scale,
                       axis=alt.Axis(values=log_ticks(lo, hi, height), format="~g", labelOverlap=False))
             color = alt.Color("run:N", title="run", scale=colors,
                               legend=alt.Legend(labelLimit=320, orient=legend_orient, columns=1,
                                                 symbolType="stroke") if legend and not panels else None)
             drawn = part[part["size"] > 0]
-            layers = [alt.Chart(drawn).mark_line(clip=True).encode(
+            layers = [alt.Chart(shade).mark_area(opacity=0.2, clip=True).encode(
+                x=x, y=alt.Y("b_lo:Q", title=title, scale=scale), y2="b_hi:Q",
+                color=alt.Color("run:N", scale=colors, legend=None))] if len(shade) else []
+            layers += [alt.Chart(drawn).mark_line(clip=True).encode(
                 x=x, y=y, color=color, tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")])]
             tail = drawn.sort_values("step").groupby("run", sort=False).tail(1).assign(
                 text=lambda f: [f"{v:.3g}" for v in f["value"]])

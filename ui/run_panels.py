@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from engine import extract, learners, models, report
+from engine import extract, learners, models, report, seeds
 from engine.closed_form import NAMES
 from engine.config import TrainConfig
 from engine.runs import RunError
@@ -99,7 +99,8 @@ def constants_across_runs(entries: list[run_index.RunEntry], key: str = "w_multi
     x_axis = st.radio("Step axis", list(run_charts.STEP_AXES), index=1, horizontal=True, key=f"{key}_axis",
                       format_func=run_charts.STEP_AXES.get,
                       help="log: runs of 350 and 40,000 steps both show their descent; fraction: end to end")
-    rows, refs = [], []
+    rows, refs, bands = [], [], []
+    history = loaders.seed_history()
     keys = "|".join(loaders.run_key(e.path) for e in chosen)  # before reading: a run may write meanwhile
     for e in chosen:
         config = e.config
@@ -114,12 +115,20 @@ def constants_across_runs(entries: list[run_index.RunEntry], key: str = "w_multi
         best = hist.get("yardsticks", {}).get(config.yardstick, {}).get("best", {})
         if "c_sigma" in best:
             refs.append({"run": tag, **best})
+        evals = hist.get("evals", [])
+        if e.origin == "pretrained" and e.name == config.preset and evals:  # a shipped recipe: its seeds' range
+            bands += [{"run": tag, **b} for b in seeds.band(history, config.preset, evals[-1].get("c_eta") or 0)]
     if not rows:
         return
     width = run_charts.constants_panel_width(rows, 800, 330)  # the page's column at 1280 px
-    widgets.show_chart(loaders.chart_spec(f"constants|{x_axis}|{keys}", lambda: run_charts.constants_curves(
-        rows, width=width, x_axis=x_axis, references=refs)), lambda: pd.DataFrame(rows), "constants_through_training")
+    chart = loaders.chart_spec(f"constants|{x_axis}|{keys}|{len(bands)}", lambda: run_charts.constants_curves(
+        rows, width=width, x_axis=x_axis, references=refs, bands=bands))
+    widgets.show_chart(chart, lambda: pd.DataFrame(rows), "constants_through_training")
     note = "Dashed: each run's fitted constants of the closed form it represents (its yardstick)."
+    if bands:
+        counts = sorted({b["seeds"] for b in bands})
+        note += (f" Shaded: the range over {'-'.join(map(str, counts))} seeds of the same recipe (`python -m engine "
+                 "seeds`; seeds that ended on the run's branch, selection or elimination), where the data exist.")
     if any(e.config and e.config.d == 10 for e in chosen):
         note += (" At d = 10 eq. 1's landscape is a flat valley along c_sigma * c_eta ~ 350: the fitted and the "
                  "trained constants need not agree one by one, only their product is pinned.")

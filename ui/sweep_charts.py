@@ -22,7 +22,8 @@ POPULATIONS = ("all runs", "runs that learned")
 
 def fig11_chart(summary: pd.DataFrame, width: int = 200, height: int = 220) -> alt.HConcatChart:
     """Fig. 11: proportion of selection against C, d and n (one panel each), over all runs and over the runs
-    that learned; labels give learned/seeds, the circled point is the base shape, tooltips the counts."""
+    that learned, each with its 95% Wilson interval as a bar (the two series side by side at each value); labels
+    give learned/seeds, the circled point is the base shape, tooltips the counts."""
     tips = [alt.Tooltip("label:N", title="value"), "d:Q", "C:Q", "n:Q", alt.Tooltip("seeds:Q", title="seeds"),
             alt.Tooltip("selection:Q", title="selection (all)"), alt.Tooltip("learned:Q", title="learned"),
             alt.Tooltip("learned_selection:Q", title="selection (learned)"),
@@ -40,13 +41,52 @@ def fig11_chart(summary: pd.DataFrame, width: int = 200, height: int = 220) -> a
         long = part.melt(id_vars=[c for c in part.columns if c not in SERIES], value_vars=list(SERIES),
                          var_name="which", value_name="value_y")
         long["series"] = long["which"].map(SERIES)
+        long["lo"] = [r[f"{w}_lo"] for w, (_, r) in zip(long["which"], long.iterrows())]
+        long["hi"] = [r[f"{w}_hi"] for w, (_, r) in zip(long["which"], long.iterrows())]
         base = alt.Chart(long).encode(x=x, y=y, color=color, tooltip=tips)
         lines = base.mark_line(point=alt.OverlayMarkDef(size=45, filled=True))
+        bars = alt.Chart(long.dropna(subset=["lo"])).mark_rule(strokeWidth=1.5, opacity=0.6).encode(
+            x=x, xOffset=alt.XOffset("series:N", scale=alt.Scale(domain=list(SERIES.values()), paddingOuter=1)),
+            y=alt.Y("lo:Q"), y2="hi:Q", color=color,
+            tooltip=[*tips, alt.Tooltip("lo:Q", format=".2f", title="95% interval from"),
+                     alt.Tooltip("hi:Q", format=".2f", title="to")])
         allruns = alt.Chart(part.assign(value_y=part["proportion"])).encode(x=x, y=y)
         text = allruns.mark_text(dy=-11, fontSize=10, color="#444444").encode(text="learned_text:N", tooltip=tips)
         ring = allruns.transform_filter(alt.datum.base).mark_point(size=260, color="#111111", strokeWidth=1.5)
-        panels.append(alt.layer(lines, text, ring, title=f"varying {vary}").properties(width=width, height=height))
+        panels.append(alt.layer(bars, lines, text, ring, title=f"varying {vary}").properties(width=width,
+                                                                                              height=height))
     return alt.hconcat(*panels).resolve_scale(y="shared")
+
+
+INIT_LABELS = {"normal": "N(0, 0.002^2) (the project's)",
+               "variance_scaling": "VarianceScaling(0.002) (von Oswald et al.)"}
+
+
+def init_chart(summary: pd.DataFrame, width: int = 200, height: int = 220) -> alt.HConcatChart:
+    """Fig. 11's proportion of selection under both readings of the paper's 0.002 initialisation (`summary`:
+    `fig11_summary` rows with an `init` column), over all runs and over the runs that learned: a point per (C,
+    init) with its 95% Wilson interval, the two readings side by side at each C."""
+    frame = summary.assign(reading=summary["init"].map(lambda i: INIT_LABELS.get(i, i)))
+    readings = [INIT_LABELS.get(i, i) for i in dict.fromkeys(summary["init"])]
+    color = alt.Color("reading:N", title="initial weights", sort=readings,
+                      scale=alt.Scale(domain=readings, range=["#2ca02c", "#9467bd"][:len(readings)]),
+                      legend=alt.Legend(orient="bottom", labelLimit=0, columns=1))
+    panels = []
+    for which, title in SERIES.items():
+        part = frame.assign(p=frame[which], lo=frame[f"{which}_lo"], hi=frame[f"{which}_hi"]).dropna(subset=["p"])
+        x = alt.X("label:N", title="C", sort=list(dict.fromkeys(part.sort_values("value")["label"])),
+                  axis=alt.Axis(labelAngle=0))
+        offset = alt.XOffset("reading:N", sort=readings)
+        tips = ["reading:N", "C:Q", "seeds:Q", "selection:Q", "learned:Q", alt.Tooltip("p:Q", format=".2f",
+                title="proportion"), alt.Tooltip("lo:Q", format=".2f", title="95% interval from"),
+                alt.Tooltip("hi:Q", format=".2f", title="to")]
+        base = alt.Chart(part).encode(x=x, xOffset=offset, color=color, tooltip=tips)
+        y = alt.Y("p:Q", title=f"proportion of selection ({title})", scale=alt.Scale(domain=[0, 1], nice=False),
+                  axis=alt.Axis(format=".0%"))
+        panels.append(alt.layer(base.mark_rule(strokeWidth=2).encode(y=alt.Y("lo:Q"), y2="hi:Q"),
+                                base.mark_point(filled=True, size=70).encode(y=y),
+                                title=title).properties(width=width, height=height))
+    return alt.hconcat(*panels)
 
 
 def evidence_agreement(evidence: pd.DataFrame, per_shape: bool) -> pd.DataFrame:
