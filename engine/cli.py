@@ -58,6 +58,13 @@ def _check_out(out: Path) -> None:
             break
 
 
+def _constants_text(e: dict) -> str:
+    """The constants an evaluation read off the weights: eq. 3's for a kernel layer, else c_sigma and c_eta."""
+    if "sigma2" in e:
+        return f"sigma2 {e['sigma2']:.3g} eta {e['eta']:.3g}"
+    return f"c_sigma {e['c_sigma']:.3g} c_eta {e['c_eta']:.3g}"
+
+
 def progress_reporter(total: int, initial: int = 0, stream=None) -> Callable[[dict], None]:
     """A tqdm bar on a terminal; in a log, a plain line at every tenth of the run (default stream: the
     sys.stderr of the call, not of the import, so a redirected stderr gets the progress)."""
@@ -70,8 +77,7 @@ def progress_reporter(total: int, initial: int = 0, stream=None) -> Callable[[di
         def show(info: dict) -> None:
             e = info["eval"]
             gap = 100 * (e["eval_loss"] - info["yardstick_loss"]) / info["yardstick_loss"]
-            bar.set_postfix_str(f"eval {e['eval_loss']:.4f} gap {gap:+.2f}% c_sigma {e['c_sigma']:.3g} "
-                                f"c_eta {e['c_eta']:.3g}", refresh=False)
+            bar.set_postfix_str(f"eval {e['eval_loss']:.4f} gap {gap:+.2f}% {_constants_text(e)}", refresh=False)
             bar.update(info["step"] - bar.n)
             if info["step"] >= total:
                 bar.close()
@@ -85,8 +91,8 @@ def progress_reporter(total: int, initial: int = 0, stream=None) -> Callable[[di
         if tenth > shown[0] or step >= total:
             shown[0] = tenth
             gap = 100 * (e["eval_loss"] - info["yardstick_loss"]) / info["yardstick_loss"]
-            print(f"step {step}/{total} eval {e['eval_loss']:.4f} gap {gap:+.2f}% c_sigma {e['c_sigma']:.3g} "
-                  f"c_eta {e['c_eta']:.3g} elapsed {info['elapsed_s']:.0f} s", file=stream, flush=True)
+            print(f"step {step}/{total} eval {e['eval_loss']:.4f} gap {gap:+.2f}% {_constants_text(e)} "
+                  f"elapsed {info['elapsed_s']:.0f} s", file=stream, flush=True)
     return log
 
 
@@ -344,6 +350,8 @@ def report_main(argv: list[str] | None = None) -> int:
         print(report.table(root))
         print()
         print(report.table(root, examples=True))
+        print()
+        print(report.kernel_table(root))
         return 0
 
     return _guard(body, "")

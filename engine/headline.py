@@ -1,6 +1,6 @@
 """The paper's title claim in one table: on the same held-out contexts, the cross-entropy of trained linear
-SA, trained softmax SA, GD (eq. 2), kernel GD (eq. 3) and eq. 1, for every d of the shipped runs, with the
-classic learners of `engine.baselines` beside them as yardsticks.
+SA, trained softmax SA, trained kernel SA (d = 2, 3, 5), GD (eq. 2), kernel GD (eq. 3) and eq. 1, for every d of the
+shipped runs, with the classic learners of `engine.baselines` beside them as yardsticks.
 
 The closed forms sit at their stored fits (`engine.fitted`, made on other contexts), the baselines at constants
 fitted on the same fit contexts' key (`baselines.fitted`); the trained layers are the shipped `fast-*` runs.
@@ -36,8 +36,9 @@ from engine.tasks import TaskConfig, sample_contexts
 HELD_OUT_SEED = 20_250_417  # the held-out contexts' key: no fit, run or page draws from it
 DIMS = (2, 3, 5, 10)
 COLUMNS = ["d", "learner", "kind", "loss", "accuracy", "contexts", "constants"]
-LEARNERS = {"linear SA (trained)": "linear", "softmax SA (trained)": "softmax",
+LEARNERS = {"linear SA (trained)": "linear", "softmax SA (trained)": "softmax", "kernel SA (trained)": "kernel",
             **{NAMES[m]: m for m in ("gd", "kernel_gd", "adaptive")}}  # the closed forms under their one name
+LAYERS = ("linear", "softmax", "kernel")  # trained layers: the shipped fast-<kind>-d<d> runs (no kernel run at d = 10)
 BASELINES = {baselines.NAMES[b]: b for b in baselines.BASELINES}  # the yardsticks, under theirs
 
 
@@ -60,7 +61,7 @@ def rows(root: Path = PRETRAINED_ROOT, N: int = 4000, dims=DIMS, C: int = 5, n: 
                     "accuracy": float(m["correct"].mean()), "contexts": N, "constants": constants}
 
         for label, what in LEARNERS.items():
-            if what in ("linear", "softmax"):
+            if what in LAYERS:
                 path = root / f"fast-{what}-d{d}"
                 if not (path / "config.json").is_file():
                     continue
@@ -122,6 +123,16 @@ def verdict(table) -> str:
         out.append("At " + " and ".join(small) + " the two differ by less than " + f"{SMALL_GAP}: one trained run "
                    "per d, so a gap this small is not evidence either way.")
     return " ".join(out)
+
+
+def kernel_words(table) -> str:
+    """The trained kernel attention layer against kernel GD (eq. 3), the closed form it represents (Proposition
+    3.2), per d where the table has both: one sentence, empty when it has none."""
+    g = _best_minus_best(table, ["kernel SA (trained)"], [NAMES["kernel_gd"]])
+    if not g:
+        return ""
+    return ("Kernel attention, the paper's third layer, trained: its cross-entropy minus kernel GD's (eq. 3) at its "
+            "fitted constants is " + _and([f"{v:+.4f} at d = {d}" for d, v in g.items()]) + ".")
 
 
 ORACLE, KNN, LOGREG = (baselines.NAMES[b] for b in ("oracle", "knn", "logreg"))

@@ -19,6 +19,10 @@ HEADER = (
     "| run | model | steps | wall time | final eval loss | closed-form optimum | gap | converged | c_sigma | c_eta |"
     " A/B snapshots |\n|---|---|---|---|---|---|---|---|---|---|---|"
 )
+KERNEL_HEADER = (
+    "| run | d | sigma^2 read off | eta read off | eq. 3 fit: sigma^2 | eta | preds diff: read off | at the fit |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
 EXAMPLES_HEADER = (
     "| run | preset | seed | steps | final eval loss | strategy | c_sigma | c_eta |\n"
     "|---|---|---|---|---|---|---|---|"
@@ -56,6 +60,37 @@ def example_row(path: Path) -> str:
     name, _ = strategy(run.params, run.config.task)
     return (f"| {run.name} | {run.config.preset} | {run.config.seed} | {last['step']:,} | {last['eval_loss']:.4f} | "
             f"{name} | {last['c_sigma']:.3g} | {last['c_eta']:.3g} |")
+
+
+def kernel_reading(path: Path, N: int = 500) -> dict:
+    """A kernel attention run read as kernel GD (eq. 3): the constants read off its weights and eq. 3's fit, and
+    the preds diff of eq. 3 at each against the layer on N fresh contexts (`extract.kernel_reading`)."""
+    import jax
+
+    from engine import extract, fitted
+    from engine.tasks import sample_contexts
+
+    run = load_run(path)
+    task = run.config.task
+    ctx = sample_contexts(jax.random.key(7), task, N)
+    consts, rows = extract.kernel_reading(run.params, ctx, factors=(1.0,))
+    fit = fitted.fitted("kernel_gd", task).refined
+    at_fit = extract.check_constants({k: jax.numpy.asarray(v) for k, v in run.params.items()}, ctx, "kernel",
+                                     "kernel_gd", fit, factors=(1.0,))[0]["preds_diff"]
+    return {"run": path.name, "d": task.d, **consts, "fit_sigma2": fit["sigma2"], "fit_eta": fit["eta"],
+            "preds_diff": rows[0]["preds_diff"], "preds_diff_fit": at_fit}
+
+
+def kernel_table(root: Path) -> str:
+    """The kernel attention runs read as eq. 3 (`kernel_reading`), one row each."""
+    lines = [KERNEL_HEADER]
+    for path in list_runs(root):
+        if read_json(path / "config.json").get("kind") != "kernel":
+            continue
+        k = kernel_reading(path)
+        lines.append(f"| {k['run']} | {k['d']} | {k['sigma2']:.4g} | {k['eta']:.4g} | {k['fit_sigma2']:.4g} | "
+                     f"{k['fit_eta']:.4g} | {k['preds_diff']:.4f} | {k['preds_diff_fit']:.4f} |")
+    return "\n".join(lines)
 
 
 def table(root: Path, examples: bool = False) -> str:

@@ -88,6 +88,12 @@ with st.spinner("Fitting the closed form ..."):
 st.markdown(f"**{learner.label}** vs **{ref.label}** on {N} fresh contexts of d={task.d}, C={task.C}, n={task.n}. "
             f"{learner.note}; closed form {ref.note}.")
 fit = loaders.fit(method, task.d, task.C, task.n)
+if learner.kind == "kernel" and not learner.is_closed_form and entry is not None:
+    read, _ = loaders.read_kernel(learner, task.d, task.C, task.n, 500, 0)
+    own = loaders.fit("kernel_gd", task.d, task.C, task.n).refined
+    st.caption(f"Read off this kernel layer's weights as eq. 3: sigma^2 = {read['sigma2']:.4g}, eta = "
+               f"{read['eta']:.4g} (eq. 3's fit: sigma^2 = {own['sigma2']:.4g}, eta = {own['eta']:.4g}; the Weights "
+               "page checks the reading).")
 if fit.on_edge or fit.valley:
     st.caption(f"{fit.name}: {fit.constants_text()}")
 if method != learner.represents:

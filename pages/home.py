@@ -16,12 +16,20 @@ st.markdown(
 
 table = loaders.headline_table()
 if table is not None:
-    key = f"home-headline|{loaders.table_key(table)}"
+    seeds = loaders.seed_results()
+    summary, seed_words = seeds if seeds else (None, "")
+    key = f"home-headline|{loaders.table_key(table)}|{'' if summary is None else loaders.table_key(summary)}"
     widgets.chart_only(loaders.chart_spec(key, lambda: compare_charts.headline_chart(
-        table, width=420, height=240, yardsticks=True)))
+        table, width=420, height=240, yardsticks=True, seeds=summary)))
     st.markdown("**Softmax attention may learn the better algorithm.** A softmax layer can represent eq. 1, a "
                 "linear layer only GD, and each trained layer sits on its closed form. "
-                + headline.verdict(table) + " (The trained layers are the shipped fast runs.)")
+                + (seed_words + " (Each trained layer's point is the mean over its seeds, trained by `python -m engine "
+                   "seeds` with the shipped runs' recipes, on the same held-out contexts.)" if seed_words else
+                   headline.verdict(table) + " (The trained layers are the shipped fast runs.)"))
+    kernel = headline.kernel_words(table)
+    if kernel:
+        st.markdown(kernel + " A kernel layer represents eq. 3 exactly (Weights page: its sigma^2 and eta read off "
+                    "its weights).")
     st.markdown("**For scale**, in grey, classic learners on the same contexts:\n"
                 + "\n".join(f"- {sentence}" for sentence in headline.yardsticks(table)))
     with st.expander("The numbers: cross-entropy (accuracy) by d"):

@@ -141,6 +141,27 @@ if cfg.kind == "softmax":
         st.dataframe(pd.DataFrame(pairs)[["which", "c_sigma", "c_eta", "preds_diff", "loss_model",
                                           "loss_closed_form"]], hide_index=True)
 
+if cfg.kind == "kernel":
+    st.subheader("Reading the layer as kernel GD (eq. 3), and checking the reading")
+    learner = loaders.run_learner(entry)
+    with st.spinner("Comparing the layer with eq. 3 at and off the constants read off it ..."):
+        consts, rows = loaders.read_kernel(learner, task.d, task.C, task.n, 500, 0)
+    fit_best = yard.get("best", {})
+    c1, c2, c3 = st.columns(3)
+    c1.metric("sigma^2 (read off)", f"{consts['sigma2']:.4g}", help="the kernel's width: the layer's RBF width 1 "
+              "over the mean diagonal of A's x-block")
+    c2.metric("eta (read off)", f"{consts['eta']:.4g}", help="n times B's label block (read as c_eta is) times "
+              "the scale the key norms put on every kernel value")
+    if fit_best:
+        c3.metric("eq. 3's fit", f"sigma^2 {fit_best['sigma2']:.4g}, eta {fit_best['eta']:.4g}",
+                  help="the constants that minimise eq. 3's loss on 10,000 fit contexts")
+    widgets.show_chart(cached("kernel_check", lambda: compare_charts.extracted_check(list(rows), closed_form="eq. 3")),
+                       pd.DataFrame(list(rows)), f"extracted_check_{entry.name}")
+    st.caption("Kernel attention represents kernel GD (eq. 3, Proposition 3.2): with |x| = 1 the kernel of W_Q q and "
+               "W_K x is eq. 3's RBF kernel of width sigma^2 = 1 / A's x-diagonal, scaled by the key norms. Eq. 3 "
+               "at the constants read off the weights should track the layer (small preds diff at factor 1) and do "
+               "worse with either moved off (factors 1/4 to 4), on 500 fresh contexts.")
+
 # ---------------------------------------------------------------- the shipped runs
 with st.expander("The shipped runs in numbers (pretrained/)"):
     number = st.column_config.NumberColumn

@@ -10,7 +10,7 @@ presets=("$@")
 if [ ${#presets[@]} -eq 0 ]; then
   presets=(fast-linear-d2 fast-linear-d3 fast-linear-d5 fast-linear-d10
            fast-softmax-d2 fast-softmax-d3 fast-softmax-d5 fast-softmax-d10
-           fast-softmax-d2-selfkey fast-softmax-d3-selfkey examples)
+           fast-softmax-d2-selfkey fast-softmax-d3-selfkey fast-kernel-d2 fast-kernel-d3 fast-kernel-d5 examples)
 fi
 for p in "${presets[@]}"; do
   if [ "$p" = examples ]; then

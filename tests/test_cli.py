@@ -176,9 +176,10 @@ def test_other_commands_report_problems_in_one_line(capsys, tmp_path):
     assert e.value.code == 2 and "invalid choice: 'glorot'" in capsys.readouterr().err
 
 
-def test_report_main_prints_both_tables(capsys, tmp_path):
+def test_report_main_prints_every_table(capsys, tmp_path):
     assert cli.report_main([str(tmp_path)]) == 0
-    assert capsys.readouterr().out == f"{report.HEADER}\n\n{report.EXAMPLES_HEADER}\n"  # no runs: the headers
+    # no runs: the headers
+    assert capsys.readouterr().out == f"{report.HEADER}\n\n{report.EXAMPLES_HEADER}\n\n{report.KERNEL_HEADER}\n"
 
 
 def test_python_m_engine_train_without_arguments():

@@ -49,9 +49,34 @@ def test_headline_legend_shows_each_learners_line_style() -> None:
     enc = spec(compare_charts.headline_chart(rows))["encoding"]
     assert enc["strokeDash"]["field"] == enc["color"]["field"] == "learner"
     dashes = dict(zip(enc["strokeDash"]["scale"]["domain"], enc["strokeDash"]["scale"]["range"]))
-    assert {k for k, v in dashes.items() if v == [1, 0]} == {"softmax SA (trained)", "linear SA (trained)"}
+    assert {k for k, v in dashes.items() if v == [1, 0]} == {"softmax SA (trained)", "linear SA (trained)",
+                                                             "kernel SA (trained)"}
     assert all(v == [5, 3] for k, v in dashes.items() if "trained" not in k)
     assert enc["color"]["legend"]["symbolType"] == "stroke" and "legend" not in enc["strokeDash"]
+
+
+def test_headline_with_seeds_draws_each_trained_layers_mean_and_its_interval() -> None:
+    """With the seeds' summary, a trained layer's point is its mean over seeds and a bar spans its 95% interval;
+    a layer without seeds (and every closed form) keeps the table's value."""
+    from engine import seeds
+
+    rows = [{"d": d, "learner": name, "kind": "trained layer" if "trained" in name else "closed form",
+             "loss": 0.5, "accuracy": 0.8} for d in (2, 3) for name in ("linear SA (trained)", "softmax SA (trained)",
+                                                                         "GD (eq. 2)")]
+    per_seed = [{"d": 2, "layer": "softmax", "loss": v, "accuracy": 0.9, "converged": True, "strategy": "selection"}
+                for v in (0.10, 0.12, 0.11, 0.13, 0.09)]
+    summary = seeds.summary(per_seed)
+    mean, lo, hi = seeds.interval([0.10, 0.12, 0.11, 0.13, 0.09])
+    s = spec(compare_charts.headline_chart(rows, seeds=summary))
+    main, bars = s["layer"]
+    drawn = {(r["d"], r["learner"]): r for r in s["datasets"][main["data"]["name"]]}
+    assert drawn[(2, "softmax SA (trained)")]["loss"] == pytest.approx(mean)
+    assert drawn[(3, "softmax SA (trained)")]["loss"] == 0.5 and drawn[(2, "linear SA (trained)")]["loss"] == 0.5
+    (bar,) = s["datasets"][bars["data"]["name"]]
+    assert (bar["d"], bar["learner"], bar["loss_lo"], bar["loss_hi"]) == (2, "softmax SA (trained)",
+                                                                         pytest.approx(lo), pytest.approx(hi))
+    assert bars["mark"]["type"] == "rule" and bars["encoding"]["y2"]["field"] == "loss_hi"
+    assert "5 seeds" in " ".join(main["encoding"]["color"]["title"])
 
 
 def test_headline_colours_name_every_learner_of_the_table():

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.app_support import charts_of, open_app
+from tests.app_support import charts_of, open_app, open_link
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,3 +116,33 @@ def test_science_renders_its_formulas_as_math() -> None:
                for run in ("fast-softmax-d3", "fast-softmax-d3-selfkey")]  # the numbers quoted are the shipped runs'
     for number in [f"{e['c_sigma']:.1f}" for e in shipped] + [f"{e['c_eta']:.2f}" for e in shipped] + ["31.07", "7.15"]:
         assert number in why
+
+
+# ---------------------------------------------------------------- kernel attention, the paper's third layer
+
+
+def test_a_shipped_kernel_run_is_read_as_eq3_on_weights_and_compare() -> None:
+    """The Weights page reads sigma^2 and eta off the shipped d = 3 kernel layer (as `extract.kernel_constants`
+    does) and checks eq. 3 there and moved off; Compare measures the layer against kernel GD (eq. 3) by default and
+    names the same reading."""
+    from engine import extract, fitted
+    from engine.runs import load_run
+
+    run = load_run(ROOT / "pretrained" / "fast-kernel-d3")
+    sigma2, eta = extract.kernel_constants(run.params, run.config.task)
+    at = open_link("weights", run="pretrained/fast-kernel-d3")
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["sigma^2 (read off)"] == f"{sigma2:.4g}" and metrics["eta (read off)"] == f"{eta:.4g}"
+    fit = fitted.fitted("kernel_gd", run.config.task).refined
+    assert metrics["eq. 3's fit"] == f"sigma^2 {fit['sigma2']:.4g}, eta {fit['eta']:.4g}"
+    check = next(c for c in charts_of(at) if "eq. 3 at the extracted" in json.dumps(c.get("title", "")))
+    rows = [r for rows in check["datasets"].values() for r in rows]
+    at_one = [r for r in rows if r["factor"] == 1.0]
+    assert {r["which"] for r in rows} == {"sigma2", "eta"} and len(at_one) == 2
+    assert all(r["preds_diff"] < min(o["preds_diff"] for o in rows if o["factor"] in (0.25, 4.0)) for r in at_one)
+
+    at = open_link("compare", run="pretrained/fast-kernel-d3")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.selectbox(key="against").value == "kernel_gd"
+    assert any(f"sigma^2 = {sigma2:.4g}, eta = {eta:.4g}" in c.value for c in at.caption)

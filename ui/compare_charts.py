@@ -46,27 +46,33 @@ def identity_scatter(x: np.ndarray, y: np.ndarray, x_title: str, y_title: str, t
 # ---------------------------------------------------------------- Fig. 8: the extracted constants, checked
 
 
-def extracted_check(rows: Sequence[Mapping], width: int = 420, height: int = 240) -> alt.Chart:
-    """Preds diff between the trained model and eq. 1 at the extracted constants times a factor (x, log),
+CONSTANT_COLORS = ["#1f77b4", "#d62728"]  # the first and second constant of a reading (c_sigma, c_eta; sigma2, eta)
+
+
+def extracted_check(rows: Sequence[Mapping], width: int = 420, height: int = 240, closed_form: str = "eq. 1"
+                    ) -> alt.Chart:
+    """Preds diff between the trained model and its closed form at the extracted constants times a factor (x, log),
     one line per constant moved; the minimum should sit at factor 1."""
     frame = pd.DataFrame(rows)
     factors = sorted(float(f) for f in frame["factor"].unique())
-    return alt.Chart(frame, title="trained model vs eq. 1 at the extracted constants, moved off").mark_line(
+    which = list(dict.fromkeys(frame["which"]))
+    return alt.Chart(frame, title=f"trained model vs {closed_form} at the extracted constants, moved off").mark_line(
         point=True).encode(
         x=alt.X("factor:Q", scale=alt.Scale(type="log", domain=[factors[0], factors[-1]], nice=False),
                 title="factor on the extracted value", axis=alt.Axis(values=factors, format="~g")),
         y=alt.Y("preds_diff:Q", title="preds diff"),
-        color=alt.Color("which:N", title="constant moved", scale=alt.Scale(domain=["c_sigma", "c_eta"],
-                                                                            range=["#1f77b4", "#d62728"])),
-        tooltip=["which:N", alt.Tooltip("factor:Q", format=".3g"), alt.Tooltip("c_sigma:Q", format=".4g"),
-                 alt.Tooltip("c_eta:Q", format=".4g"), alt.Tooltip("preds_diff:Q", format=".4g")],
+        color=alt.Color("which:N", title="constant moved", scale=alt.Scale(domain=which,
+                                                                            range=CONSTANT_COLORS[:len(which)])),
+        tooltip=["which:N", alt.Tooltip("factor:Q", format=".3g"),
+                 *(alt.Tooltip(f"{w}:Q", format=".4g") for w in which), alt.Tooltip("preds_diff:Q", format=".4g")],
     ).properties(width=width, height=height)
 
 
 # ---------------------------------------------------------------- softmax >= linear, by d
 
 HEADLINE_COLORS = {"softmax SA (trained)": "#d62728", "eq. 1": "#ff9896", "linear SA (trained)": "#1f77b4",
-                   "GD (eq. 2)": "#aec7e8", "kernel GD (eq. 3)": "#9467bd"}  # grey is the yardsticks'
+                   "GD (eq. 2)": "#aec7e8", "kernel SA (trained)": "#9467bd",
+                   "kernel GD (eq. 3)": "#c5b0d5"}  # grey is the yardsticks'
 
 
 YARDSTICK_GREY = "#8c8c8c"
@@ -82,24 +88,50 @@ def yardstick_families(learners: Sequence[str]) -> dict[str, str]:
     return {name: gd if name in steps and gd else name for name in learners}
 
 
+def with_seeds(rows: pd.DataFrame, seeds: pd.DataFrame | Sequence[Mapping]) -> pd.DataFrame:
+    """The headline's rows with each trained layer's loss and accuracy replaced by its mean over seeds where the
+    seeds' summary (`engine.seeds.summary`) has the (d, learner), and `loss_lo`, `loss_hi` its 95% interval."""
+    frame = rows.copy()
+    summary = pd.DataFrame(seeds)
+    if not len(summary):
+        return frame
+    by = {(int(r["d"]), r["learner"]): r for r in summary.to_dict("records")}
+    for col in ("loss_lo", "loss_hi", "seeds"):
+        frame[col] = np.nan
+    for i, r in frame.iterrows():
+        s = by.get((int(r["d"]), r["learner"]))
+        if s is not None:
+            frame.loc[i, ["loss", "accuracy", "loss_lo", "loss_hi", "seeds"]] = [
+                s["loss"], s["accuracy"], s["loss_lo"], s["loss_hi"], s["seeds"]]
+    return frame
+
+
 def headline_chart(rows: pd.DataFrame | Sequence[Mapping], width: int = 460, height: int = 260,
-                   legend_orient: str = "right", yardsticks: bool = False) -> alt.Chart | alt.LayerChart:
+                   legend_orient: str = "right", yardsticks: bool = False,
+                   seeds: pd.DataFrame | Sequence[Mapping] | None = None) -> alt.Chart | alt.LayerChart:
     """Cross-entropy on held-out contexts against d: trained layers as solid lines, closed forms dashed (each
-    trained layer lies on the closed form it represents); lower is better. With `yardsticks`, the table's baselines
-    (kind "baseline") as thin grey lines, one point shape per family in a legend of their own; without, they are
-    left out."""
+    trained layer lies on the closed form it represents); lower is better. With `seeds` (`engine.seeds.summary`
+    rows), each trained layer's point is its mean over seeds with a bar for the 95% interval. With `yardsticks`, the
+    table's baselines (kind "baseline") as thin grey lines, one point shape per family in a legend of their own;
+    without, they are left out."""
     frame = pd.DataFrame(rows)
+    if seeds is not None:
+        frame = with_seeds(frame, seeds)
     base = frame[frame["kind"] != "baseline"] if "kind" in frame else frame
-    order = list(HEADLINE_COLORS)
+    order = [name for name in HEADLINE_COLORS if name in set(base["learner"])]
     columns = 2 if legend_orient == "bottom" else 1
     title = "cross-entropy on the same held-out contexts (lower is better)"
+    bars = base.dropna(subset=["loss_lo"]) if "loss_lo" in base else base.iloc[:0]
+    n_seeds = sorted({int(v) for v in bars["seeds"]}) if len(bars) else []
+    solid = (f"solid: trained layer (mean of {'-'.join(map(str, n_seeds))} seeds, bar: 95% interval)" if n_seeds
+             else "solid: trained layer")
     main = alt.Chart(base, title=title).mark_line(
         point=True).encode(
         x=alt.X("d:O", title="d (dimension)", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("loss:Q", title="cross-entropy", scale=alt.Scale(zero=False)),
         # one legend for both channels (same field): each learner's line in its colour and dash
-        color=alt.Color("learner:N", sort=order, title="solid: trained layer, dashed: closed form",
-                        scale=alt.Scale(domain=order, range=list(HEADLINE_COLORS.values())),
+        color=alt.Color("learner:N", sort=order, title=[solid, "dashed: closed form"],
+                        scale=alt.Scale(domain=order, range=[HEADLINE_COLORS[name] for name in order]),
                         legend=alt.Legend(orient=legend_orient, columns=columns,
                                           symbolType="stroke", symbolStrokeWidth=3, symbolSize=600,
                                           titleLimit=400)),
@@ -107,6 +139,16 @@ def headline_chart(rows: pd.DataFrame | Sequence[Mapping], width: int = 460, hei
             domain=order, range=[[1, 0] if "trained" in name else [5, 3] for name in order])),
         tooltip=["d:O", "learner:N", alt.Tooltip("loss:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".3f")],
     ).properties(width=width, height=height)
+    if len(bars):
+        interval = alt.Chart(bars).mark_rule(strokeWidth=2.5).encode(
+            x=alt.X("d:O"), y=alt.Y("loss_lo:Q"), y2="loss_hi:Q",
+            color=alt.Color("learner:N", sort=order, scale=alt.Scale(domain=order, range=[HEADLINE_COLORS[name]
+                                                                                          for name in order]),
+                            legend=None),
+            tooltip=["d:O", "learner:N", alt.Tooltip("loss:Q", format=".4f", title="mean over seeds"),
+                     alt.Tooltip("loss_lo:Q", format=".4f", title="95% interval from"),
+                     alt.Tooltip("loss_hi:Q", format=".4f", title="to"), alt.Tooltip("seeds:Q", format="d")])
+        main = alt.layer(main, interval)
     if not yardsticks or "kind" not in frame or not (frame["kind"] == "baseline").any():
         return main
     extra = frame[frame["kind"] == "baseline"]

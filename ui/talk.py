@@ -15,7 +15,7 @@ from collections.abc import Callable
 import altair as alt
 import numpy as np
 
-from engine import closed_form, figure_analysis, figure_tables, headline
+from engine import closed_form, figure_analysis, figure_tables, headline, seeds
 from engine.closed_form import NAMES
 from engine.fit import best_at
 from engine.fitted import VALLEY_TOLERANCE
@@ -221,7 +221,8 @@ def mirrored(row: dict) -> bool:
 
 
 def constants_slide() -> SlideContent:
-    rows, keys = [], []
+    rows, keys, bands = [], [], []
+    history = loaders.seed_history()
     for d in (2, 3, 5, 10):
         entry = run_index.by_name(f"pretrained/fast-softmax-d{d}")
         if entry is None:
@@ -231,10 +232,14 @@ def constants_slide() -> SlideContent:
         last = evals[-1]["step"]
         rows += [{"run": f"d = {d}", "step": e["step"], "steps": last, "c_sigma": e["c_sigma"], "c_eta": e["c_eta"]}
                  for e in evals]
+        bands += [{"run": f"d = {d}", **b} for b in seeds.band(history, f"fast-softmax-d{d}", evals[-1]["c_eta"])]
     if not rows:
         raise Missing("No shipped softmax runs here.")
+    counts = sorted({b["seeds"] for b in bands})
     caption = ("The shipped softmax runs (fast-softmax-d2 ... d10: fast recipes, not the paper's), step axis as a "
-               "fraction of each run; each line's last value written at its end.")
+               "fraction of each run; each line's last value written at its end."
+               + (f" Shaded: the range over {'-'.join(map(str, counts))} seeds of each recipe that ended on the "
+                  "shown run's branch." if bands else ""))
     d10 = next((r for r in reversed(rows) if r["run"] == "d = 10"), None)
     fit10 = loaders.fit("adaptive", 10, 5, 100)
     v = fit10.valley
@@ -251,22 +256,27 @@ def constants_slide() -> SlideContent:
                     + f" the band c_sigma {v['lo']:.2g} to {v['hi']:.2g} where eq. 1's loss is within "
                     f"{100 * VALLEY_TOLERANCE:g}% of its best; the fit sits at c_sigma "
                     f"{fit10.refined['c_sigma']:.2g}, c_eta {fit10.refined['c_eta']:,.0f}).")
-    return content(loaders.chart_spec("talk-constants|" + "|".join(keys), lambda: (
+    return content(loaders.chart_spec(f"talk-constants|{'|'.join(keys)}|{len(bands)}", lambda: (
         run_charts.constants_curves(rows, width=run_charts.constants_panel_width(rows, 1000, 400),
-                                    height=CHART_HEIGHT - 50, x_axis="fraction", legend_orient="right"))), caption)
+                                    height=CHART_HEIGHT - 50, x_axis="fraction", legend_orient="right",
+                                    bands=bands))), caption)
 
 
 def headline_slide() -> SlideContent:
     table = loaders.headline_table()
     if table is None:
         raise Missing("No `pretrained/headline.csv` yet: `python -m engine headline`.")
-    key = f"talk-headline|{loaders.table_key(table)}"
+    seeds = loaders.seed_results()
+    summary, seed_words = seeds if seeds else (None, "")
+    key = f"talk-headline|{loaders.table_key(table)}|{'' if summary is None else loaders.table_key(summary)}"
+    layers = ("the trained layers are each recipe's mean over seeds (bars: 95% intervals)" if seed_words else
+              "the trained layers are the fast runs")
     return content(loaders.chart_spec(key, lambda: compare_charts.headline_chart(table, width=520,
                                                                                  height=CHART_HEIGHT - 60,
-                                                                                 yardsticks=True)),
-                   f"{int(table['contexts'].iloc[0]):,} held-out contexts per d; the trained layers are the fast "
-                   "runs, the closed forms at constants fitted on other contexts; in grey, classic learners on the "
-                   "same contexts for scale. " + headline.verdict(table))
+                                                                                 yardsticks=True, seeds=summary)),
+                   f"{int(table['contexts'].iloc[0]):,} held-out contexts per d; {layers}, the closed forms at "
+                   "constants fitted on other contexts; in grey, classic learners on the same contexts for scale. "
+                   + (seed_words or headline.verdict(table)))
 
 
 def strategies_slide() -> SlideContent:

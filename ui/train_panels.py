@@ -9,7 +9,8 @@ import altair as alt
 import streamlit as st
 
 from engine.closed_form import NAMES
-from engine.config import PRESETS, SCHEDULES, TrainConfig
+from engine.config import KINDS, PRESETS, SCHEDULES, TrainConfig
+from engine.models import INITS
 from ui import run_charts, widgets
 
 DEMO = [k for k in PRESETS if k.startswith("demo-")]  # under a minute: for a talk
@@ -30,8 +31,9 @@ def config_form() -> TrainConfig | None:
                    "below to try it, or start a fast-* preset.")
     with st.expander("Change the config", expanded=False):
         c1, c2, c3, c4 = st.columns(4)
-        kind = c1.selectbox("kind", ["linear", "softmax"], index=["linear", "softmax"].index(base.kind),
-                            key=f"tk_{preset}")
+        kind = c1.selectbox("kind", KINDS, index=KINDS.index(base.kind), key=f"tk_{preset}",
+                            help="kernel: RBF kernel attention (width 1 on W_Q q and W_K x), which represents kernel "
+                                 "GD (eq. 3)")
         d = c2.number_input("d", 1, 20, base.d, key=f"td_{preset}")
         C = c3.number_input("C", 1, 10, base.C, key=f"tC_{preset}")
         n = c4.number_input("n", 1, 1000, base.n, key=f"tn_{preset}")
@@ -51,6 +53,11 @@ def config_form() -> TrainConfig | None:
         cosine_power = c4.number_input("cosine power", 0.25, 4.0, float(base.cosine_power), step=0.25,
                                        key=f"tcp_{preset}", help="the cosine decay factor raised to this power: "
                                        "2 ends the run at a lower rate, where the optimiser's noise settles")
+        init = c1.selectbox("initial weights", list(INITS), index=list(INITS).index(base.init), key=f"tinit_{preset}",
+                            help="the paper rescales its initial weights by the init scale, which reads two ways: "
+                                 "normal, every entry N(0, scale^2) (the default, every shipped run); "
+                                 "variance_scaling, standard deviation sqrt(scale / D), von Oswald et al.'s code. "
+                                 "The start decides which algorithm a seed learns (Strategies page)")
         query_in_keys = c2.checkbox("query among the keys", base.query_in_keys, key=f"tq_{preset}",
                                     help="off (the paper's model, as its numbers indicate: docs/science.md "
                                          "section 2): the query attends to the n context points only and eq. 1 is "
@@ -60,7 +67,7 @@ def config_form() -> TrainConfig | None:
                                      batch=int(batch), lr=float(lr), schedule=schedule, warmup=int(warmup),
                                      clip=float(clip), init_scale=float(init_scale), seed=int(seed),
                                      eval_every=int(eval_every), query_in_keys=bool(query_in_keys),
-                                     qk_decay=float(qk_decay), cosine_power=float(cosine_power))
+                                     qk_decay=float(qk_decay), cosine_power=float(cosine_power), init=init)
     except ValueError as e:
         st.error(f"**This config cannot be trained.** {e}")
         return None
@@ -82,6 +89,10 @@ def changed_fields(config: TrainConfig, base: TrainConfig) -> list[str]:
             if f.name not in KEEPS_PRESET and getattr(config, f.name) != getattr(base, f.name)]
 
 
+# what a run of each kind reads off its weights and draws through training
+CONSTANTS = {"softmax": ("c_sigma", "c_eta"), "kernel": ("sigma2", "eta")}
+
+
 def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig) -> None:
     optimum = yardsticks.get(config.yardstick, {}).get("loss")
     label = NAMES[config.yardstick]
@@ -89,9 +100,9 @@ def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig) -> Non
     log_step = st.session_state.get("train_log_step", True)
     # one row inside the job's card at 1280 px with the sidebar open (about 790 px)
     top = [run_charts.loss_curve(evals, optimum, f"{label} optimum", width=300, height=200, log_step=log_step)]
-    if config.kind == "softmax":
+    if config.kind in CONSTANTS:
         top += run_charts.constants_curves([{"run": "this run", **e} for e in evals], width=140, height=200,
-                                           legend=False).hconcat
+                                           legend=False, names=CONSTANTS[config.kind]).hconcat
     widgets.chart_only(alt.hconcat(*top).resolve_scale(color="independent"))
     widgets.chart_only(run_charts.alignment_curves(evals, label, **({"other_label": other} if other else {}),
                                                    width=170, height=170))
