@@ -215,6 +215,10 @@ def _start(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[dict, dict
     return state, history
 
 
+CHECKPOINT_EVERY_S = 10.0  # a stopped, finished or diverged run saves its state whatever the time
+WRITE_EVERY_S = 1.0  # history.json and status.json: the Train page polls them every 1.5 s
+
+
 def train(
     config: TrainConfig,
     out_dir: Path | str,
@@ -232,9 +236,30 @@ def train(
     if "yardsticks" not in history:
         history["yardsticks"] = fit_yardsticks(config, ctxs["eval"])
     yard = history["yardsticks"][config.yardstick]
-    schedule = learning_rate(config)
+    schedule = jax.jit(learning_rate(config))  # eager, optax's joined schedules cost ~10 ms a call on CPU
     keep = snapshot_steps(config)
     mngr = checkpoint_manager(run_dir)
+    saved = {"step": int(state["step"]), "state": state, "at": time.time()}  # the newest checkpoint, the newest state
+    written = {"at": 0.0}
+
+    def checkpoint(state: dict, force: bool = False) -> None:
+        """Saves `state` when CHECKPOINT_EVERY_S have passed since the last save, or when `force`d: a checkpoint
+        per evaluation cost a short run more than its steps (orbax ~0.1 s a save)."""
+        step = int(state["step"])
+        saved["state"] = state
+        if step != saved["step"] and (force or time.time() - saved["at"] >= CHECKPOINT_EVERY_S):
+            save_state(mngr, step, state)
+            saved.update(step=step, at=time.time())
+
+    def publish(force: bool = False) -> dict:
+        """history.json and status.json for the pages that poll them, at most every WRITE_EVERY_S (or when
+        `force`d); returns the verdict of the evaluations so far."""
+        v = verdict(config, history["evals"], yard["loss"])
+        if force or time.time() - written["at"] >= WRITE_EVERY_S:
+            write_json(run_dir / "history.json", history)
+            write_json(run_dir / "status.json", {"status": "running", "verdict": v})
+            written["at"] = time.time()
+        return v
 
     def record(state, losses=None, gnorms=None) -> dict:
         step = int(state["step"])
@@ -257,9 +282,7 @@ def train(
         history["snapshots"].append(_snapshot(*models.products(state["params"]), 0,
                                               models.key_norms(state["params"], config.d), config))
         save_state(mngr, 0, state)
-    write_json(run_dir / "history.json", history)
-    v0 = verdict(config, history["evals"], yard["loss"])
-    write_json(run_dir / "status.json", {"status": "running", "verdict": v0})
+    publish(force=True)
 
     def loop(state: dict) -> tuple[str, str]:
         step = int(state["step"])
@@ -270,8 +293,9 @@ def train(
             new_state, losses, gnorms, As, Bs, Ns = make_chunk(config, length)(state)
             losses, gnorms = np.asarray(losses), np.asarray(gnorms)
             finite = np.all(np.isfinite(losses)) and all(
-                bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(new_state["params"]))
+                np.all(np.isfinite(np.asarray(p))) for p in jax.tree.leaves(new_state["params"]))
             if not finite:
+                checkpoint(state, force=True)  # the last good state
                 return "diverged", (
                     f"the loss became NaN or infinite between steps {step} and {step + length}; the last good "
                     f"checkpoint (step {step}) is kept. Lower the learning rate or the clipping threshold.")
@@ -279,10 +303,8 @@ def train(
                                         for t in range(step + 1, step + length + 1) if t in keep)
             state, step = new_state, int(new_state["step"])
             row = record(state, losses, gnorms)
-            save_state(mngr, step, state)
-            write_json(run_dir / "history.json", history)
-            v = verdict(config, history["evals"], yard["loss"])
-            write_json(run_dir / "status.json", {"status": "running", "verdict": v})
+            checkpoint(state, force=step >= config.steps)
+            v = publish()
             if on_progress is not None:
                 on_progress({"step": step, "steps": config.steps, "eval": row, "verdict": v,
                              "yardstick_loss": yard["loss"], "elapsed_s": time.time() - t_start})
@@ -291,9 +313,15 @@ def train(
     try:
         status, message = loop(state)
     except KeyboardInterrupt:
+        checkpoint(saved["state"], force=True)  # the newest state, whose evaluation is in the history
+        history["evals"] = [e for e in history["evals"] if e["step"] <= saved["step"]]
+        write_json(run_dir / "history.json", history)
         v = verdict(config, history["evals"], yard["loss"])
         write_json(run_dir / "status.json", {"status": "stopped", "verdict": v, "message": "interrupted"})
+        mngr.wait_until_finished()
         raise
+    checkpoint(saved["state"], force=True)  # stopped: where it stopped; finished and diverged are saved already
+    write_json(run_dir / "history.json", history)
 
     v = verdict(config, history["evals"], yard["loss"])
     if status == "finished":

