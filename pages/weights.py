@@ -15,7 +15,8 @@ from ui import compare_charts, loaders, run_charts, run_index, run_panels, snaps
 HEADLINE = "pretrained/fast-softmax-d3"  # the paper's Fig. 7 and 8 setting opens first
 
 widgets.setup_page("Weights", "What training writes into A = W_Q^T W_K and B = W_V^T W_O^T, and how the constants "
-                   "of eq. 1 are read off them.")
+                   "of the closed form a layer represents (eq. 1 for softmax, eq. 3 for kernel attention) are read "
+                   "off them.")
 
 entries = run_index.entries()
 if not entries:
@@ -147,14 +148,15 @@ if cfg.kind == "kernel":
     with st.spinner("Comparing the layer with eq. 3 at and off the constants read off it ..."):
         consts, rows = loaders.read_kernel(learner, task.d, task.C, task.n, 500, 0)
     fit_best = yard.get("best", {})
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     c1.metric("sigma^2 (read off)", f"{consts['sigma2']:.4g}", help="the kernel's width: the layer's RBF width 1 "
               "over the mean diagonal of A's x-block")
     c2.metric("eta (read off)", f"{consts['eta']:.4g}", help="n times B's label block (read as c_eta is) times "
               "the scale the key norms put on every kernel value")
     if fit_best:
-        c3.metric("eq. 3's fit", f"sigma^2 {fit_best['sigma2']:.4g}, eta {fit_best['eta']:.4g}",
-                  help="the constants that minimise eq. 3's loss on 10,000 fit contexts")
+        fitted_help = "the constant that minimises eq. 3's loss on 10,000 fit contexts"
+        c3.metric("sigma^2 (eq. 3's fit)", f"{fit_best['sigma2']:.4g}", help=fitted_help)
+        c4.metric("eta (eq. 3's fit)", f"{fit_best['eta']:.4g}", help=fitted_help)
     widgets.show_chart(cached("kernel_check", lambda: compare_charts.extracted_check(list(rows), closed_form="eq. 3")),
                        pd.DataFrame(list(rows)), f"extracted_check_{entry.name}")
     st.caption("Kernel attention represents kernel GD (eq. 3, Proposition 3.2): with |x| = 1 the kernel of W_Q q and "

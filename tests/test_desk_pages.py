@@ -135,7 +135,8 @@ def test_a_shipped_kernel_run_is_read_as_eq3_on_weights_and_compare() -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["sigma^2 (read off)"] == f"{sigma2:.4g}" and metrics["eta (read off)"] == f"{eta:.4g}"
     fit = fitted.fitted("kernel_gd", run.config.task).refined
-    assert metrics["eq. 3's fit"] == f"sigma^2 {fit['sigma2']:.4g}, eta {fit['eta']:.4g}"
+    assert (metrics["sigma^2 (eq. 3's fit)"], metrics["eta (eq. 3's fit)"]) == (f"{fit['sigma2']:.4g}",
+                                                                                f"{fit['eta']:.4g}")
     check = next(c for c in charts_of(at) if "eq. 3 at the extracted" in json.dumps(c.get("title", "")))
     rows = [r for rows in check["datasets"].values() for r in rows]
     at_one = [r for r in rows if r["factor"] == 1.0]

@@ -27,6 +27,15 @@ def test_alignment_curves_three_panels_two_references() -> None:
     s = spec(run_charts.alignment_curves(EVALS, "eq. 1", "eq. 1 self-key"))
     assert len(s["concat"]) == 3 and s["columns"] == 3
     assert {r["metric"] for r in dataset_rows(s)} == {"eq. 1", "eq. 1 self-key"}
+    assert s["concat"][0]["encoding"]["color"]["scale"]["domain"] == ["eq. 1", "eq. 1 self-key"]
+
+
+def test_alignment_curves_of_a_run_with_one_yardstick_name_only_it() -> None:
+    """A linear or kernel run records no second closed form: its legend has no entry without a line."""
+    one = [{k: v for k, v in e.items() if not k.endswith("_other")} for e in EVALS]
+    s = spec(run_charts.alignment_curves(one, "kernel GD (eq. 3)"))
+    assert {r["metric"] for r in dataset_rows(s)} == {"kernel GD (eq. 3)"}
+    assert all(p["encoding"]["color"]["scale"]["domain"] == ["kernel GD (eq. 3)"] for p in s["concat"])
 
 
 def test_loss_curve_marks_where_the_optimum_was_reached() -> None:

@@ -74,12 +74,14 @@ def alignment_curves(evals: Sequence[Mapping], yardstick_label: str, other_label
     """Preds diff, cos sim and model diff through training, against the yardstick closed form
     and, for softmax runs, against their second closed form too (fields `*_other`)."""
     panels = []
+    has_other = any(f"{field}_other" in e for e in evals for field in ALIGN_FIELDS)
+    domain = [yardstick_label, other_label] if has_other else [yardstick_label]  # no legend entry without its line
     for field, label in ALIGN_FIELDS.items():
         frame = _long(evals, [field, field + "_other"], {field: yardstick_label, field + "_other": other_label})
         panels.append(alt.Chart(frame, title=label).mark_line().encode(
             x=alt.X("step:Q"), y=alt.Y("value:Q", title=label, scale=alt.Scale(zero=field != "cos_sim")),
-            color=alt.Color("metric:N", title="against", scale=alt.Scale(domain=[yardstick_label, other_label],
-                                                                          range=["#1f77b4", "#ff7f0e"]),
+            color=alt.Color("metric:N", title="against", scale=alt.Scale(domain=domain,
+                                                                          range=["#1f77b4", "#ff7f0e"][:len(domain)]),
                             legend=alt.Legend(orient="bottom")),  # under the panels: the row fits 880 px
             tooltip=["step:Q", "metric:N", alt.Tooltip("value:Q", format=".4g")],
         ).properties(width=width, height=height))
