@@ -213,9 +213,9 @@ def verdict(rows: Sequence[dict]) -> str:
     if not diffs:
         return ""
     seeds = sorted({len([r for r in rows if int(r["d"]) == d and r["layer"] == la]) for d in diffs for la in LAYERS})
-    lower = [f"d = {d} (by {-m:.3f}, 95% interval {-hi:.3f} to {-lo:.3f})" for d, (m, lo, hi) in diffs.items()
+    lower = [f"d = {d} (by {-m:.4f}, 95% interval {-hi:.4f} to {-lo:.4f})" for d, (m, lo, hi) in diffs.items()
              if hi < 0]
-    higher = [f"d = {d} (by {m:.3f}, {lo:.3f} to {hi:.3f})" for d, (m, lo, hi) in diffs.items() if lo > 0]
+    higher = [f"d = {d} (by {m:.4f}, {lo:.4f} to {hi:.4f})" for d, (m, lo, hi) in diffs.items() if lo > 0]
     apart = [f"d = {d} ({m:+.4f}, {lo:+.4f} to {hi:+.4f})" for d, (m, lo, hi) in diffs.items() if lo <= 0 <= hi]
     n = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}"
     out = [f"Over {n} seeds per layer:"]
@@ -227,4 +227,7 @@ def verdict(rows: Sequence[dict]) -> str:
     if apart:
         out.append("At " + "; ".join(apart) + " the 95% interval of the difference holds 0: the seeds do not "
                    "tell the two layers apart.")
+    widths = [(s["loss_hi"] - s["loss_lo"]) / 2 for s in summary(rows) if not math.isnan(s["loss_hi"])]
+    if widths:
+        out.append(f"Each layer's mean is known to within ±{max(widths):.4f} (95%).")
     return " ".join(out)
