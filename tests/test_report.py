@@ -74,3 +74,25 @@ def test_an_unreadable_run_is_listed_once(root, tmp_path):
     (tmp_path / "r" / "fig11-seed0" / "history.json").write_text("{oops")
     assert "fig11-seed0" not in report.table(tmp_path / "r", examples=True)  # examples skip what they cannot read
     assert report.table(tmp_path / "empty") == report.HEADER
+
+
+def test_kernel_table_reads_each_kernel_run_as_eq3(root, tmp_path):
+    """A kernel run whose weights are the kernel construction at (sigma2 = 1, eta) reads back exactly those
+    constants, and eq. 3 there predicts as the layer does (preds diff ~ 0); runs of other kinds are not listed."""
+    assert report.kernel_table(root) == report.KERNEL_HEADER
+    cfg = dataclasses.replace(PRESETS["fast-kernel-d3"], steps=10, eval_every=10)
+    path = tmp_path / "fast-kernel-d3"
+    state = init_state(cfg)
+    con = constructions.kernel_construction(cfg.task, 120.0)
+    state["params"] = {k: jnp.asarray(con[k], v.dtype) for k, v in state["params"].items()}
+    mngr = runs.checkpoint_manager(path)
+    runs.save_state(mngr, cfg.steps, state)
+    mngr.close()
+    runs.write_json(path / "config.json", cfg.to_dict())
+    runs.write_json(path / "history.json", {"evals": [{"step": 10, "eval_loss": 0.4}], "snapshots": []})
+    runs.write_json(path / "status.json", {"status": "finished", "verdict": {}, "message": ""})
+    k = report.kernel_reading(path)
+    assert (k["sigma2"], k["eta"]) == pytest.approx((1.0, 120.0), rel=1e-6) and k["preds_diff"] < 1e-5
+    assert k["preds_diff_fit"] > 1e-3  # eq. 3 at its fit (sigma^2 ~ 0.13) is another learner
+    (line,) = report.kernel_table(tmp_path).splitlines()[2:]
+    assert cells(line)[:4] == ["fast-kernel-d3", "3", "1", "120"]
