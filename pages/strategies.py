@@ -67,7 +67,8 @@ if rows is not None:
         f"an algorithm (final eval loss below {figure_analysis.LEARNED:g} log C and a strategy margin "
         "|c_sigma / sqrt(D) + "
         f"c_eta| of at least {figure_analysis.DECIDED:g}; at C = 2 most runs stop near c_sigma = c_eta = 0, "
-        f"where the sign is noise). Bars beside each point: its 95% Wilson interval. Labels: runs that learned / seeds ({int(summary['learned'].sum())} of "
+        "where the sign is noise). Bars beside each point: its 95% Wilson interval. Labels: runs that learned / "
+        f"seeds ({int(summary['learned'].sum())} of "
         f"{int(summary['seeds'].sum())} in all). Circled: the base shape {BASE_TEXT}, which each panel varies one "
         f"value of. " + (f"{' and '.join(odd_n)} use n = 120 (n = 100 is not a multiple of C). " if odd_n else "") +
         "A run that learned no algorithm still has a strategy reading: read the orange line.")
