@@ -133,3 +133,6 @@ def test_constants_curves_shade_the_seeds_range_under_the_run_on_its_branch() ->
     line = next(u for u in layers(panels["c_eta"]) if mark_type(u) == "line")
     assert area["encoding"]["y"]["scale"]["domain"] == line["encoding"]["y"]["scale"]["domain"]
     assert area["encoding"]["y"]["scale"]["domain"][1] >= 23 * 1.4  # the band fits under the axis's top
+    from tests.chart_support import legend_titles
+
+    assert legend_titles(s).count("run") == 1  # the band keeps the runs' legend (legend=None on it took it away)

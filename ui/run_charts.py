@@ -170,9 +170,10 @@ def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 24
                               legend=alt.Legend(labelLimit=320, orient=legend_orient, columns=1,
                                                 symbolType="stroke") if legend and not panels else None)
             drawn = part[part["size"] > 0]
+            # the line's own colour encoding: a layer with legend=None on the shared scale would take the merged
+            # run legend away from the whole panel
             layers = [alt.Chart(shade).mark_area(opacity=0.2, clip=True).encode(
-                x=x, y=alt.Y("b_lo:Q", title=title, scale=scale), y2="b_hi:Q",
-                color=alt.Color("run:N", scale=colors, legend=None))] if len(shade) else []
+                x=x, y=alt.Y("b_lo:Q", title=title, scale=scale), y2="b_hi:Q", color=color)] if len(shade) else []
             layers += [alt.Chart(drawn).mark_line(clip=True).encode(
                 x=x, y=y, color=color, tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")])]
             tail = drawn.sort_values("step").groupby("run", sort=False).tail(1).assign(
