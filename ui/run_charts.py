@@ -167,8 +167,9 @@ def constants_curves(rows: Sequence[Mapping], width: int = 330, height: int = 24
             y = alt.Y("size:Q", title=title, scale=scale,
                       axis=alt.Axis(values=log_ticks(lo, hi, height), format="~g", labelOverlap=False))
             color = alt.Color("run:N", title="run", scale=colors,
-                              legend=alt.Legend(labelLimit=320, orient=legend_orient, columns=1,
-                                                symbolType="stroke") if legend and not panels else None)
+                              legend=alt.Legend(labelLimit=320, orient=legend_orient, columns=1, symbolType="stroke",
+                                                symbolOpacity=1, symbolStrokeWidth=2.5)  # not the band's faint fill
+                              if legend and not panels else None)
             drawn = part[part["size"] > 0]
             # the line's own colour encoding: a layer with legend=None on the shared scale would take the merged
             # run legend away from the whole panel
