@@ -77,6 +77,7 @@ def test_headline_with_seeds_draws_each_trained_layers_mean_and_its_interval() -
                                                                          pytest.approx(lo), pytest.approx(hi))
     assert bars["mark"]["type"] == "rule" and bars["encoding"]["y2"]["field"] == "loss_hi"
     assert "5 seeds" in " ".join(main["encoding"]["color"]["title"])
+    assert "linear SA: one run" in " ".join(main["encoding"]["color"]["title"])  # no seeds of it in the summary
 
 
 def test_headline_colours_name_every_learner_of_the_table():

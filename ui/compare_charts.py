@@ -123,14 +123,17 @@ def headline_chart(rows: pd.DataFrame | Sequence[Mapping], width: int = 460, hei
     title = "cross-entropy on the same held-out contexts (lower is better)"
     bars = base.dropna(subset=["loss_lo"]) if "loss_lo" in base else base.iloc[:0]
     n_seeds = sorted({int(v) for v in bars["seeds"]}) if len(bars) else []
-    solid = (f"solid: trained layer (mean of {'-'.join(map(str, n_seeds))} seeds, bar: 95% interval)" if n_seeds
-             else "solid: trained layer")
+    single = [name.replace(" (trained)", "") for name in order
+              if "trained" in name and n_seeds and name not in set(bars["learner"])]
+    solid = ([f"solid: trained layer, mean of {'-'.join(map(str, n_seeds))} seeds",
+              "(bar: 95% interval" + (f"; {', '.join(single)}: one run" if single else "") + ")"]
+             if n_seeds else ["solid: trained layer"])  # short lines: a legend title is cut at its titleLimit
     main = alt.Chart(base, title=title).mark_line(
         point=True).encode(
         x=alt.X("d:O", title="d (dimension)", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("loss:Q", title="cross-entropy", scale=alt.Scale(zero=False)),
         # one legend for both channels (same field): each learner's line in its colour and dash
-        color=alt.Color("learner:N", sort=order, title=[solid, "dashed: closed form"],
+        color=alt.Color("learner:N", sort=order, title=[*solid, "dashed: closed form"],
                         scale=alt.Scale(domain=order, range=[HEADLINE_COLORS[name] for name in order]),
                         legend=alt.Legend(orient=legend_orient, columns=columns,
                                           symbolType="stroke", symbolStrokeWidth=3, symbolSize=600,
