@@ -136,3 +136,15 @@ def test_constants_curves_shade_the_seeds_range_under_the_run_on_its_branch() ->
     from tests.chart_support import legend_titles
 
     assert legend_titles(s).count("run") == 1  # the band keeps the runs' legend (legend=None on it took it away)
+
+
+def test_constants_curves_draw_a_kernel_runs_sigma2_and_eta() -> None:
+    """A kernel run records eq. 3's sigma^2 and eta: the same chart draws those when named (the Train page does)."""
+    from ui.train_panels import CONSTANTS
+
+    rows = [{"run": "k", "step": t, "sigma2": 1.0 / (1 + t), "eta": 10.0 + t, "c_sigma": 9.0, "c_eta": 9.0}
+            for t in (0, 10, 20)]
+    s = spec(run_charts.constants_curves(rows, names=CONSTANTS["kernel"]))
+    assert [p["title"] for p in s["hconcat"]] == ["sigma2", "eta"]
+    drawn = [r for r in dataset_rows(s) if "value" in r and "text" not in r]
+    assert sorted(r["value"] for r in drawn) == sorted([1.0, 1 / 11, 1 / 21, 10.0, 20.0, 30.0])
