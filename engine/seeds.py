@@ -39,10 +39,9 @@ import jax
 import numpy as np
 from scipy import stats
 
-from engine import fitted, headline, metrics, models, sweep, train
-from engine.config import PRESETS, TrainConfig
+from engine import headline, metrics, models, sweep, train
+from engine.config import PRESETS
 from engine.figure_tables import read_table, write_csv
-from engine.fit import closed_form_fn
 from engine.runs import PRETRAINED_ROOT
 
 SEEDS = (0, 1, 2, 3, 4)
@@ -72,13 +71,6 @@ def presets(dims: Iterable[int] = headline.DIMS) -> list[str]:
     return sorted(names, key=lambda p: PRESETS[p].steps * PRESETS[p].batch * PRESETS[p].d)
 
 
-def _yardstick_loss(config: TrainConfig) -> float:
-    """The run's closed form at its stored fit, on the run's own evaluation contexts (what `train` compares to)."""
-    ctx = sweep.eval_contexts(config)
-    f = fitted.fitted(config.yardstick, config.task, config.fit_contexts)
-    return float(metrics.per_context(closed_form_fn(config.yardstick, f.refined)(ctx), ctx.yq)["loss"].mean())
-
-
 def measure(result: sweep.SweepResult, N: int) -> tuple[list[dict], list[dict]]:
     """Each seed's row (held-out loss, constants, verdict) and its history rows."""
     config = result.configs[0]
@@ -88,7 +80,7 @@ def measure(result: sweep.SweepResult, N: int) -> tuple[list[dict], list[dict]]:
         p = {k: jax.numpy.asarray(v) for k, v in params.items()}
         m = metrics.per_context(models.logits(p, ctx, cfg.kind, query_in_keys=cfg.query_in_keys), ctx.yq)
         loss = np.asarray(m["loss"], np.float64)
-        v = train.verdict(cfg, h, _yardstick_loss(cfg))
+        v = train.verdict(cfg, h, train.at_fit(cfg, cfg.yardstick, sweep.eval_contexts(cfg))[1])
         final = h[-1]
         rows.append({"d": cfg.d, "layer": cfg.kind, "preset": cfg.preset, "seed": cfg.seed,
                      "loss": float(loss.mean()), "loss_se": float(loss.std(ddof=1) / math.sqrt(loss.size)),
@@ -138,18 +130,18 @@ def band(history: Sequence[dict], preset: str, sign: float) -> list[dict]:
     """The seeds' range of c_sigma and c_eta through training for `preset`, over the seeds whose final c_eta has
     the sign `sign` (the branch a shown run took: seeds on the other branch would span zero): one row per step,
     `lo_c_sigma`, `hi_c_sigma`, `lo_c_eta`, `hi_c_eta` and `seeds` (how many)."""
-    rows = [r for r in history if r["preset"] == preset]
-    last = {}
-    for r in rows:
-        if r["seed"] not in last or r["step"] > last[r["seed"]]["step"]:
-            last[r["seed"]] = r
-    chosen = {s for s, r in last.items() if np.sign(float(r["c_eta"])) == np.sign(sign)}
+    by_seed: dict[int, list[dict]] = {}
+    for r in history:
+        if r["preset"] == preset:
+            by_seed.setdefault(r["seed"], []).append(r)
+    by_step: dict[int, list[dict]] = {}
+    for runs in by_seed.values():
+        if np.sign(float(max(runs, key=lambda r: r["step"])["c_eta"])) == np.sign(sign):  # ended on the branch
+            for r in runs:
+                by_step.setdefault(int(r["step"]), []).append(r)
     out = []
-    for step in sorted({r["step"] for r in rows}):
-        at = [r for r in rows if r["step"] == step and r["seed"] in chosen]
-        if not at:
-            continue
-        row = {"step": int(step), "seeds": len(at)}
+    for step, at in sorted(by_step.items()):
+        row = {"step": step, "seeds": len(at)}
         for name in ("c_sigma", "c_eta"):
             values = [float(r[name]) for r in at]
             row[f"lo_{name}"], row[f"hi_{name}"] = min(values), max(values)

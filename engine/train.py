@@ -120,14 +120,20 @@ def yardstick_methods(config: TrainConfig) -> list[str]:
     return [config.yardstick] + [m for m in ("adaptive", "adaptive_self_key") if m != config.yardstick]
 
 
+def at_fit(config: TrainConfig, method: str, eval_ctx: Contexts) -> tuple[fitted.Fitted, float]:
+    """A closed form at its stored fit (`engine.fitted`, on `fit_contexts` contexts) and its mean loss on
+    `eval_ctx`: what a run of `config` is measured against."""
+    f = fitted.fitted(method, config.task, config.fit_contexts)
+    logits = closed_form_fn(method, f.refined)(eval_ctx)
+    return f, float(metrics.per_context(logits, eval_ctx.yq)["loss"].mean())
+
+
 def fit_yardsticks(config: TrainConfig, eval_ctx: Contexts) -> dict[str, dict]:
-    """The closed forms of `yardstick_methods` at their stored fits (`engine.fitted`, on `fit_contexts`
-    contexts), with their loss on the run's evaluation contexts."""
+    """The closed forms of `yardstick_methods` at their stored fits (`at_fit`), with their loss on the run's
+    evaluation contexts."""
     out = {}
     for method in yardstick_methods(config):
-        f = fitted.fitted(method, config.task, config.fit_contexts)
-        logits = closed_form_fn(method, f.refined)(eval_ctx)
-        eval_loss = float(metrics.per_context(logits, eval_ctx.yq)["loss"].mean())
+        f, eval_loss = at_fit(config, method, eval_ctx)
         out[method] = {"method": method, "best": f.refined, "fit_loss": f.refined_loss, "loss": eval_loss,
                        "fit_N": f.N, "on_edge": list(f.on_edge)}
     return out

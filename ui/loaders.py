@@ -311,27 +311,44 @@ def headline_table() -> pd.DataFrame | None:
         return None
 
 
-def seed_results() -> tuple[pd.DataFrame, str] | None:
-    """The headline's layers over seeds (pretrained/sweeps/seeds.csv): the summary per (d, layer) with 95%
-    intervals (`engine.seeds.summary`) and what they allow in words (`engine.seeds.verdict`); None when the file is
-    missing or unreadable."""
+@st.cache_data(show_spinner=False, max_entries=4)
+def _seed_results(path: str, stamp: float) -> tuple[pd.DataFrame, str]:
     from engine import seeds
 
-    try:
-        rows = sweep_table(seeds.default_path().name, seeds.COLUMNS, ["converged"]).to_dict("records")
-    except (OSError, ValueError):
-        return None
+    rows = read_table(Path(path), seeds.COLUMNS, ["converged"]).to_dict("records")
     return pd.DataFrame(seeds.summary(rows)), seeds.verdict(rows)
 
 
-def seed_history() -> list[dict]:
-    """c_sigma and c_eta through training of every seed of the headline's recipes (pretrained/sweeps/
-    seeds_history.csv, `engine.seeds`); empty when the file is missing or unreadable."""
+def seed_results() -> tuple[pd.DataFrame, str] | None:
+    """The headline's layers over seeds (pretrained/sweeps/seeds.csv): the summary per (d, layer) with 95%
+    intervals (`engine.seeds.summary`) and what they allow in words (`engine.seeds.verdict`), computed once per
+    version of the file; None when it is missing or unreadable."""
     from engine import seeds
 
+    path = sweep_path(seeds.default_path().name)
     try:
-        path = seeds.history_path(seeds.default_path())
-        return sweep_table(path.name, seeds.HISTORY_COLUMNS).to_dict("records")
+        return _seed_results(str(path), path.stat().st_mtime)
+    except (OSError, ValueError):
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _seed_band(path: str, stamp: float, preset: str, sign: float) -> list[dict]:
+    from engine import seeds
+
+    history = read_table(Path(path), seeds.HISTORY_COLUMNS)
+    return seeds.band(history[history["preset"] == preset].to_dict("records"), preset, sign)
+
+
+def seed_band(preset: str, final_c_eta: float) -> list[dict]:
+    """The range of c_sigma and c_eta through training over the seeds of a shipped recipe that ended on the branch
+    of `final_c_eta`'s sign (pretrained/sweeps/seeds_history.csv, `engine.seeds.band`), computed once per version of
+    the file; empty when it is missing or unreadable."""
+    from engine import seeds
+
+    path = seeds.history_path(sweep_path(seeds.default_path().name))
+    try:
+        return _seed_band(str(path), path.stat().st_mtime, preset, float(np.sign(final_c_eta or 0)))
     except (OSError, ValueError):
         return []
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from engine import extract, learners, models, report, seeds
+from engine import extract, learners, models, report
 from engine.closed_form import NAMES
 from engine.config import TrainConfig
 from engine.runs import RunError
@@ -100,7 +100,6 @@ def constants_across_runs(entries: list[run_index.RunEntry], key: str = "w_multi
                       format_func=run_charts.STEP_AXES.get,
                       help="log: runs of 350 and 40,000 steps both show their descent; fraction: end to end")
     rows, refs, bands = [], [], []
-    history = loaders.seed_history()
     keys = "|".join(loaders.run_key(e.path) for e in chosen)  # before reading: a run may write meanwhile
     for e in chosen:
         config = e.config
@@ -117,7 +116,7 @@ def constants_across_runs(entries: list[run_index.RunEntry], key: str = "w_multi
             refs.append({"run": tag, **best})
         evals = hist.get("evals", [])
         if e.origin == "pretrained" and e.name == config.preset and evals:  # a shipped recipe: its seeds' range
-            bands += [{"run": tag, **b} for b in seeds.band(history, config.preset, evals[-1].get("c_eta") or 0)]
+            bands += [{"run": tag, **b} for b in loaders.seed_band(config.preset, evals[-1].get("c_eta"))]
     if not rows:
         return
     width = run_charts.constants_panel_width(rows, 800, 330)  # the page's column at 1280 px

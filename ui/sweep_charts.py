@@ -41,8 +41,8 @@ def fig11_chart(summary: pd.DataFrame, width: int = 200, height: int = 220) -> a
         long = part.melt(id_vars=[c for c in part.columns if c not in SERIES], value_vars=list(SERIES),
                          var_name="which", value_name="value_y")
         long["series"] = long["which"].map(SERIES)
-        long["lo"] = [r[f"{w}_lo"] for w, (_, r) in zip(long["which"], long.iterrows())]
-        long["hi"] = [r[f"{w}_hi"] for w, (_, r) in zip(long["which"], long.iterrows())]
+        for edge in ("lo", "hi"):  # each series' own interval: proportion_lo or proportion_learned_lo, ...
+            long[edge] = [r[f"{r['which']}_{edge}"] for r in long.to_dict("records")]
         base = alt.Chart(long).encode(x=x, y=y, color=color, tooltip=tips)
         lines = base.mark_line(point=alt.OverlayMarkDef(size=45, filled=True))
         bars = alt.Chart(long.dropna(subset=["lo"])).mark_rule(strokeWidth=1.5, opacity=0.6).encode(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import altair as alt
 import numpy as np
 
-from engine import closed_form, figure_analysis, figure_tables, headline, seeds
+from engine import closed_form, figure_analysis, figure_tables, headline
 from engine.closed_form import NAMES
 from engine.fit import best_at
 from engine.fitted import VALLEY_TOLERANCE
@@ -222,7 +222,6 @@ def mirrored(row: dict) -> bool:
 
 def constants_slide() -> SlideContent:
     rows, keys, bands = [], [], []
-    history = loaders.seed_history()
     for d in (2, 3, 5, 10):
         entry = run_index.by_name(f"pretrained/fast-softmax-d{d}")
         if entry is None:
@@ -232,7 +231,7 @@ def constants_slide() -> SlideContent:
         last = evals[-1]["step"]
         rows += [{"run": f"d = {d}", "step": e["step"], "steps": last, "c_sigma": e["c_sigma"], "c_eta": e["c_eta"]}
                  for e in evals]
-        bands += [{"run": f"d = {d}", **b} for b in seeds.band(history, f"fast-softmax-d{d}", evals[-1]["c_eta"])]
+        bands += [{"run": f"d = {d}", **b} for b in loaders.seed_band(f"fast-softmax-d{d}", evals[-1]["c_eta"])]
     if not rows:
         raise Missing("No shipped softmax runs here.")
     counts = sorted({b["seeds"] for b in bands})
