@@ -23,8 +23,9 @@ if table is not None:
         table, width=420, height=240, yardsticks=True, seeds=summary)))
     st.markdown("**Softmax attention may learn the better algorithm.** A softmax layer can represent eq. 1, a "
                 "linear layer only GD, and each trained layer sits on its closed form. "
-                + (seed_words + " (Each trained layer's point is the mean over its seeds, trained by `python -m engine "
-                   "seeds` with the shipped runs' recipes, on the same held-out contexts.)" if seed_words else
+                + (seed_words + " (Each linear and softmax layer's point is the mean over its seeds, trained by "
+                   "`python -m engine seeds` with the shipped runs' recipes, on the same held-out contexts.)"
+                   if seed_words else
                    headline.verdict(table) + " (The trained layers are the shipped fast runs.)"))
     kernel = headline.kernel_words(table)
     if kernel:
