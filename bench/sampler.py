@@ -9,7 +9,8 @@ Run: .venv/bin/python -m bench.sampler [--baseline REV]
    - their contexts per second, time against the floor (goal <= 2x), ns per normal drawn, points drawn per
      context against the minimum.
 2. Peak memory of one batch at d = 10, measured in a fresh process.
-Times are the median of 20 jitted calls after a compiling one.
+Times are medians of 40 jitted calls after a compiling one, the floor, this sampler and the baseline called in
+turn, so that a machine whose speed drifts (a shared host) slows all three alike.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from engine.runtime import device_summary, enable_compilation_cache
 from engine.tasks import TaskConfig, sample_contexts_with_stats
 
 BATCH = 2048  # the memory child's batch
+BATCHES = (256, 2048)  # a training step's, and a large one
 N, C = 100, 5
-CALLS = 20
+CALLS = 40
 MIN_CONTEXTS = 500  # contexts simulated for the minimum draw count
 GOAL_FLOOR = 2.0
-BASELINE = "d0225cc"  # the sampler before the one-block sampler (rounds of n/4 points, scattered into slots)
+BASELINE = "e30cead"  # the sampler before bit-mask slots (a per-context sort of each block, rounds picked by argsort)
 MEMORY_CHILD = "--memory-child"
 
 
@@ -71,15 +73,18 @@ def minimum_draws(task: TaskConfig, contexts: int, seed: int, chunk: int = 4096)
     return float(np.mean(needed))
 
 
-def median_ms(fn, calls: int = CALLS) -> float:
-    """Median wall time of fn(i) for i = 1..calls, after a first (compiling) call fn(0)."""
-    jax.block_until_ready(fn(0))
-    times = []
+def median_ms(*fns, calls: int = CALLS) -> list[float]:
+    """Median wall time of each fn(i) for i = 1..calls, after a first (compiling) call fn(0); the functions are
+    called in turn, one call each per round."""
+    for fn in fns:
+        jax.block_until_ready(fn(0))
+    times = [[] for _ in fns]
     for i in range(1, calls + 1):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(i))
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+        for fn, out in zip(fns, times):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(i))
+            out.append(time.perf_counter() - t0)
+    return [1e3 * float(np.median(t)) for t in times]
 
 
 def compare(batch: int, baseline: str) -> None:
@@ -92,13 +97,10 @@ def compare(batch: int, baseline: str) -> None:
         task = TaskConfig(d=d, C=C, n=N)
         low = minimum_draws(task, MIN_CONTEXTS, seed=200 + d)
         floor_fn = jax.jit(lambda k, size=int(batch * low * d): jax.random.normal(k, (size,)))
-        floor = median_ms(lambda i: floor_fn(jax.random.key(i)))
-        rows = {}
-        for name, sample in (("ours", sample_contexts_with_stats), ("baseline", old.sample_contexts_with_stats)):
-            ms = median_ms(lambda i, sample=sample: sample(jax.random.key(i), task, batch))
-            pts = float(np.mean([int(sample(jax.random.key(i), task, batch)[1]) for i in range(5)]))
-            rows[name] = ms, pts
-        (ms, pts), (ms_old, pts_old) = rows["ours"], rows["baseline"]
+        samplers = sample_contexts_with_stats, old.sample_contexts_with_stats
+        floor, ms, ms_old = median_ms(lambda i: floor_fn(jax.random.key(i)),
+                                      *(lambda i, s=s: s(jax.random.key(i), task, batch) for s in samplers))
+        pts, pts_old = (float(np.mean([int(s(jax.random.key(i), task, batch)[1]) for i in range(5)])) for s in samplers)
         ok = "ok" if ms / floor <= GOAL_FLOOR else "MISS"
         print(f"{d:>3} {floor:>7.2f} | {ms:>7.2f} {ms / floor:>7.2f} {1e3 * batch / ms:>8.0f}"
               f" {1e6 * ms / (batch * pts * d):>9.1f} {pts:>5.0f} {pts / low:>5.2f} {ok:>4}"
@@ -167,16 +169,19 @@ def memory_report() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", default=BASELINE, help="git revision whose sampler is timed beside this one")
+    ap.add_argument("--batches", type=int, nargs="+", default=BATCHES, help="batch sizes to time")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     args = ap.parse_args()
     print(f"device: {device_summary()}", flush=True)
     enable_compilation_cache()
     print(f"Sampler: n = {N}, C = {C}; jax {jax.__version__} on {jax.devices()[0].platform}; baseline {args.baseline}")
-    for batch in (256, 2048):
+    for batch in args.batches:
         compare(batch, args.baseline)
     print("\nfloor: threefry normals for batch x min pts x d, one flat vector; ns/normal: our time per normal drawn;"
           "\npts: points drawn per context; /min: over a sequential rejection sampler's mean (simulated in numpy, "
           f"{MIN_CONTEXTS} contexts).")
-    memory_report()
+    if not args.no_memory:
+        memory_report()
 
 
 if __name__ == "__main__":

@@ -160,24 +160,55 @@ def nearest(g_dxBxM: Array, protos_BxCxd: Array) -> Array:
     return best
 
 
+WORD = 32  # candidates per bit mask in _fill
+
+
+def _stored(x_BxM: Array) -> Array:
+    """x written to memory, by a scatter of its columns. Without this, XLA on CPU fuses a cheap producer (the
+    labels, the slot positions) into every element of its consumers, recomputing it once per class and word, or
+    once per coordinate: 3-4x slower. `optimization_barrier` does not stop that (XLA removes it before fusion on
+    CPU), nor does a scatter of one block (it becomes a fusible update). A scatter runs as a loop over its rows,
+    here the columns (bench/sampler.py: blocks of columns were no faster)."""
+    return jnp.zeros_like(x_BxM).at[:, jnp.arange(x_BxM.shape[1])].set(x_BxM)
+
+
+def _nth_set_bit(word: Array, rank: Array) -> Array:
+    """Position of the rank-th (0-based) set bit of each uint32 word, by binary lifting on population counts:
+    the largest p with fewer than rank + 1 set bits below it."""
+    p = jnp.zeros(rank.shape, jnp.int32)
+    for step in (16, 8, 4, 2, 1):
+        below = jax.lax.population_count(word & (jnp.left_shift(jnp.uint32(1), (p + step).astype(jnp.uint32)) - 1))
+        p = jnp.where(below.astype(jnp.int32) <= rank, p + step, p)
+    return p
+
+
 def _fill(key, protos_BxCxd, quota_BxC, buf_dxBxCxJ, counts_BxC, m: int):
     """One block of m candidates per context; each class's next empty slots take, in draw order, the
     candidates that fall in its region. Which candidate fills which slot depends on the labels alone, and the
     points of one label are independent and uniform on its region, so every slot holds an exact draw.
 
-    The candidates are ordered by (label, draw) with one sort per context, and slots gather from that order.
-    Both choices are for XLA on CPU: a scatter of short rows runs as a loop over its updates, and a cumsum
-    (a reduce-window) recomputes the fused labels and draws at every element of its window."""
+    Slots find their candidate without sorting: per word of 32 candidates, one bit mask per class; a slot's
+    rank in its class picks the word (running counts of set bits) and then the bit (`_nth_set_bit`). On CPU this
+    costs a few elementwise passes, where a per-context sort of the block cost as much as drawing it."""
     d, B, C, J = buf_dxBxCxJ.shape
+    G = -(-m // WORD)  # words per context; the last is padded with a label no class has
     g_dxBxM = candidates(key, d, (B, m))
-    lab_BxM = nearest(g_dxBxM, protos_BxCxd)
-    order_BxM = jnp.sort(lab_BxM * m + jnp.arange(m, dtype=jnp.int32), axis=1)  # by label, then draw order
-    n_BxC = jnp.sum(order_BxM[:, :, None] // m == jnp.arange(C, dtype=jnp.int32), axis=1)  # this block's hits
-    start_BxC = jnp.cumsum(n_BxC, axis=1) - n_BxC
+    lab_BxM = _stored(nearest(g_dxBxM, protos_BxCxd))
+    lab_BxGxW = jnp.pad(lab_BxM, ((0, 0), (0, G * WORD - m)), constant_values=C).reshape(B, G, 1, WORD)
+    bit_W = jnp.left_shift(jnp.uint32(1), jnp.arange(WORD, dtype=jnp.uint32))
+    masks_BxCxG = jnp.swapaxes(jnp.sum(jnp.where(lab_BxGxW == jnp.arange(C)[:, None], bit_W, jnp.uint32(0)),
+                                       axis=-1, dtype=jnp.uint32), 1, 2)
+    ones_BxCxG = jax.lax.population_count(masks_BxCxG).astype(jnp.int32)
+    upto_BxCxG = jnp.cumsum(ones_BxCxG, axis=-1)  # class hits in words 0..g
+    n_BxC = upto_BxCxG[..., -1]  # this block's hits
     r_BxCxJ = jnp.arange(J, dtype=jnp.int32) - counts_BxC[..., None]  # slot j takes the block's r-th of class c
     want = (r_BxCxJ >= 0) & (r_BxCxJ < n_BxC[..., None]) & (jnp.arange(J) < quota_BxC[..., None])
-    at_BxCJ = jnp.clip(start_BxC[..., None] + r_BxCxJ, 0, m - 1).reshape(B, C * J)
-    pos_BxCJ = jnp.take_along_axis(order_BxM, at_BxCJ, axis=1) % m
+    word_BxCxJ = jnp.minimum(jnp.sum(upto_BxCxG[:, :, None] <= r_BxCxJ[..., None], axis=-1), G - 1)
+    in_word = jnp.arange(G) == word_BxCxJ[..., None]  # (B, C, J, G): the slot's word, selected without a gather
+    mask_BxCxJ = jnp.sum(jnp.where(in_word, masks_BxCxG[:, :, None], jnp.uint32(0)), axis=-1, dtype=jnp.uint32)
+    before_BxCxJ = jnp.sum(jnp.where(in_word, (upto_BxCxG - ones_BxCxG)[:, :, None], 0), axis=-1)
+    bit_BxCxJ = _nth_set_bit(mask_BxCxJ, r_BxCxJ - before_BxCxJ)
+    pos_BxCJ = _stored(jnp.clip(word_BxCxJ * WORD + bit_BxCxJ, 0, m - 1).reshape(B, C * J))
     new_dxBxCxJ = jnp.take_along_axis(g_dxBxM, pos_BxCJ[None], axis=2).reshape(d, B, C, J)
     return jnp.where(want[None], new_dxBxCxJ, buf_dxBxCxJ), jnp.minimum(counts_BxC + n_BxC, quota_BxC)
 
@@ -230,9 +261,14 @@ def _sample_sphere(key: Array, task: TaskConfig, batch: int) -> tuple[Contexts, 
         def body(state, rows=rows, m_round=m_round):
             key, buf, counts, drawn = state
             key, k_draw = jax.random.split(key)
-            idx = jnp.argsort(~jnp.any(counts < quota, axis=-1), stable=True)[:rows]  # unfinished first
-            sub_buf, sub_counts = _fill(k_draw, protos[idx], quota[idx], buf[:, idx], counts[idx], m_round)
-            return key, buf.at[:, idx].set(sub_buf), counts.at[idx].set(sub_counts), drawn + rows * m_round
+            # the round takes the first `rows` unfinished contexts: row r is the context with r + 1 unfinished up to
+            # it, or `batch` (past the end: its writes are dropped) when fewer are left
+            upto = jnp.cumsum(jnp.any(counts < quota, axis=-1), dtype=jnp.int32)
+            idx = jnp.sum(upto <= jnp.arange(rows)[:, None], axis=1, dtype=jnp.int32)
+            at = jnp.minimum(idx, batch - 1)
+            sub_buf, sub_counts = _fill(k_draw, protos[at], quota[at], buf[:, at], counts[at], m_round)
+            return (key, buf.at[:, idx].set(sub_buf, mode="drop"), counts.at[idx].set(sub_counts, mode="drop"),
+                    drawn + rows * m_round)
 
         k_rest, buf, counts, drawn = jax.lax.while_loop(cond, body, (k_rest, buf, counts, drawn))
     pts_BxCxJxd = jnp.moveaxis(buf, 0, -1)

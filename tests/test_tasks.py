@@ -161,3 +161,51 @@ def test_with_queries_asks_one_context_many_queries():
     np.testing.assert_allclose(np.asarray(asked.xq), q, rtol=1e-6)
     want = np.argmax(q @ np.asarray(ctx.protos[0], float).T, axis=1)
     assert np.array_equal(np.asarray(asked.yq), want)
+
+
+def reference_fill(g_dxBxM, protos_BxCxd, quota_BxC, buf_dxBxCxJ, counts_BxC):
+    """The slot rule written out per context: class c's slots counts_c .. quota_c - 1 take, in draw order, the
+    block's candidates nearest to z_c (labels in float64); the other slots keep their values."""
+    buf, counts = buf_dxBxCxJ.copy(), counts_BxC.copy()
+    lab = np.argmax(np.einsum("dbm,bcd->bmc", g_dxBxM.astype(np.float64), protos_BxCxd.astype(np.float64)), -1)
+    for b in range(lab.shape[0]):
+        for c in range(protos_BxCxd.shape[1]):
+            for i in np.flatnonzero(lab[b] == c):
+                if counts[b, c] < quota_BxC[b, c]:
+                    buf[:, b, c, counts[b, c]] = g_dxBxM[:, b, i]
+                    counts[b, c] += 1
+    return buf, counts
+
+
+@pytest.mark.parametrize("d, C, J, m", [(3, 5, 21, 216), (5, 3, 7, 40), (10, 5, 21, 37), (4, 2, 45, 8)])
+def test_fill_puts_each_class_candidates_in_draw_order(d, C, J, m):
+    """One block of candidates into part-filled slots, against the rule written out: bit masks over words of 32
+    candidates (m need not be a multiple of 32), slots already full, classes with no hit in the block."""
+    from engine import tasks
+
+    B = 24
+    rng = np.random.default_rng(d * 100 + m)
+    protos = np.asarray(tasks.unit(jax.numpy.asarray(rng.normal(size=(B, C, d)), jax.numpy.float32)))
+    quota = np.full((B, C), J - 1) + (np.arange(C) == rng.integers(C, size=(B, 1)))
+    counts = np.minimum(rng.integers(0, J + 1, size=(B, C)), quota)
+    counts[::2] = 0  # half the contexts start empty, as in the first pass
+    buf = rng.normal(size=(d, B, C, J)).astype(np.float32)
+    key = jax.random.key(d + m)
+    new_buf, new_counts = tasks._fill(key, protos, quota, buf, counts, m)
+    g = np.asarray(tasks.candidates(key, d, (B, m)))
+    ref_buf, ref_counts = reference_fill(g, protos, quota, buf, counts)
+    np.testing.assert_array_equal(np.asarray(new_counts), ref_counts)
+    np.testing.assert_array_equal(np.asarray(new_buf), ref_buf)
+    assert (ref_counts > counts).any() and (ref_counts < quota).any()  # the block filled some slots, not all
+
+
+def test_nth_set_bit_against_a_scan_of_the_bits():
+    from engine.tasks import _nth_set_bit
+
+    rng = np.random.default_rng(0)
+    words = rng.integers(0, 2**32, size=2000, dtype=np.uint64).astype(np.uint32)
+    words[:3] = [1, 2**31, 2**32 - 1]
+    ones = [np.flatnonzero((int(w) >> np.arange(32)) & 1) for w in words]
+    rank = np.array([rng.integers(len(o)) for o in ones])
+    got = np.asarray(_nth_set_bit(jax.numpy.asarray(words), jax.numpy.asarray(rank, jax.numpy.int32)))
+    np.testing.assert_array_equal(got, [o[r] for o, r in zip(ones, rank)])
