@@ -163,23 +163,21 @@ def nearest(g_dxBxM: Array, protos_BxCxd: Array) -> Array:
 WORD = 32  # candidates per bit mask in _fill
 
 
-def _stored(x_BxM: Array) -> Array:
-    """x written to memory, by a scatter of its columns. Without this, XLA on CPU fuses a cheap producer (the
-    labels, the slot positions) into every element of its consumers, recomputing it once per class and word, or
-    once per coordinate: 3-4x slower. `optimization_barrier` does not stop that (XLA removes it before fusion on
-    CPU), nor does a scatter of one block (it becomes a fusible update). A scatter runs as a loop over its rows,
-    here the columns (bench/sampler.py: blocks of columns were no faster)."""
-    return jnp.zeros_like(x_BxM).at[:, jnp.arange(x_BxM.shape[1])].set(x_BxM)
+def _stored(lab_BxM: Array) -> Array:
+    """The labels written to memory. Without this, XLA on CPU fuses the labels' computation into the class masks
+    and recomputes it once per class and word: 3-4x slower. `optimization_barrier` does not stop that (XLA
+    removes it before fusion on CPU), nor does a scatter at a constant offset (it becomes a fusible update); a
+    scatter of one block at an offset read from the data (always 0: labels are not negative) does."""
+    zero = (lab_BxM[0, 0] < 0).astype(jnp.int32)
+    return jnp.zeros_like(lab_BxM)[:, None].at[:, zero].set(lab_BxM)[:, 0]
 
 
 def _nth_set_bit(word: Array, rank: Array) -> Array:
-    """Position of the rank-th (0-based) set bit of each uint32 word, by binary lifting on population counts:
-    the largest p with fewer than rank + 1 set bits below it."""
-    p = jnp.zeros(rank.shape, jnp.int32)
-    for step in (16, 8, 4, 2, 1):
-        below = jax.lax.population_count(word & (jnp.left_shift(jnp.uint32(1), (p + step).astype(jnp.uint32)) - 1))
-        p = jnp.where(below.astype(jnp.int32) <= rank, p + step, p)
-    return p
+    """Position of the rank-th (0-based) set bit of each uint32 word: the number of prefixes (bits 0..k) that
+    hold at most rank set bits. A sum, so XLA computes it once per word instead of once per reader."""
+    k = jnp.arange(WORD, dtype=jnp.uint32)
+    upto_k = jax.lax.population_count(word[..., None] & (jnp.left_shift(jnp.uint32(2), k) - 1))  # 2 << 31 is 0
+    return jnp.sum(upto_k.astype(jnp.int32) <= rank[..., None], axis=-1, dtype=jnp.int32)
 
 
 def _fill(key, protos_BxCxd, quota_BxC, buf_dxBxCxJ, counts_BxC, m: int):
@@ -208,7 +206,7 @@ def _fill(key, protos_BxCxd, quota_BxC, buf_dxBxCxJ, counts_BxC, m: int):
     mask_BxCxJ = jnp.sum(jnp.where(in_word, masks_BxCxG[:, :, None], jnp.uint32(0)), axis=-1, dtype=jnp.uint32)
     before_BxCxJ = jnp.sum(jnp.where(in_word, (upto_BxCxG - ones_BxCxG)[:, :, None], 0), axis=-1)
     bit_BxCxJ = _nth_set_bit(mask_BxCxJ, r_BxCxJ - before_BxCxJ)
-    pos_BxCJ = _stored(jnp.clip(word_BxCxJ * WORD + bit_BxCxJ, 0, m - 1).reshape(B, C * J))
+    pos_BxCJ = jnp.clip(word_BxCxJ * WORD + bit_BxCxJ, 0, m - 1).reshape(B, C * J)
     new_dxBxCxJ = jnp.take_along_axis(g_dxBxM, pos_BxCJ[None], axis=2).reshape(d, B, C, J)
     return jnp.where(want[None], new_dxBxCxJ, buf_dxBxCxJ), jnp.minimum(counts_BxC + n_BxC, quota_BxC)
 
