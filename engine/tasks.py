@@ -7,8 +7,9 @@ Sampling is exact. For d = 2 the class regions are arcs, so points are drawn ana
 uniform each). For d >= 3 it is rejection sampling, batched: one block of candidates per context, about
 as many as a sequential rejection sampler needs on average, fills each class's slots in draw order; then
 rounds on the few unfinished contexts only, with ever larger blocks. Which candidate fills a slot depends on
-the labels alone, so the points stay independent and uniform on their regions (bench/sampler.py times it
-against the random-number floor).
+the labels alone, so the points stay independent and uniform on their regions. Slots find their candidates
+through bit masks rather than a sort, and a few steps keep XLA on CPU from recomputing fused values (`_stored`,
+`_nth_set_bit`); bench/sampler.py times it against the random-number floor.
 """
 
 from __future__ import annotations
