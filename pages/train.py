@@ -11,7 +11,7 @@ from engine.config import TrainConfig
 from engine.runs import RunError
 from ui import loaders, run_index, run_panels, scroll, widgets
 from ui.job_status import job_status
-from ui.train_panels import FAST, config_form, draw_curves, gap_text
+from ui.train_panels import FAST, LIVE_REDRAW_S, LIVE_WEIGHTS_S, config_form, draw_curves, gap_text, shown_count
 
 widgets.setup_page("Train", "Train a one-layer attention model on fresh contexts and watch it reach the closed "
                    "form it can represent exactly. Runs are saved in runs/ and appear on every other page.")
@@ -44,14 +44,18 @@ def job_panel(view: dict) -> None:
         except RunError:
             pass
     evals = history.get("evals") or view["evals"]
+    running = view["state"] == "running"
     if shown and evals:
         with st.container():
-            draw_curves(evals, history.get("yardsticks", {}), config)
+            draw_curves(evals[: shown_count(f"{view['path']}|evals", len(evals), running, LIVE_REDRAW_S)],
+                        history.get("yardsticks", {}), config, view["path"])
     else:
         st.empty()
     if shown and view["state"] in ("running", "stopped", "finished") and history.get("snapshots"):
+        snapshots = history["snapshots"]
         with st.container():
-            run_panels.live_weights(view["path"], history, config)
+            run_panels.live_weights(view["path"], {**history, "snapshots": snapshots[: shown_count(
+                f"{view['path']}|snapshots", len(snapshots), running, LIVE_WEIGHTS_S)]}, config)
     else:
         st.empty()
     verdict = view["verdict"]

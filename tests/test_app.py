@@ -15,7 +15,7 @@ from engine.config import PRESETS, TrainConfig
 from engine.train import train
 from tests.app_support import charts_of, fake_trainer, shown_probabilities, wait_for, watch_job
 from tests.app_support import open_app as app
-from ui import jobs, loaders, run_index
+from ui import jobs, loaders, run_index, train_panels
 
 TINY = TrainConfig(kind="softmax", d=2, C=5, n=100, batch=32, steps=20, eval_every=10, eval_contexts=64,
                    align_contexts=16, fit_contexts=256, max_snapshots=5, schedule="constant", warmup=0, lr=1e-2)
@@ -257,14 +257,19 @@ def test_jobs_failure_is_reported_not_raised(tmp_path) -> None:
 
 
 
-def test_train_shows_the_weights_forming_live(monkeypatch) -> None:
+@pytest.mark.parametrize("every_s", [0.0, 3600.0])
+def test_train_shows_the_weights_forming_live(monkeypatch, every_s) -> None:
     """While a job runs, the Train page draws A and B of its latest snapshot over its path so far, and the polling
-    fragment moves them on as the trainer writes (a stand-in trainer writing history.json as the real one does)."""
+    fragment moves them on as the trainer writes (a stand-in trainer writing history.json as the real one does), at
+    most every LIVE_WEIGHTS_S (building the chart costs the trainer a core): held in between, drawn in full once the
+    job stops."""
+    monkeypatch.setattr(train_panels, "LIVE_WEIGHTS_S", every_s)
     monkeypatch.setattr(loaders.job_registry(), "_trainer", fake_trainer(steps=100_000, dt=0.002, write_every=50))
     at = app("train")
-    at.text_input(key="train_name").set_value("ui-live").run()
+    name = f"ui-live-{every_s:g}"
+    at.text_input(key="train_name").set_value(name).run()
     at.button(key="train_start").click().run()
-    job = loaders.job_registry().jobs["ui-live"]
+    job = loaders.job_registry().jobs[name]
 
     def live_chart():
         at.run()
@@ -281,9 +286,11 @@ def test_train_shows_the_weights_forming_live(monkeypatch) -> None:
     assert [r["step"] for r in path1] == list(range(50, step1 + 1, 50))  # the path so far, one point per snapshot
     wait_for(lambda: job.view()["step"] >= step1 + 200)
     (step2,) = shown_steps(live_chart())
-    assert step2 > step1
+    assert step2 > step1 if every_s == 0 else step2 == step1
     job.stop.set()
     wait_for(lambda: job.view()["state"] == "stopped")
+    (step3,) = shown_steps(live_chart())
+    assert step3 >= step1 + 200
 
 
 def test_train_stop_button(monkeypatch) -> None:

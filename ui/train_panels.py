@@ -4,6 +4,7 @@ curves (loss with the optimum and where it was reached, c_sigma and c_eta, align
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import altair as alt
 import streamlit as st
@@ -11,7 +12,7 @@ import streamlit as st
 from engine.closed_form import NAMES
 from engine.config import KINDS, PRESETS, SCHEDULES, TrainConfig
 from engine.models import INITS
-from ui import run_charts, widgets
+from ui import loaders, run_charts, widgets
 
 DEMO = [k for k in PRESETS if k.startswith("demo-")]  # under a minute: for a talk
 FAST = DEMO + sorted((k for k in PRESETS if k.startswith("fast-")),
@@ -93,19 +94,47 @@ def changed_fields(config: TrainConfig, base: TrainConfig) -> list[str]:
 CONSTANTS = {"softmax": ("c_sigma", "c_eta"), "kernel": ("sigma2", "eta")}
 
 
-def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig) -> None:
+LIVE_REDRAW_S = 4.0  # a running job's curves are rebuilt at most this often (its status text at every poll) ...
+LIVE_WEIGHTS_S = 12.0  # ... and its weights, the costliest chart, at most this often
+
+
+def shown_count(key: str, available: int, running: bool, every_s: float) -> int:
+    """How many items of a growing list (evaluations, snapshots) a live chart shows: all of them once the job
+    has stopped or `every_s` has passed since the chart last grew, else as many as then, so that the chart comes
+    from the spec cache. Building charts in Altair takes the GIL and a core from the training thread: polled every
+    1.5 s, it slowed a demo run on 2 cores 2.3x against the command line."""
+    drawn = st.session_state.setdefault("live_chart_counts", {})
+    now = time.monotonic()
+    count, at = drawn.get(key, (0, -every_s))
+    if not running or now - at >= every_s or count > available:
+        count, at = available, now
+        drawn[key] = (count, at)
+    return count
+
+
+def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig, key: str) -> None:
+    """Loss, constants and alignment through training; `key` names the run, the charts are cached per number of
+    evaluations shown."""
+    log_step = st.session_state.get("train_log_step", True)
+    stamp = f"curves|{key}|{len(evals)}|{evals[-1]['step']}|{log_step}"
+    for i, build in enumerate(_curve_charts(evals, yardsticks, config, log_step)):
+        widgets.chart_only(loaders.chart_spec(f"{stamp}|{i}", build))
+
+
+def _curve_charts(evals: list[dict], yardsticks: dict, config: TrainConfig, log_step: bool) -> list:
     optimum = yardsticks.get(config.yardstick, {}).get("loss")
     label = NAMES[config.yardstick]
     other = next((NAMES[m] for m in yardsticks if m != config.yardstick), None)
-    log_step = st.session_state.get("train_log_step", True)
-    # one row inside the job's card at 1280 px with the sidebar open (about 790 px)
-    top = [run_charts.loss_curve(evals, optimum, f"{label} optimum", width=300, height=200, log_step=log_step)]
-    if config.kind in CONSTANTS:
-        top += run_charts.constants_curves([{"run": "this run", **e} for e in evals], width=140, height=200,
-                                           legend=False, names=CONSTANTS[config.kind]).hconcat
-    widgets.chart_only(alt.hconcat(*top).resolve_scale(color="independent"))
-    widgets.chart_only(run_charts.alignment_curves(evals, label, **({"other_label": other} if other else {}),
-                                                   width=170, height=170))
+
+    def top() -> alt.HConcatChart:  # one row inside the job's card at 1280 px with the sidebar open (~790 px)
+        charts = [run_charts.loss_curve(evals, optimum, f"{label} optimum", width=300, height=200, log_step=log_step)]
+        if config.kind in CONSTANTS:
+            charts += run_charts.constants_curves([{"run": "this run", **e} for e in evals], width=140, height=200,
+                                                  legend=False, names=CONSTANTS[config.kind]).hconcat
+        return alt.hconcat(*charts).resolve_scale(color="independent")
+
+    return [top, lambda: run_charts.alignment_curves(evals, label, **({"other_label": other} if other else {}),
+                                                     width=170, height=170)]
 
 
 def gap_text(verdict: dict, config: TrainConfig) -> str:
