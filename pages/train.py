@@ -48,7 +48,7 @@ def job_panel(view: dict) -> None:
     if shown and evals:
         with st.container():
             draw_curves(evals[: shown_count(f"{view['path']}|evals", len(evals), running, LIVE_REDRAW_S)],
-                        history.get("yardsticks", {}), config, view["path"])
+                        history.get("yardsticks", {}), config)
     else:
         st.empty()
     if shown and view["state"] in ("running", "stopped", "finished") and history.get("snapshots"):

@@ -6,6 +6,8 @@ outputs are numpy arrays or the engine's plain dataclasses."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -41,6 +43,11 @@ def init_runtime() -> str:
 
     enable_compilation_cache()
     return device_summary()
+
+
+def digest(obj: object) -> str:
+    """A short name for JSON-like content, for cache keys that must change whenever what is drawn changes."""
+    return hashlib.blake2b(json.dumps(obj, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)

@@ -78,14 +78,15 @@ def dynamics_panel(entry: run_index.RunEntry, room: int = 300, key: str = "w", n
 
 def live_weights(path: str, history: dict, config: TrainConfig, room: int = 240) -> None:
     """A and B of a training job's latest snapshot over its path so far: drawn once per new snapshot (the chart
-    is cached by the snapshot count), so the polling fragment re-sends an unchanged chart between them."""
+    is cached by the snapshots shown), so the polling fragment re-sends an unchanged chart between them."""
     snapshots = history.get("snapshots") or []
     if not snapshots:
         return
     task = config.task
     fit = loaders.fit(config.yardstick, task.d, task.C, task.n)
     latest = snapshots[-1]
-    widgets.chart_only(loaders.chart_spec(f"live|{path}|{len(snapshots)}|{latest['step']}", lambda: (
+    stamp = loaders.digest([path, len(snapshots), latest, repr(config)])  # a run trained again under its name differs
+    widgets.chart_only(loaders.chart_spec(f"live|{stamp}", lambda: (
         weight_charts.weights_with_path([latest], task.d, fit, extract.path(snapshots, task),
                                      cell=heat_cell(task.D, room),
                                      title=f"step {latest['step']:,}: A, B and the path so far", size=room))))

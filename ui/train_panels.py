@@ -112,11 +112,11 @@ def shown_count(key: str, available: int, running: bool, every_s: float) -> int:
     return count
 
 
-def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig, key: str) -> None:
-    """Loss, constants and alignment through training; `key` names the run, the charts are cached per number of
-    evaluations shown."""
+def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig) -> None:
+    """Loss, constants and alignment through training, cached by what they show (a run trained again under the
+    same name, to the same step, is not drawn from the first one's charts)."""
     log_step = st.session_state.get("train_log_step", True)
-    stamp = f"curves|{key}|{len(evals)}|{evals[-1]['step']}|{log_step}"
+    stamp = "curves|" + loaders.digest([evals, yardsticks, repr(config), log_step])
     for i, build in enumerate(_curve_charts(evals, yardsticks, config, log_step)):
         widgets.chart_only(loaders.chart_spec(f"{stamp}|{i}", build))
 
