@@ -37,4 +37,5 @@ warmup.start()  # once per process, a background thread that lets the first page
 try:
     st.navigation(pages).run()
 finally:  # after every page run: past the memory budget, JAX's compiled programs go (ui/memory.py)
-    memory.keep_within_budget(busy=loaders.job_registry().busy() or warmup.running())
+    if memory.keep_within_budget(busy=loaders.job_registry().busy() or warmup.running()):
+        warmup.rewarm_demos()  # the demo presets' programs went too: a click on Start must not compile
