@@ -222,7 +222,7 @@ def _start(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[dict, dict
 
 
 CHECKPOINT_EVERY_S = 10.0  # a stopped, finished or diverged run saves its state whatever the time
-WRITE_EVERY_S = 1.0  # history.json and status.json: the Train page polls them every 1.5 s
+WRITE_EVERY_S = 1.0  # history.json and status.json: the Train page polls every second
 
 
 def train(
@@ -305,8 +305,11 @@ def train(
                 return "diverged", (
                     f"the loss became NaN or infinite between steps {step} and {step + length}; the last good "
                     f"checkpoint (step {step}) is kept. Lower the learning rate or the clipping threshold.")
-            history["snapshots"].extend(_snapshot(As[t - step - 1], Bs[t - step - 1], t, Ns[t - step - 1], config)
-                                        for t in range(step + 1, step + length + 1) if t in keep)
+            kept = [t for t in range(step + 1, step + length + 1) if t in keep]
+            if kept:  # one copy each to numpy: indexing the device arrays is a dispatch (and a compile) per slice
+                As, Bs, Ns = np.asarray(As), np.asarray(Bs), np.asarray(Ns)
+                history["snapshots"].extend(_snapshot(As[t - step - 1], Bs[t - step - 1], t, Ns[t - step - 1],
+                                                      config) for t in kept)
             state, step = new_state, int(new_state["step"])
             row = record(state, losses, gnorms)
             checkpoint(state, force=step >= config.steps)

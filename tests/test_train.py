@@ -91,6 +91,10 @@ def test_history_verdict_and_snapshots(small, tiny_run):
     assert snaps[0]["step"] == 0 and snaps[-1]["step"] == 300
     A = np.asarray(snaps[-1]["A"])
     assert A.shape == (small.task.D, small.task.D)
+    # The last snapshot is the final weights' A = W_Q^T W_K and B = W_V^T W_O^T (float64, stored to 6 decimals).
+    W = {k: np.asarray(v, np.float64) for k, v in run.params.items()}
+    np.testing.assert_allclose(A, W["W_Q"].T @ W["W_K"], atol=2e-6)
+    np.testing.assert_allclose(np.asarray(snaps[-1]["B"]), W["W_V"].T @ W["W_O"].T, atol=2e-6)
     v = run.verdict
     assert set(v) >= {"converged", "within_1pct", "flat", "gap", "rel_change"}
     assert small.yardstick == "adaptive"
