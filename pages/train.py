@@ -29,7 +29,7 @@ def start(config: TrainConfig, name: str, resume: bool) -> None:
 
 # ---------------------------------------------------------------- live jobs, first: after Start, the job is in view
 def job_panel(view: dict) -> None:
-    """The shared job panel, then live curves, the weights forming and, once done, the verdict: in fixed slots,
+    """The shared job panel, once done the verdict, then live curves and the weights forming: in fixed slots,
     each drawn over (or emptied) on every poll, so nothing of the panel drawn here before (another job's, when a
     new job comes first) stays under this job's title."""
     job = registry.jobs[view["name"]]
@@ -37,6 +37,14 @@ def job_panel(view: dict) -> None:
     title = f"**{view['name']}** ({config.variant}, d={config.d}, C={config.C}, n={config.n})"
     shown = job_status(registry, job, view, title, f"stop_{view['name']}",
                        "reading the closed-form yardstick and compiling ...", gap_text(view["verdict"], config))
+    verdict = view["verdict"]  # the run's outcome first: it shows before its final charts are built
+    if shown and view["state"] == "finished":
+        (st.success if verdict.get("converged") else st.warning)(
+            ("Converged. " if verdict.get("converged") else "Not converged. ") + verdict.get("message", ""))
+    elif shown and view["state"] == "stopped" and job.first_progress is not None:
+        st.caption("Resume it under Your runs.")
+    else:
+        st.empty()
     history = {"evals": view["evals"]}
     if shown:
         try:
@@ -58,20 +66,12 @@ def job_panel(view: dict) -> None:
                 f"{view['path']}|snapshots", len(snapshots), running, LIVE_WEIGHTS_S)]}, config)
     else:
         st.empty()
-    verdict = view["verdict"]
-    if shown and view["state"] == "finished":
-        (st.success if verdict.get("converged") else st.warning)(
-            ("Converged. " if verdict.get("converged") else "Not converged. ") + verdict.get("message", ""))
-    elif shown and view["state"] == "stopped" and job.first_progress is not None:
-        st.caption("Resume it under Your runs.")
-    else:
-        st.empty()
 
 
 active = registry.active()
 
 
-@st.fragment(run_every=1.5 if active else None)
+@st.fragment(run_every=1.0 if active else None)
 def live() -> None:
     """Polls the registry; when the last active job ends, reruns the page once to stop polling."""
     jobs = registry.all()

@@ -202,6 +202,9 @@ def test_train_start_progress_verdict(run_roots, runs, monkeypatch) -> None:
     at.run()
     verdicts = [e.value for e in (*at.success, *at.warning)]
     assert any("onverged" in v for v in verdicts)
+    # The outcome comes first in the job's panel, above its curves and weights (drawn before their final charts)
+    shown = [n for n in at.main if n.type == "vega_lite_chart" or "onverged. " in str(getattr(n, "value", ""))]
+    assert "onverged. " in str(getattr(shown[0], "value", "")) and len(shown) >= 3, [n.type for n in shown]
     assert (user / "ui-test" / "status.json").exists()
     assert any(e.name == "ui-test" for e in run_index.entries())
 

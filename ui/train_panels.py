@@ -101,8 +101,8 @@ LIVE_WEIGHTS_S = 12.0  # ... and its weights, the costliest chart, at most this 
 def shown_count(key: str, available: int, running: bool, every_s: float) -> int:
     """How many items of a growing list (evaluations, snapshots) a live chart shows: all of them once the job
     has stopped or `every_s` has passed since the chart last grew, else as many as then, so that the chart comes
-    from the spec cache. Building charts in Altair takes the GIL and a core from the training thread: polled every
-    1.5 s, it slowed a demo run on 2 cores 2.3x against the command line."""
+    from the spec cache. Building charts in Altair takes the GIL and a core from the training thread: rebuilt at
+    every poll, they slowed a demo run on 2 cores 2.3x against the command line."""
     drawn = st.session_state.setdefault("live_chart_counts", {})
     now = time.monotonic()
     count, at = drawn.get(key, (0, -every_s))
@@ -118,7 +118,7 @@ def draw_curves(evals: list[dict], yardsticks: dict, config: TrainConfig) -> Non
     log_step = st.session_state.get("train_log_step", True)
     stamp = "curves|" + loaders.digest([evals, yardsticks, repr(config), log_step])
     for i, build in enumerate(_curve_charts(evals, yardsticks, config, log_step)):
-        widgets.chart_only(loaders.chart_spec(f"{stamp}|{i}", build))
+        widgets.chart_only(loaders.live_chart_spec(f"{stamp}|{i}", build))
 
 
 def _curve_charts(evals: list[dict], yardsticks: dict, config: TrainConfig, log_step: bool) -> list:
