@@ -212,3 +212,27 @@ def test_read_only_train_page_says_why_and_offers_nothing_to_start(roots, monkey
     assert "train_start" not in keys and "resume_halted" not in keys
     assert not any(t.key == "train_name" for t in at.text_input)
     assert sorted(p.relative_to(roots) for p in roots.rglob("*")) == before
+
+
+def test_live_charts_are_sent_as_arrow_converted_once() -> None:
+    """A polling fragment re-sends a running job's charts unchanged between rebuilds: their datasets are Arrow
+    already (Streamlit would convert rows through pandas at every poll), holding the rows the chart was built with."""
+    import altair as alt
+    import pandas as pd
+    import pyarrow as pa
+
+    from ui import specs
+
+    rows = [{"step": s, "eval_loss": 1.0 / (s + 1)} for s in range(5)]
+    built = []
+
+    def build():
+        built.append(1)
+        return alt.Chart(pd.DataFrame(rows)).mark_line().encode(x="step:Q", y="eval_loss:Q")
+
+    key = f"test-live|{time.time()}"
+    sent = loaders.live_chart_spec(key, build)
+    assert loaders.live_chart_spec(key, build) is sent and built == [1]
+    (name, data), = sent["datasets"].items()
+    assert isinstance(data, bytes) and pa.ipc.open_stream(data).read_all().to_pylist() == rows
+    assert specs.to_spec(build())["datasets"] == {name: rows}

@@ -72,6 +72,15 @@ def arrow_datasets(spec: dict) -> dict:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
+def live_chart_spec(key: str, _build: Callable[[], object]) -> dict:
+    """`chart_spec` in the form Streamlit sends (`arrow_datasets`), for the charts a polling fragment re-sends
+    unchanged between rebuilds (a training job's): converted once, not at every poll."""
+    from ui import specs
+
+    return arrow_datasets(specs.to_spec(_build()))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
 def _slide(key: str, stamp: tuple[float, ...], _build: Callable[[], object]):
     content = _build()
     return content if content.spec is None else dataclasses.replace(content, spec=arrow_datasets(content.spec))
