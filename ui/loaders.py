@@ -73,11 +73,12 @@ def arrow_datasets(spec: dict) -> dict:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def live_chart_spec(key: str, _build: Callable[[], object]) -> dict:
-    """`chart_spec` in the form Streamlit sends (`arrow_datasets`), for the charts a polling fragment re-sends
-    unchanged between rebuilds (a training job's): converted once, not at every poll."""
+    """`chart_spec` for the charts a polling fragment redraws (a training job's): in the form Streamlit sends
+    (`arrow_datasets`), converted once and not at every poll, and with datasets named by their place
+    (`specs.stable_names`), so that a rebuild with new rows updates the drawn chart in place."""
     from ui import specs
 
-    return arrow_datasets(specs.to_spec(_build()))
+    return arrow_datasets(specs.stable_names(specs.to_spec(_build())))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

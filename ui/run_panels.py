@@ -86,10 +86,10 @@ def live_weights(path: str, history: dict, config: TrainConfig, room: int = 240)
     fit = loaders.fit(config.yardstick, task.d, task.C, task.n)
     latest = snapshots[-1]
     stamp = loaders.digest([path, len(snapshots), latest, repr(config)])  # a run trained again under its name differs
+    st.caption(f"A and B at step {latest['step']:,}, and the path so far")  # beside the chart: its spec stays the same
     widgets.chart_only(loaders.live_chart_spec(f"live|{stamp}", lambda: (
         weight_charts.weights_with_path([latest], task.d, fit, extract.path(snapshots, task),
-                                     cell=heat_cell(task.D, room),
-                                     title=f"step {latest['step']:,}: A, B and the path so far", size=room))))
+                                     cell=heat_cell(task.D, room), size=room))))
 
 
 def constants_across_runs(entries: list[run_index.RunEntry], key: str = "w_multi") -> None:

@@ -6,6 +6,7 @@ Pure functions of Altair objects and plain dicts; no Streamlit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import altair as alt
@@ -31,6 +32,22 @@ def to_spec(chart: alt.TopLevelMixin) -> dict:
     spec = chart.to_dict(validate=False)
     spec.setdefault("autosize", {"type": "pad", "contains": "padding"})
     return spec
+
+
+def stable_names(spec: Mapping, prefix: str = "d") -> dict:
+    """The spec with its named datasets renamed by order of first use (`d0`, `d1`, ...) instead of by a hash of
+    their rows, as Altair names them. A chart rebuilt with new rows then serialises to the same spec with new
+    datasets, and Streamlit's front end replaces the rows in the drawn view instead of embedding the chart again
+    (parsing and compiling it): a live chart redrawn every few seconds costs the browser little."""
+    datasets = spec.get("datasets") or {}
+    if not datasets:
+        return dict(spec)
+    text = json.dumps({k: v for k, v in spec.items() if k != "datasets"})
+    order = sorted(datasets, key=lambda name: text.find(json.dumps(name)))
+    names = {old: f"{prefix}{i}" for i, old in enumerate(order)}
+    for old, new in names.items():
+        text = text.replace(json.dumps(old), json.dumps(new))
+    return {**json.loads(text), "datasets": {names[k]: v for k, v in datasets.items()}}
 
 
 def fill(spec: dict, datasets: Mapping[str, object], params: Mapping[str, float] | None = None) -> dict:
