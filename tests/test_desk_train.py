@@ -214,25 +214,56 @@ def test_read_only_train_page_says_why_and_offers_nothing_to_start(roots, monkey
     assert sorted(p.relative_to(roots) for p in roots.rglob("*")) == before
 
 
-def test_live_charts_are_sent_as_arrow_converted_once() -> None:
+def test_live_charts_are_sent_as_arrow_converted_once_under_stable_names() -> None:
     """A polling fragment re-sends a running job's charts unchanged between rebuilds: their datasets are Arrow
-    already (Streamlit would convert rows through pandas at every poll), holding the rows the chart was built with."""
+    already (Streamlit would convert rows through pandas at every poll), holding the rows the chart was built with;
+    and a rebuild with more rows changes the datasets alone, not the spec (the browser then updates the drawn
+    chart in place instead of embedding it again)."""
     import altair as alt
     import pandas as pd
     import pyarrow as pa
 
-    from ui import specs
-
-    rows = [{"step": s, "eval_loss": 1.0 / (s + 1)} for s in range(5)]
     built = []
 
-    def build():
-        built.append(1)
-        return alt.Chart(pd.DataFrame(rows)).mark_line().encode(x="step:Q", y="eval_loss:Q")
+    def build(rows):
+        def chart():
+            built.append(1)
+            return alt.layer(alt.Chart(pd.DataFrame(rows)).mark_line().encode(x="step:Q", y="eval_loss:Q"),
+                             alt.Chart(pd.DataFrame({"optimum": [0.5]})).mark_rule().encode(y="optimum:Q"))
+        return chart
 
+    def rows_of(spec):
+        return {k: pa.ipc.open_stream(v).read_all().to_pylist() for k, v in spec["datasets"].items()}
+
+    rows = [{"step": s, "eval_loss": 1.0 / (s + 1)} for s in range(5)]
     key = f"test-live|{time.time()}"
-    sent = loaders.live_chart_spec(key, build)
-    assert loaders.live_chart_spec(key, build) is sent and built == [1]
-    (name, data), = sent["datasets"].items()
-    assert isinstance(data, bytes) and pa.ipc.open_stream(data).read_all().to_pylist() == rows
-    assert specs.to_spec(build())["datasets"] == {name: rows}
+    sent = loaders.live_chart_spec(key, build(rows))
+    assert loaders.live_chart_spec(key, build(rows)) is sent and built == [1]
+    assert sorted(rows_of(sent).values(), key=len) == [[{"optimum": 0.5}], rows]
+    more = loaders.live_chart_spec(key + "+", build(rows + [{"step": 5, "eval_loss": 0.1}]))
+    assert {k: v for k, v in more.items() if k != "datasets"} == {k: v for k, v in sent.items() if k != "datasets"}
+    assert rows_of(more) != rows_of(sent) and len(rows_of(more)) == 2
+    layers = {json.dumps(layer["data"]) for layer in sent["layer"]}
+    assert layers == {json.dumps({"name": name}) for name in sent["datasets"]}  # each layer reads its own rows
+
+
+@pytest.mark.parametrize("preset", ["demo-softmax-d3", "fast-kernel-d3", "demo-linear-d2"])
+def test_live_curves_fit_the_job_card(preset: str) -> None:
+    """Drawn by Vega-Lite's own compiler (vl-convert), each row of a job's curves fits inside its card at 1280 px
+    (the loss beside the constants a run reads off its weights, their end labels included): wider, a projector
+    shows the last panel cut off at the card's edge."""
+    import re
+    from pathlib import Path
+
+    import vl_convert as vlc
+
+    from engine.config import PRESETS
+    from ui import specs, train_panels
+
+    history = json.loads((Path(__file__).resolve().parent.parent / "pretrained" / "fast-softmax-d3" /
+                          "history.json").read_text())
+    evals = [{**e, "sigma2": 1 / (1 + e["c_sigma"]), "eta": 10 * e["c_eta"]} for e in history["evals"]]
+    for build in train_panels._curve_charts(evals, history["yardsticks"], PRESETS[preset], log_step=True):
+        svg = vlc.vegalite_to_svg(json.loads(json.dumps(specs.to_spec(build()), default=str)))
+        width = float(re.search(r'<svg[^>]*\bwidth="([\d.]+)"', svg).group(1))
+        assert 200 < width <= train_panels.JOB_CARD_PX, width

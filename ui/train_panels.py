@@ -90,6 +90,8 @@ def changed_fields(config: TrainConfig, base: TrainConfig) -> list[str]:
             if f.name not in KEEPS_PRESET and getattr(config, f.name) != getattr(base, f.name)]
 
 
+JOB_CARD_PX = 788  # a job card's inner width on the Train page at 1280 px with the sidebar open (Chromium)
+
 # what a run of each kind reads off its weights and draws through training
 CONSTANTS = {"softmax": ("c_sigma", "c_eta"), "kernel": ("sigma2", "eta")}
 
@@ -126,10 +128,10 @@ def _curve_charts(evals: list[dict], yardsticks: dict, config: TrainConfig, log_
     label = NAMES[config.yardstick]
     other = next((NAMES[m] for m in yardsticks if m != config.yardstick), None)
 
-    def top() -> alt.HConcatChart:  # one row inside the job's card at 1280 px with the sidebar open (~790 px)
-        charts = [run_charts.loss_curve(evals, optimum, f"{label} optimum", width=300, height=200, log_step=log_step)]
+    def top() -> alt.HConcatChart:  # one row inside the job's card at 1280 px with the sidebar open (JOB_CARD_PX)
+        charts = [run_charts.loss_curve(evals, optimum, f"{label} optimum", width=240, height=200, log_step=log_step)]
         if config.kind in CONSTANTS:
-            charts += run_charts.constants_curves([{"run": "this run", **e} for e in evals], width=140, height=200,
+            charts += run_charts.constants_curves([{"run": "this run", **e} for e in evals], width=120, height=200,
                                                   legend=False, names=CONSTANTS[config.kind]).hconcat
         return alt.hconcat(*charts).resolve_scale(color="independent")
 
