@@ -44,7 +44,8 @@ def assert_charts_drew_their_data(page, where: str, charts: str = STREAMLIT_CHAR
     a concatenated part, or misnamed) draws 0 marks and raises no error: the DOM holds the chart all the same, so
     only this check notices. A layer that may rightly be empty (a marker filtered to the chosen snapshot) is named
     `landscape_charts.OPTIONAL...` and left out."""
-    assert page.evaluate(DRAWN_NOTHING, charts) == [], where
+    empty = page.evaluate(DRAWN_NOTHING, charts)
+    assert empty == [], f"{where}: {empty}"
 
 
 def screenshot(page, name: str) -> None:

@@ -426,6 +426,7 @@ def test_a_started_job_is_in_view_and_its_charts_fit_its_card(server: str, brows
         r = box.bounding_box()
         assert r is not None and 0 <= r["y"] and r["y"] + r["height"] <= 720, r
         page.get_by_text(re.compile(r"^(Not converged|Converged)\.")).first.wait_for(timeout=240_000)
+        settle(page)  # the verdict is drawn first, then the run's final charts
         page.set_viewport_size({"width": 1280, "height": 2600})
         page.wait_for_function(CHARTS_DRAWN, timeout=60_000)
         page.wait_for_timeout(300)

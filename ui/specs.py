@@ -47,7 +47,8 @@ def stable_names(spec: Mapping, prefix: str = "d") -> dict:
     names = {old: f"{prefix}{i}" for i, old in enumerate(order)}
     for old, new in names.items():
         text = text.replace(json.dumps(old), json.dumps(new))
-    return {**json.loads(text), "datasets": {names[k]: v for k, v in datasets.items()}}
+    # in the order of their names: Streamlit's front end pairs a redrawn chart's datasets with the drawn one's by place
+    return {**json.loads(text), "datasets": {names[old]: datasets[old] for old in order}}
 
 
 def fill(spec: dict, datasets: Mapping[str, object], params: Mapping[str, float] | None = None) -> dict:
