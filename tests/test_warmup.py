@@ -50,9 +50,11 @@ def test_run_pages_default_run_outside_a_session(monkeypatch, page: str) -> None
     assert Path(seen[0]).parts[-2:] == ("pretrained", "fast-softmax-d3")  # the headline run: a first view
 
 
-def test_demos_are_compiled_after_the_memory_budget_dropped_the_pages_programs(monkeypatch) -> None:
+@pytest.mark.parametrize("busy", [False, True])
+def test_demos_are_compiled_after_the_memory_budget_dropped_the_pages_programs(monkeypatch, busy: bool) -> None:
     """The slides and pages leave the server past its memory budget; were the demos compiled before the release,
-    the first page run after the warm-up would drop them, and Start would compile again."""
+    the first page run after the warm-up would drop them, and Start would compile again. A job started during the
+    warm-up keeps its programs: the budget is told it is busy."""
     from engine import train
     from engine.config import PRESETS
     from ui import memory, talk, warmup
@@ -61,13 +63,14 @@ def test_demos_are_compiled_after_the_memory_budget_dropped_the_pages_programs(m
     monkeypatch.setattr(talk, "SLIDES", [])
     monkeypatch.setattr(warmup, "PAGES", ())
     monkeypatch.setattr(warmup, "DEMOS", ("demo-linear-d2",))  # the quicker one
+    monkeypatch.setattr(loaders.job_registry(), "busy", lambda: busy)
     released = []
     # what a release does to the engine (all of JAX's caches would go too: not in a shared test process)
     monkeypatch.setattr(memory, "keep_within_budget",
                         lambda busy: released.append(busy) or train.make_chunk.cache_clear() or True)
     warmup._run()
     config = PRESETS["demo-linear-d2"]
-    assert released == [False]
+    assert released == [busy]
     assert train.make_chunk(config, config.eval_every)._cache_size() == 1  # Start's chunk: compiled and kept
 
 

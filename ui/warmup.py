@@ -60,8 +60,9 @@ def _run() -> None:
     t2 = time.time()
     # The slides and pages leave the process past its memory budget (ui/memory.py): their programs are dropped
     # now, before the demos are compiled, or the first page run after the warm-up would drop the demos' and a
-    # click on Start would trace and compile them again (~6 s of a demo's 25).
-    memory.keep_within_budget(busy=False)
+    # click on Start would trace and compile them again (~6 s of a demo's 25). Not while a job trains (a visitor may
+    # have pressed Start during the warm-up): its programs would go from under it.
+    memory.keep_within_budget(busy=loaders.job_registry().busy())
     _demos()
     print(f"warm-up done in {time.time() - t0:.1f} s (slides {t1 - t0:.1f} s, pages {t2 - t1:.1f} s, demo presets "
           f"{time.time() - t2:.1f} s)", file=sys.stderr, flush=True)
